@@ -1,0 +1,79 @@
+"""One typed settings object, read once from the environment and passed explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cohortflow.errors import ConfigError
+
+# Only for simulated data: the demo's pseudonyms need a key, and none is secret there.
+DEMO_PSEUDONYM_KEY = "cohortflow-demo-key-simulated-data-only"
+KEY_VARIABLE = "COHORTFLOW_PSEUDONYM_KEY"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where everything lives, and the pseudonymisation key (never written anywhere)."""
+
+    workspace: Path
+    pseudonym_key: str | None = None
+
+    @property
+    def inbox(self) -> Path:
+        return self.workspace / "inbox"
+
+    @property
+    def centres_config(self) -> Path:
+        return self.workspace / "centres"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.workspace / "warehouse.duckdb"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.workspace / "artifacts"
+
+    @property
+    def reports(self) -> Path:
+        return self.workspace / "reports"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.workspace / ".prefect"
+
+    @property
+    def simulation(self) -> Path:
+        return self.workspace / "simulation"
+
+    def require_key(self) -> str:
+        """The pseudonymisation key, or a clear error saying how to provide it."""
+        if not self.pseudonym_key:
+            raise ConfigError(
+                f"no pseudonymisation key: set {KEY_VARIABLE} in the environment "
+                "(a long random secret kept outside the workspace; the same key every night, "
+                "or patients get new pseudonyms)"
+            )
+        return self.pseudonym_key
+
+    @classmethod
+    def from_env(cls, workspace: str | Path | None = None, *, demo: bool = False) -> Settings:
+        """Settings from arguments, then the environment, then defaults."""
+        root = workspace or os.environ.get("COHORTFLOW_HOME") or "cohortflow-data"
+        key = os.environ.get(KEY_VARIABLE) or (DEMO_PSEUDONYM_KEY if demo else None)
+        return cls(workspace=Path(root).resolve(), pseudonym_key=key)
+
+
+def configure_prefect(settings: Settings) -> None:
+    """Point Prefect at the workspace and keep it offline; call before importing prefect.
+
+    With PREFECT_API_URL set, that server is used; otherwise Prefect starts a temporary
+    local server whose database lives in the workspace.
+    """
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ.setdefault("PREFECT_UI_ENABLED", "false")

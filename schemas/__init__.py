@@ -1,0 +1,1 @@
+"""Canonical forms (Pandera DataFrameModels): what a valid row of each form is."""

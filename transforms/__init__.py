@@ -1,0 +1,1 @@
+"""Reading, mapping, validating, scoring and loading: plain functions, polars in and out."""

@@ -1,0 +1,144 @@
+"""One centre's night: find its new export files, stage and validate them, then load.
+
+``prepare_centre`` touches no database (so centres can run concurrently, on threads or a
+Dask cluster); ``load_prepared`` is the single writer, called one centre at a time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from cohortflow.errors import FileRejected
+from schemas.forms import FORMS
+from transforms.mapping import CentreMapping
+from transforms.pseudonym import pseudonymise
+from transforms.read import stage_file
+from transforms.validate import validate_staged
+from transforms.warehouse import FileLoad, load_file, record_rejected
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    centre_id: str
+    path: Path
+    form: str | None  # None: matches no form pattern of the centre's mapping
+    file_hash: str
+    size_bytes: int
+
+
+@dataclass
+class Rejection:
+    file: ExportFile
+    error: str
+
+
+@dataclass
+class FileReport:
+    """One line of the night's per-file summary."""
+
+    centre_id: str
+    file_name: str
+    form: str | None
+    status: str  # loaded | rejected | skipped
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    error: str | None = None
+
+
+def file_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def discover_centre_files(inbox: Path, mapping: CentreMapping, known: set[str]) -> list[ExportFile]:
+    """New files of a centre (by content hash), in load order: inclusion first."""
+    folder = inbox / mapping.centre_id
+    order = list(FORMS)
+    found = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        content = path.read_bytes()
+        digest = file_hash(content)
+        if digest in known:
+            continue
+        form = next(
+            (f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)),
+            None,
+        )
+        found.append(ExportFile(mapping.centre_id, path, form, digest, len(content)))
+    return sorted(found, key=lambda f: (f.form is None, order.index(f.form) if f.form else 0))
+
+
+def unconfigured_centres(inbox: Path, mappings: dict[str, CentreMapping]) -> list[str]:
+    """Inbox folders without a mapping file: their files are not ingested, and we say so."""
+    if not inbox.exists():
+        return []
+    return sorted(p.name for p in inbox.iterdir() if p.is_dir() and p.name not in mappings)
+
+
+def prepare_file(export: ExportFile, mapping: CentreMapping, secret: str) -> FileLoad | Rejection:
+    """Read, map, validate and pseudonymise one file; a file-level problem rejects it."""
+    if export.form is None:
+        patterns = ", ".join(m.file_pattern for m in mapping.forms.values())
+        return Rejection(export, f"unrecognised file: matches none of the patterns {patterns}")
+    form = FORMS[export.form]
+    try:
+        staged = stage_file(export.path.read_bytes(), export.path, mapping.forms[export.form], form)
+    except FileRejected as exc:
+        return Rejection(export, f"{exc.rule}: {exc.detail}")
+    checked = validate_staged(staged, form)
+    keyed_quarantine = _quarantine_keys(checked.quarantine, staged.frame, secret, export.centre_id)
+    return FileLoad(
+        file_hash=export.file_hash,
+        centre_id=export.centre_id,
+        form=form,
+        file_name=export.path.name,
+        size_bytes=export.size_bytes,
+        valid=pseudonymise(checked.valid, secret, export.centre_id),
+        quarantine=keyed_quarantine,
+        rows_read=checked.rows_read,
+        rows_duplicate=checked.rows_duplicate,
+    )
+
+
+def prepare_centre(
+    inbox: Path, mapping: CentreMapping, known: set[str], secret: str
+) -> list[FileLoad | Rejection]:
+    """Everything a centre sent since the last night, ready to load (no database access)."""
+    return [prepare_file(f, mapping, secret) for f in discover_centre_files(inbox, mapping, known)]
+
+
+def load_prepared(
+    con: duckdb.DuckDBPyConnection, prepared: list[FileLoad | Rejection], run_id: str
+) -> list[FileReport]:
+    """Load a centre's prepared files one transaction each; report every file."""
+    reports = []
+    for item in prepared:
+        if isinstance(item, Rejection):
+            f = item.file
+            record_rejected(
+                con, file_hash=f.file_hash, centre_id=f.centre_id,
+                form=FORMS.get(f.form or ""), file_name=f.path.name, size_bytes=f.size_bytes,
+                error=item.error, run_id=run_id,
+            )
+            reports.append(FileReport(f.centre_id, f.path.name, f.form, "rejected", error=item.error))
+            continue
+        counts = load_file(con, item, run_id)
+        reports.append(FileReport(item.centre_id, item.file_name, item.form.name, "loaded", **counts))
+    return reports
+
+
+def _quarantine_keys(quarantine: pl.DataFrame, staged: pl.DataFrame, secret: str, centre: str):
+    """Quarantine rows carry the patient's pseudonym (when the id is there), not the local id."""
+    ids = staged.select("_record", "patient_id")
+    with_ids = quarantine.join(ids, on="_record", how="left")
+    keyed = pseudonymise(with_ids, secret, centre).drop("centre_id")
+    return keyed.with_columns(
+        value=pl.when(pl.col("column") == "patient_id").then(None).otherwise(pl.col("value"))
+    )

@@ -1,0 +1,142 @@
+"""Per-centre mapping configuration: how one centre's export files map to canonical forms.
+
+One YAML file per centre (``<workspace>/centres/<centre_id>.yaml``), validated on load.
+A centre is onboarded, or a format change absorbed, by editing this file alone.
+Example (a French-locale wide follow-up export)::
+
+    centre_id: C02
+    forms:
+      follow_up:
+        file_pattern: "suivi_*.csv"
+        format: {kind: csv, delimiter: ";", decimal: ",", encoding: latin-1}
+        layout: wide
+        id_columns: {patient_id: "N° patient"}
+        wide_columns: {nprs: 'EN_M(\\d+)', call_date: 'Date_M(\\d+)'}
+        date_formats: {call_date: "%d/%m/%Y"}
+        missing_values: ["", "ND"]
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cohortflow.errors import ConfigError
+from schemas.forms import FORMS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvFormat(_Strict):
+    kind: Literal["csv"] = "csv"
+    delimiter: str = ","
+    decimal: Literal[".", ","] = "."
+    encoding: Literal["utf-8", "utf-8-sig", "latin-1", "cp1252"] = "utf-8"
+    quote_char: str | None = '"'
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("must be a single character, e.g. ',' or ';'")
+        return value
+
+
+class FormMapping(_Strict):
+    """How one form is found and read in a centre's exports."""
+
+    file_pattern: str = Field(description="glob matched against file names in the centre inbox")
+    format: CsvFormat = CsvFormat()
+    layout: Literal["long", "wide"] = "long"
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="canonical name -> source column (long layout)"
+    )
+    id_columns: dict[str, str] = Field(
+        default_factory=dict, description="wide layout: canonical -> source columns kept per row"
+    )
+    wide_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="wide layout: canonical -> regex of source columns, group 1 is the month",
+    )
+    codes: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="canonical column -> {source code: canonical value}"
+    )
+    date_formats: dict[str, str] = Field(default_factory=dict)
+    missing_values: list[str] = Field(default_factory=lambda: ["", "NA"])
+
+    @model_validator(mode="after")
+    def _layout_is_complete(self) -> FormMapping:
+        if self.layout == "long" and not self.columns:
+            raise ValueError("layout 'long' needs 'columns'")
+        if self.layout == "wide" and not (self.id_columns and self.wide_columns):
+            raise ValueError("layout 'wide' needs 'id_columns' and 'wide_columns'")
+        for name, pattern in self.wide_columns.items():
+            if re.compile(pattern).groups != 1:
+                raise ValueError(f"wide_columns.{name}: the regex needs exactly one group (month)")
+        return self
+
+    def canonical_columns(self) -> set[str]:
+        """Canonical columns this mapping produces."""
+        if self.layout == "long":
+            return set(self.columns)
+        return set(self.id_columns) | set(self.wide_columns) | {"month"}
+
+
+class CentreMapping(_Strict):
+    """All the forms of one centre."""
+
+    centre_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    description: str = ""
+    forms: dict[str, FormMapping]
+
+    @model_validator(mode="after")
+    def _forms_are_known(self) -> CentreMapping:
+        for form_name, mapping in self.forms.items():
+            if form_name not in FORMS:
+                raise ValueError(f"unknown form {form_name!r}; known: {', '.join(FORMS)}")
+            expected = set(FORMS[form_name].columns())
+            unknown = mapping.canonical_columns() - expected
+            if unknown:
+                raise ValueError(
+                    f"forms.{form_name}: unknown canonical column(s) {sorted(unknown)}; "
+                    f"the form has {sorted(expected)}"
+                )
+        return self
+
+
+def load_centre_mapping(path: Path) -> CentreMapping:
+    """Read and validate one centre's mapping file; any mistake names the file and field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the mapping file: {exc}") from exc
+    try:
+        mapping = CentreMapping.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: invalid mapping: {problems}") from exc
+    if mapping.centre_id != path.stem:
+        raise ConfigError(
+            f"{path}: centre_id {mapping.centre_id!r} does not match the file name {path.stem!r}"
+        )
+    return mapping
+
+
+def load_all_mappings(folder: Path) -> dict[str, CentreMapping]:
+    """Every centre's mapping, keyed by centre id."""
+    return {p.stem: load_centre_mapping(p) for p in sorted(folder.glob("*.yaml"))}
+
+
+def dump_centre_mapping(mapping: CentreMapping, path: Path) -> None:
+    """Write a mapping as readable YAML (used by the simulator to onboard its centres)."""
+    data = mapping.model_dump(mode="json", exclude_defaults=False)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -1,0 +1,176 @@
+"""The DuckDB warehouse: tables derived from the form schemas, and the one writer.
+
+Every harmonised row carries lineage (``centre_id``, ``_file_hash``, ``_source_row``,
+``_run_id``). Each file is loaded in one transaction together with its quarantine rows
+and its ``ingested_files`` record, so a crash leaves the warehouse as before that file
+and the row counts recorded always match what was written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from cohortflow.errors import WarehouseBusy
+from schemas.forms import FORMS, Form
+
+_DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Date: "DATE"}
+LINEAGE_DDL = "_file_hash VARCHAR NOT NULL, _source_row BIGINT NOT NULL, _run_id VARCHAR NOT NULL"
+
+OPERATIONAL_DDL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
+    status VARCHAR NOT NULL, files_loaded INTEGER, files_rejected INTEGER,
+    rows_loaded BIGINT, rows_quarantined BIGINT, snapshot_id VARCHAR, message VARCHAR
+);
+CREATE TABLE IF NOT EXISTS ingested_files (
+    file_hash VARCHAR PRIMARY KEY, centre_id VARCHAR NOT NULL, form VARCHAR,
+    file_name VARCHAR NOT NULL, size_bytes BIGINT, status VARCHAR NOT NULL,
+    rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
+    error VARCHAR, run_id VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    file_hash VARCHAR NOT NULL, centre_id VARCHAR NOT NULL, form VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL, source_row BIGINT, record BIGINT NOT NULL,
+    patient_key VARCHAR, column_name VARCHAR, source_column VARCHAR, rule VARCHAR NOT NULL,
+    value VARCHAR, message VARCHAR NOT NULL, run_id VARCHAR NOT NULL
+);
+"""
+
+
+def table_ddl(form: Form) -> str:
+    """CREATE TABLE for a form: its schema's columns, patient_key for the local id."""
+    cols = ["patient_key VARCHAR NOT NULL", "centre_id VARCHAR NOT NULL"]
+    for name, dtype in form.columns().items():
+        if name != "patient_id":
+            cols.append(f"{name} {_DUCKDB_TYPES[dtype]}")
+    key = ", ".join(form.key)
+    return f"CREATE TABLE IF NOT EXISTS {form.table} ({', '.join(cols)}, {LINEAGE_DDL}, PRIMARY KEY ({key}))"
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating its tables); a clear error if another process holds it."""
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(
+                f"{path} is in use by another cohortflow process (one writer at a time); "
+                "wait for it to finish and run again"
+            ) from exc
+        raise
+    if not read_only:
+        con.execute(OPERATIONAL_DDL)
+        for form in FORMS.values():
+            con.execute(table_ddl(form))
+    return con
+
+
+@dataclass
+class FileLoad:
+    """What the loader needs of one validated file, already pseudonymised."""
+
+    file_hash: str
+    centre_id: str
+    form: Form
+    file_name: str
+    size_bytes: int
+    valid: pl.DataFrame  # canonical columns with patient_key, centre_id, _source_row
+    quarantine: pl.DataFrame  # validate.QUARANTINE_SCHEMA + patient_key
+    rows_read: int
+    rows_duplicate: int
+
+
+def known_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Hashes of files already loaded: the same content is never loaded twice."""
+    rows = con.execute("SELECT file_hash FROM ingested_files WHERE status = 'loaded'").fetchall()
+    return {r[0] for r in rows}
+
+
+def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> dict:
+    """Write one file's valid rows, quarantine and record in a single transaction."""
+    valid, orphans = _split_orphans(con, load)
+    quarantine = pl.concat([load.quarantine, orphans], how="diagonal_relaxed")
+    rows = valid.select(
+        "patient_key", "centre_id", *_value_columns(load.form), "_source_row"
+    ).with_columns(_file_hash=pl.lit(load.file_hash), _run_id=pl.lit(run_id))
+    q_rows = quarantine.select(
+        pl.lit(load.file_hash).alias("file_hash"),
+        pl.lit(load.centre_id).alias("centre_id"),
+        pl.lit(load.form.name).alias("form"),
+        pl.lit(load.file_name).alias("file_name"),
+        pl.col("_source_row").alias("source_row"),
+        pl.col("_record").alias("record"),
+        "patient_key", pl.col("column").alias("column_name"), "source_column", "rule", "value",
+        "message",
+        pl.lit(run_id).alias("run_id"),
+    )
+    record = {
+        "rows_read": load.rows_read,
+        "rows_loaded": rows.height,
+        "rows_quarantined": quarantine["_record"].n_unique(),
+        "rows_duplicate": load.rows_duplicate,
+    }
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {load.form.table} BY NAME SELECT * FROM rows")
+        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM q_rows")
+        _record_file(con, load, run_id, "loaded", None, record)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return record
+
+
+def record_rejected(con, *, file_hash, centre_id, form, file_name, size_bytes, error, run_id):
+    """A file that could not be read at all: recorded (and retried on later nights)."""
+    load = FileLoad(file_hash, centre_id, form, file_name, size_bytes,
+                    pl.DataFrame(), pl.DataFrame(), 0, 0)
+    _record_file(con, load, run_id, "rejected", error, {})
+
+
+def _record_file(con, load: FileLoad, run_id: str, status: str, error, counts: dict) -> None:
+    con.execute(
+        """INSERT OR REPLACE INTO ingested_files VALUES
+           (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [load.file_hash, load.centre_id, load.form.name if load.form else None, load.file_name,
+         load.size_bytes, status, counts.get("rows_read"), counts.get("rows_loaded"),
+         counts.get("rows_quarantined"), counts.get("rows_duplicate"), error, run_id,
+         dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+    )
+
+
+def _value_columns(form: Form) -> list[str]:
+    return [c for c in form.columns() if c != "patient_id"]
+
+
+def _split_orphans(con, load: FileLoad) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows of a dependent form whose patient has no inclusion record go to quarantine."""
+    if load.form.table == "patients" or load.valid.height == 0:
+        return load.valid, pl.DataFrame()
+    known = con.sql(
+        "SELECT patient_key FROM patients WHERE centre_id = ?", params=[load.centre_id]
+    ).pl()
+    waiting = con.sql(
+        "SELECT DISTINCT patient_key FROM quarantine WHERE form = 'inclusion' AND centre_id = ?",
+        params=[load.centre_id],
+    ).pl()
+    is_known = pl.col("patient_key").is_in(known["patient_key"].implode())
+    in_quarantine = pl.col("patient_key").is_in(waiting["patient_key"].implode())
+    orphans = load.valid.filter(~is_known).select(
+        "_record", "_source_row", "patient_key",
+        pl.lit("patient_id").alias("column"),
+        pl.lit(None, pl.String).alias("source_column"),
+        pl.lit("unknown patient").alias("rule"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.when(in_quarantine)
+        .then(pl.lit("the patient's inclusion record is in quarantine; fix it and re-export"))
+        .otherwise(pl.lit("no inclusion record for this patient in the centre"))
+        .alias("message"),
+    )
+    return load.valid.filter(is_known), orphans
