@@ -59,14 +59,13 @@ class Settings:
         return self.pseudonym_key
 
     @classmethod
-    def from_env(cls, workspace: str | Path | None = None, *, demo: bool = False) -> Settings:
+    def from_env(cls, workspace: str | Path | None = None) -> Settings:
         """Settings from arguments, then the environment, then defaults."""
         root = workspace or os.environ.get("COHORTFLOW_HOME") or "cohortflow-data"
-        key = os.environ.get(KEY_VARIABLE) or (DEMO_PSEUDONYM_KEY if demo else None)
-        return cls(workspace=Path(root).resolve(), pseudonym_key=key)
+        return cls(workspace=Path(root).resolve(), pseudonym_key=os.environ.get(KEY_VARIABLE))
 
 
-def configure_prefect(settings: Settings) -> None:
+def configure_prefect(settings: Settings, *, quiet: bool = False) -> None:
     """Point Prefect at the workspace and keep it offline; call before importing prefect.
 
     With PREFECT_API_URL set, that server is used; otherwise Prefect starts a temporary
@@ -77,3 +76,5 @@ def configure_prefect(settings: Settings) -> None:
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    if quiet:  # the demo prints its own summary; Prefect's INFO lines would bury it
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

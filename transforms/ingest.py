@@ -1,7 +1,8 @@
 """One centre's night: find its new export files, stage and validate them, then load.
 
-``prepare_centre`` touches no database (so centres can run concurrently, on threads or a
-Dask cluster); ``load_prepared`` is the single writer, called one centre at a time.
+``prepare_centre`` touches no database and needs no secret (so centres can run
+concurrently, on threads or a Dask cluster, and the key never travels as a task input);
+``load_prepared`` pseudonymises and is the single writer, called one centre at a time.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from schemas.forms import FORMS
 from transforms.mapping import CentreMapping
 from transforms.pseudonym import pseudonymise
 from transforms.read import stage_file
-from transforms.validate import validate_staged
+from transforms.validate import ValidatedFile, validate_staged
 from transforms.warehouse import FileLoad, load_file, record_rejected
 
 
@@ -82,8 +83,17 @@ def unconfigured_centres(inbox: Path, mappings: dict[str, CentreMapping]) -> lis
     return sorted(p.name for p in inbox.iterdir() if p.is_dir() and p.name not in mappings)
 
 
-def prepare_file(export: ExportFile, mapping: CentreMapping, secret: str) -> FileLoad | Rejection:
-    """Read, map, validate and pseudonymise one file; a file-level problem rejects it."""
+@dataclass
+class PreparedFile:
+    """A validated file, local ids still in place (they never leave the process)."""
+
+    file: ExportFile
+    staged_ids: pl.DataFrame  # _record, patient_id: to key the quarantine rows
+    checked: ValidatedFile
+
+
+def prepare_file(export: ExportFile, mapping: CentreMapping) -> PreparedFile | Rejection:
+    """Read, map and validate one file; a file-level problem rejects it."""
     if export.form is None:
         patterns = ", ".join(m.file_pattern for m in mapping.forms.values())
         return Rejection(export, f"unrecognised file: matches none of the patterns {patterns}")
@@ -93,31 +103,44 @@ def prepare_file(export: ExportFile, mapping: CentreMapping, secret: str) -> Fil
     except FileRejected as exc:
         return Rejection(export, f"{exc.rule}: {exc.detail}")
     checked = validate_staged(staged, form)
-    keyed_quarantine = _quarantine_keys(checked.quarantine, staged.frame, secret, export.centre_id)
+    return PreparedFile(export, staged.frame.select("_record", "patient_id"), checked)
+
+
+def prepare_centre(
+    inbox: Path, mapping: CentreMapping, known: set[str]
+) -> list[PreparedFile | Rejection]:
+    """Everything a centre sent since the last night, ready to load (no database access)."""
+    return [prepare_file(f, mapping) for f in discover_centre_files(inbox, mapping, known)]
+
+
+def pseudonymised_load(prepared: PreparedFile, secret: str) -> FileLoad:
+    """The loader's view of a prepared file: patient keys instead of local ids."""
+    f, checked = prepared.file, prepared.checked
+    quarantine = prepared.checked.quarantine.join(prepared.staged_ids, on="_record", how="left")
+    quarantine = pseudonymise(quarantine, secret, f.centre_id).drop("centre_id").with_columns(
+        # the id itself is never stored: the pseudonym says which patient it was
+        value=pl.when(pl.col("column") == "patient_id").then(None).otherwise(pl.col("value"))
+    )
     return FileLoad(
-        file_hash=export.file_hash,
-        centre_id=export.centre_id,
-        form=form,
-        file_name=export.path.name,
-        size_bytes=export.size_bytes,
-        valid=pseudonymise(checked.valid, secret, export.centre_id),
-        quarantine=keyed_quarantine,
+        file_hash=f.file_hash,
+        centre_id=f.centre_id,
+        form=FORMS[f.form],
+        file_name=f.path.name,
+        size_bytes=f.size_bytes,
+        valid=pseudonymise(checked.valid, secret, f.centre_id),
+        quarantine=quarantine,
         rows_read=checked.rows_read,
         rows_duplicate=checked.rows_duplicate,
     )
 
 
-def prepare_centre(
-    inbox: Path, mapping: CentreMapping, known: set[str], secret: str
-) -> list[FileLoad | Rejection]:
-    """Everything a centre sent since the last night, ready to load (no database access)."""
-    return [prepare_file(f, mapping, secret) for f in discover_centre_files(inbox, mapping, known)]
-
-
 def load_prepared(
-    con: duckdb.DuckDBPyConnection, prepared: list[FileLoad | Rejection], run_id: str
+    con: duckdb.DuckDBPyConnection,
+    prepared: list[PreparedFile | Rejection],
+    run_id: str,
+    secret: str,
 ) -> list[FileReport]:
-    """Load a centre's prepared files one transaction each; report every file."""
+    """Pseudonymise and load a centre's files, one transaction each; report every file."""
     reports = []
     for item in prepared:
         if isinstance(item, Rejection):
@@ -129,16 +152,8 @@ def load_prepared(
             )
             reports.append(FileReport(f.centre_id, f.path.name, f.form, "rejected", error=item.error))
             continue
-        counts = load_file(con, item, run_id)
-        reports.append(FileReport(item.centre_id, item.file_name, item.form.name, "loaded", **counts))
+        load = pseudonymised_load(item, secret)
+        counts = load_file(con, load, run_id)
+        reports.append(FileReport(load.centre_id, load.file_name, load.form.name, "loaded", **counts))
     return reports
 
-
-def _quarantine_keys(quarantine: pl.DataFrame, staged: pl.DataFrame, secret: str, centre: str):
-    """Quarantine rows carry the patient's pseudonym (when the id is there), not the local id."""
-    ids = staged.select("_record", "patient_id")
-    with_ids = quarantine.join(ids, on="_record", how="left")
-    keyed = pseudonymise(with_ids, secret, centre).drop("centre_id")
-    return keyed.with_columns(
-        value=pl.when(pl.col("column") == "patient_id").then(None).otherwise(pl.col("value"))
-    )

@@ -9,6 +9,7 @@ and the row counts recorded always match what was written.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,8 @@ OPERATIONAL_DDL = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
     status VARCHAR NOT NULL, files_loaded INTEGER, files_rejected INTEGER,
-    rows_loaded BIGINT, rows_quarantined BIGINT, snapshot_id VARCHAR, message VARCHAR
+    rows_loaded BIGINT, rows_quarantined BIGINT, snapshot_id VARCHAR,
+    models_published BOOLEAN DEFAULT false, message VARCHAR
 );
 CREATE TABLE IF NOT EXISTS ingested_files (
     file_hash VARCHAR PRIMARY KEY, centre_id VARCHAR NOT NULL, form VARCHAR,
@@ -141,7 +143,7 @@ def _record_file(con, load: FileLoad, run_id: str, status: str, error, counts: d
         [load.file_hash, load.centre_id, load.form.name if load.form else None, load.file_name,
          load.size_bytes, status, counts.get("rows_read"), counts.get("rows_loaded"),
          counts.get("rows_quarantined"), counts.get("rows_duplicate"), error, run_id,
-         dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+         _now()],
     )
 
 
@@ -174,3 +176,68 @@ def _split_orphans(con, load: FileLoad) -> tuple[pl.DataFrame, pl.DataFrame]:
         .alias("message"),
     )
     return load.valid.filter(is_known), orphans
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')", [run_id, _now()]
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields) -> None:
+    """Close a run with its status and counts (columns of ``runs``)."""
+    fields = {"finished_at": _now(), **fields}
+    assignments = ", ".join(f"{name} = ?" for name in fields)  # names are ours, not input
+    con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*fields.values(), run_id])
+
+
+def snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
+    """A content hash of the harmonised tables (values only, lineage excluded).
+
+    Two warehouses holding the same data have the same snapshot id, whatever files or
+    runs brought it; any changed value changes it.
+    """
+    digest = hashlib.sha256()
+    for form in FORMS.values():
+        order = ", ".join(form.key)
+        rel = con.sql(
+            f"SELECT * EXCLUDE (_file_hash, _source_row, _run_id) FROM {form.table} ORDER BY {order}"
+        )
+        digest.update(form.table.encode())
+        digest.update(rel.pl().write_csv().encode())
+    return digest.hexdigest()[:16]
+
+
+def last_published_snapshot(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Snapshot id of the last run that published model results."""
+    row = con.execute(
+        "SELECT snapshot_id FROM runs WHERE models_published ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def patient_months(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per observed patient-month: the primary model's input."""
+    return con.sql(
+        """SELECT f.patient_key, p.centre_id, f.month, f.nprs, p.sex, p.age
+           FROM follow_ups f JOIN patients p USING (patient_key)
+           ORDER BY f.patient_key, f.month"""
+    ).pl()
+
+
+def write_run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> int:
+    """This run's quarantined rows as a CSV a data manager can open; returns the row count."""
+    rows = con.sql(
+        """SELECT centre_id, file_name, source_row, source_column, column_name, rule, value,
+                  message, patient_key
+           FROM quarantine WHERE run_id = ? ORDER BY centre_id, file_name, source_row""",
+        params=[run_id],
+    ).pl()
+    if rows.height:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows.write_csv(path)
+    return rows.height

@@ -1,0 +1,109 @@
+"""Plain-text summaries a data manager reads: what a night did, and the warehouse's state."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+from cohortflow.settings import Settings
+from transforms import warehouse
+
+PUBLISHED_EFFECT_SIZE = "-0.52 (95% CI -0.62 to -0.41)"
+
+
+def night_summary(result, truth_path: Path | None = None) -> str:
+    """The per-centre table, the quarantine's main reasons, the model, and where files are."""
+    files = result.files
+    lines = [f"Night {result.run_id}"]
+    if not files:
+        lines.append("  no new files in the inbox: nothing loaded")
+    else:
+        lines += _ingestion_lines(files)
+    for centre in result.unconfigured:
+        lines.append(f"  WARNING inbox/{centre}/ has no mapping file in centres/: not read")
+    lines.append("")
+    lines += _model_lines(result, truth_path)
+    lines += [
+        "",
+        "Files to open:",
+        f"  warehouse   {result.workspace / 'warehouse.duckdb'}  (tables patients, follow_ups,"
+        " quarantine, ingested_files, runs)",
+    ]
+    if result.quarantine_csv:
+        lines.append(f"  quarantine  {result.quarantine_csv}")
+    if result.manifest:
+        lines.append(f"  results     {result.manifest.parent}/  (parquet + manifest.json)")
+    return "\n".join(lines)
+
+
+def _ingestion_lines(files) -> list[str]:
+    by_centre: dict[str, Counter] = {}
+    for f in files:
+        c = by_centre.setdefault(f.centre_id, Counter())
+        c["files"] += 1
+        c["rejected"] += f.status == "rejected"
+        for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate"):
+            c[k] += getattr(f, k)
+    total = sum(by_centre.values(), Counter())
+    lines = [
+        f"  {total['files']} files from {len(by_centre)} centres, {total['rejected']} rejected; "
+        f"rows read {total['rows_read']}: loaded {total['rows_loaded']}, "
+        f"quarantined {total['rows_quarantined']}, exact duplicates {total['rows_duplicate']}",
+        "",
+        "  centre  files  read  loaded  quarantined  duplicates",
+    ]
+    for centre, c in sorted(by_centre.items()):
+        flag = "  <- rejected file(s)" if c["rejected"] else ""
+        lines.append(
+            f"  {centre:<6} {c['files']:>6} {c['rows_read']:>5} {c['rows_loaded']:>7}"
+            f" {c['rows_quarantined']:>12} {c['rows_duplicate']:>11}{flag}"
+        )
+    for f in files:
+        if f.status == "rejected":
+            lines.append(f"  REJECTED {f.centre_id}/{f.file_name}: {f.error}")
+    return lines
+
+
+def _model_lines(result, truth_path: Path | None) -> list[str]:
+    if result.primary is None:
+        reason = "data unchanged since the last fit" if not result.data_changed else "not asked"
+        return [f"Primary model: not refitted ({reason}); snapshot {result.snapshot_id}"]
+    fe = result.primary.fit.fixed_effects.filter(pl.col("term") == "month").row(0, named=True)
+    es = result.primary.effect_size.row(0, named=True)
+    lines = [
+        f"Primary model (snapshot {result.snapshot_id}): NPRS ~ month, random intercept and"
+        " slope per patient, REML",
+        f"  {es['n_patients']} patients, {es['n_observations']} patient-months",
+        f"  change in pain per month  {fe['estimate']:+.3f} (95% CI {fe['ci_low']:+.3f} to"
+        f" {fe['ci_high']:+.3f}), p = {fe['p_value']:.1e}",
+        f"  one-year effect size      {es['estimate']:+.2f} (95% CI {es['ci_low']:+.2f} to"
+        f" {es['ci_high']:+.2f})   published: {PUBLISHED_EFFECT_SIZE}",
+    ]
+    if truth_path and truth_path.exists():
+        truth = json.loads(truth_path.read_text())
+        lines.append(f"  simulator's true mean slope per month: {truth['expected_slope']:+.3f}")
+    return lines
+
+
+def status_summary(settings: Settings) -> str:
+    """Last runs and, per centre, the files received and rows in quarantine."""
+    con = warehouse.connect(settings.warehouse, read_only=True)
+    try:
+        runs = con.sql(
+            """SELECT run_id, status, files_loaded, files_rejected, rows_loaded,
+                      rows_quarantined, snapshot_id, models_published
+               FROM runs ORDER BY started_at DESC LIMIT 5"""
+        ).pl()
+        centres = con.sql(
+            """SELECT centre_id, count(*) AS files, count(*) FILTER (status = 'rejected')
+                      AS rejected, sum(rows_loaded) AS rows_loaded,
+                      sum(rows_quarantined) AS rows_quarantined, max(ingested_at) AS last_file
+               FROM ingested_files GROUP BY centre_id ORDER BY centre_id"""
+        ).pl()
+    finally:
+        con.close()
+    with pl.Config(tbl_rows=200, tbl_hide_dataframe_shape=True, tbl_width_chars=160):
+        return f"Last runs:\n{runs}\n\nPer centre:\n{centres}"

@@ -1,0 +1,1 @@
+"""The study's statistical models (statsmodels) and the publication of their results."""
