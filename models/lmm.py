@@ -39,9 +39,22 @@ class GrowthModelFit:
 
 
 def fit_growth_model(
-    data: pd.DataFrame, *, outcome: str, time: str, group: str, reml: bool = True
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    time: str,
+    group: str,
+    reml: bool = True,
+    time_scale: float = 1.0,
 ) -> GrowthModelFit:
-    """Fit ``outcome ~ time`` with random intercept and slope of ``time`` per ``group``."""
+    """Fit ``outcome ~ time`` with random intercept and slope of ``time`` per ``group``.
+
+    ``time_scale`` divides time before fitting and the results are transformed back
+    exactly (slope and its SE x 1/scale, slope variance x 1/scale^2). MixedLM's optimiser
+    often fails on monthly slopes, whose variance is ~1000x smaller than the intercept's;
+    in years (scale 12) it converges.
+    """
+    data = data.assign(**{time: data[time] / time_scale})
     model = smf.mixedlm(f"{outcome} ~ {time}", data, groups=data[group], re_formula=f"~{time}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -50,8 +63,10 @@ def fit_growth_model(
         "converge" in str(w.message).lower() for w in caught
     )
     z = stats.norm.ppf(0.975)
-    fe = result.fe_params
-    se = result.bse_fe
+    back = pd.Series(1.0, index=result.fe_params.index)
+    back[time] = 1 / time_scale
+    fe = result.fe_params * back
+    se = result.bse_fe * back
     fixed = pl.DataFrame(
         {
             "term": list(fe.index),
@@ -67,7 +82,12 @@ def fit_growth_model(
     variance = pl.DataFrame(
         {
             "component": ["intercept_var", "slope_var", "intercept_slope_cov", "residual_var"],
-            "estimate": [cov.iloc[0, 0], cov.iloc[1, 1], cov.iloc[0, 1], result.scale],
+            "estimate": [
+                cov.iloc[0, 0],
+                cov.iloc[1, 1] / time_scale**2,
+                cov.iloc[0, 1] / time_scale,
+                result.scale,
+            ],
         }
     )
     return GrowthModelFit(
@@ -89,7 +109,9 @@ class PrimaryResult:
 def fit_primary_model(analysis: pl.DataFrame) -> PrimaryResult:
     """Fit the primary model on patient-months (patient_key, month, nprs)."""
     data = analysis.select("patient_key", "month", "nprs").drop_nulls().to_pandas()
-    fit = fit_growth_model(data, outcome="nprs", time="month", group="patient_key")
+    fit = fit_growth_model(
+        data, outcome="nprs", time="month", group="patient_key", time_scale=ONE_YEAR
+    )
     slope = fit.fixed_effects.filter(pl.col("term") == "month").row(0, named=True)
     baseline_sd = float(data.loc[data["month"] == 0, "nprs"].std(ddof=1))
     scale = ONE_YEAR / baseline_sd

@@ -146,8 +146,11 @@ def simulate_cohort(params: SimulationParameters | None = None) -> SimulatedCoho
 
 
 def _centres(p: SimulationParameters, rng: np.random.Generator) -> pl.DataFrame:
+    if p.n_patients < p.n_centres:
+        raise ValueError(f"{p.n_patients} patients cannot fill {p.n_centres} centres")
     weights = np.exp(rng.normal(0, p.centre_size_spread, p.n_centres))
-    sizes = np.ones(p.n_centres, dtype=int) * 2  # every centre includes a few patients
+    floor = min(2, p.n_patients // p.n_centres)  # every centre includes a few patients
+    sizes = np.full(p.n_centres, floor, dtype=int)
     sizes += rng.multinomial(p.n_patients - sizes.sum(), weights / weights.sum())
     return pl.DataFrame(
         {"centre_id": [f"C{i + 1:02d}" for i in range(p.n_centres)], "n_patients": sizes}

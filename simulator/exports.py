@@ -239,9 +239,10 @@ def _inject_faults(table: pl.DataFrame, style: str, rate: float, rng: np.random.
         rows[i] = tuple(row)
         injected.append((i + 1, col, fault.kind))
     out = pl.DataFrame(rows, schema=table.schema, orient="row")
-    n_dup = int(rng.binomial(len(rows), rate / 4))
-    if n_dup:  # exact duplicates, appended as a second export of the same rows would be
-        picks = rng.choice(len(rows), n_dup, replace=False)
+    intact = sorted(set(range(len(rows))) - {r - 1 for r, _, _ in injected})
+    n_dup = min(int(rng.binomial(len(rows), rate / 4)), len(intact))
+    if n_dup:  # exact copies of intact rows, as a re-sent block of an export would give
+        picks = rng.choice(intact, n_dup, replace=False)
         out = pl.concat([out, out[picks.tolist()]])
         injected += [(len(rows) + k + 1, None, "exact_duplicate") for k in range(n_dup)]
     return out, injected

@@ -155,6 +155,16 @@ def _cast_expr(name: str, dtype: pl.DataType, mapping: FormMapping) -> pl.Expr:
 _TYPE_NAMES = {pl.Date: "a date", pl.Int64: "an integer", pl.Float64: "a number"}
 
 
+def _cast_rule(column: str, dtype: pl.DataType, mapping: FormMapping) -> tuple[str, str]:
+    """The rule a value broke when it could not be cast, and how to say it."""
+    if column in mapping.codes:
+        return "unknown code", f"is not one of the codes configured for {column}"
+    expected = _TYPE_NAMES.get(dtype, str(dtype))
+    if dtype == pl.Date:
+        expected += f" ({mapping.date_formats.get(column, '%Y-%m-%d')})"
+    return f"type: {expected}", f"is not {expected}"
+
+
 def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
     """Cast to the form's dtypes; a non-null text that casts to null is a failure."""
     columns = form.columns()
@@ -169,16 +179,14 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
             continue
         bad = text[c].is_not_null() & cast[c].is_null()
         if bad.any():
-            expected = _TYPE_NAMES.get(columns[c], str(columns[c]))
-            fmt = f" ({mapping.date_formats.get(c, '%Y-%m-%d')})" if columns[c] == pl.Date else ""
+            rule, explanation = _cast_rule(c, columns[c], mapping)
             failures.append(
                 text.filter(bad).select(
                     "_record",
                     pl.lit(c).alias("column"),
-                    pl.lit(f"type: {expected}{fmt}").alias("rule"),
+                    pl.lit(rule).alias("rule"),
                     pl.col(c).alias("value"),
-                    pl.format("'{}' is not {}{}", pl.col(c), pl.lit(expected), pl.lit(fmt))
-                    .alias("message"),
+                    pl.format("'{}' {}", pl.col(c), pl.lit(explanation)).alias("message"),
                 )
             )
     lineage = [c for c in text.columns if c.startswith("_")]

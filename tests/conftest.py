@@ -1,0 +1,39 @@
+"""Shared fixtures: a clean environment for every test, small simulated workspaces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from simulator.write import simulate_into_workspace
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TEST_KEY = "test-only-pseudonymisation-key"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    """No test sees the developer's cohortflow settings or leaks its own."""
+    for name in list(os.environ):
+        if name.startswith("COHORTFLOW_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def small_export_workspace(tmp_path_factory) -> Path:
+    """A 60-patient, 6-centre workspace with faults injected; do not modify (copy it)."""
+    root = tmp_path_factory.mktemp("small")
+    simulate_into_workspace(root, n_patients=60, n_centres=6, seed=7, fault_rate=0.05)
+    return root
+
+
+@pytest.fixture
+def workspace(small_export_workspace, tmp_path) -> Path:
+    """A private, modifiable copy of the small workspace."""
+    import shutil
+
+    target = tmp_path / "ws"
+    shutil.copytree(small_export_workspace, target)
+    return target

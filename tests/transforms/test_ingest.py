@@ -1,0 +1,146 @@
+"""Ingesting a simulated inbox without Prefect: counts, faults, idempotency, atomicity."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from tests.conftest import TEST_KEY
+from transforms import warehouse
+from transforms.ingest import load_prepared, prepare_centre
+from transforms.mapping import load_all_mappings
+
+
+def ingest(ws, run_id="run-1"):
+    mappings = load_all_mappings(ws / "centres")
+    con = warehouse.connect(ws / "warehouse.duckdb")
+    known = warehouse.known_hashes(con)
+    reports = []
+    for mapping in mappings.values():
+        reports += load_prepared(con, prepare_centre(ws / "inbox", mapping, known), run_id, TEST_KEY)
+    return con, reports
+
+
+def test_ingest_accounts_for_every_row_of_every_file(workspace):
+    """Invariant 1: per file, rows read = loaded + quarantined + duplicates, as recorded."""
+    con, reports = ingest(workspace)
+    files = con.sql("SELECT * FROM ingested_files").pl()
+    assert files.height == len(reports) == 12  # 6 centres x 2 forms
+    assert (files["status"] == "loaded").all()
+    assert (
+        files["rows_read"] == files["rows_loaded"] + files["rows_quarantined"] + files["rows_duplicate"]
+    ).all()
+    loaded = con.sql(
+        "SELECT _file_hash AS file_hash, count(*) AS n FROM follow_ups GROUP BY 1 "
+        "UNION ALL SELECT _file_hash, count(*) FROM patients GROUP BY 1"
+    ).pl()
+    recorded = files.join(loaded, on="file_hash").select("rows_loaded", "n")
+    assert (recorded["rows_loaded"] == recorded["n"]).all()
+    quarantined = con.sql(
+        "SELECT file_hash, count(DISTINCT record) AS n FROM quarantine GROUP BY 1"
+    ).pl()
+    assert files.join(quarantined, on="file_hash").select(
+        (pl.col("rows_quarantined") == pl.col("n")).all()
+    ).item()
+
+
+def test_ingest_puts_every_injected_fault_in_quarantine(workspace):
+    """Each cell the simulator damaged is found at its file, row and source column."""
+    con, _ = ingest(workspace)
+    faults = pl.read_csv(workspace / "simulation" / "faults.csv").filter(
+        pl.col("kind") != "exact_duplicate"
+    )
+    assert faults.height > 5
+    quarantine = con.sql("SELECT file_name, source_row, source_column FROM quarantine").pl()
+    found = faults.join(
+        quarantine,
+        left_on=["file", "source_row", "source_column"],
+        right_on=["file_name", "source_row", "source_column"],
+        how="semi",
+    )
+    assert found.height == faults.height
+
+
+def test_ingest_counts_injected_exact_duplicates(workspace):
+    con, _ = ingest(workspace)
+    faults = pl.read_csv(workspace / "simulation" / "faults.csv")
+    expected = faults.filter(kind="exact_duplicate").height
+    recorded = con.execute("SELECT sum(rows_duplicate) FROM ingested_files").fetchone()[0]
+    assert expected > 0
+    assert recorded == expected
+
+
+def test_ingest_twice_loads_nothing_new(workspace):
+    """Invariant 2: the same files a second time change nothing."""
+    con, _ = ingest(workspace)
+    before = warehouse.snapshot_id(con), con.execute("SELECT count(*) FROM quarantine").fetchone()
+    con.close()
+    con, reports = ingest(workspace, run_id="run-2")
+    assert reports == []
+    assert (warehouse.snapshot_id(con), con.execute("SELECT count(*) FROM quarantine").fetchone()) == before
+
+
+def test_ingest_same_content_under_another_name_is_not_loaded_again(workspace):
+    con, _ = ingest(workspace)
+    con.close()
+    centre = sorted((workspace / "inbox").iterdir())[0]
+    original = sorted(centre.iterdir())[0]
+    (centre / ("copy_" + original.name)).write_bytes(original.read_bytes())
+    _, reports = ingest(workspace, run_id="run-2")
+    assert reports == []
+
+
+def test_load_file_is_atomic(workspace, monkeypatch):
+    """Invariant 3: a failure while loading a file leaves the warehouse as before it."""
+    mappings = load_all_mappings(workspace / "centres")
+    con = warehouse.connect(workspace / "warehouse.duckdb")
+    first = next(iter(mappings.values()))
+    prepared = prepare_centre(workspace / "inbox", first, set())
+    load_prepared(con, prepared[:1], "run-1", TEST_KEY)  # inclusion loads fine
+    before = warehouse.snapshot_id(con)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(warehouse, "_record_file", crash)
+    with pytest.raises(RuntimeError):
+        load_prepared(con, prepared[1:], "run-1", TEST_KEY)
+    assert warehouse.snapshot_id(con) == before
+    assert con.execute("SELECT count(*) FROM follow_ups").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM quarantine WHERE form = 'follow_up'").fetchone()[0] == 0
+
+
+def test_warehouse_holds_pseudonyms_not_local_ids(workspace):
+    con, _ = ingest(workspace)
+    local_ids = pl.read_parquet(workspace / "simulation" / "latent.parquet")["patient_id"]
+    for table in ("patients", "follow_ups", "quarantine"):
+        text = con.sql(f"SELECT * FROM {table}").pl().write_csv()
+        assert not any(pid in text for pid in local_ids.to_list()), table
+    assert TEST_KEY not in con.sql("SELECT * FROM ingested_files").pl().write_csv()
+
+
+def test_unknown_patient_follow_ups_go_to_quarantine(workspace):
+    centre = sorted((workspace / "inbox").iterdir())[0]
+    inclusion = next(p for p in centre.iterdir() if "inclusion" in p.name)
+    inclusion.unlink()
+    con, reports = ingest(workspace)
+    follow = next(r for r in reports if r.centre_id == centre.name and r.form == "follow_up")
+    assert follow.rows_loaded == 0
+    assert follow.rows_quarantined + follow.rows_duplicate == follow.rows_read
+    rules = con.sql(
+        "SELECT DISTINCT rule FROM quarantine WHERE centre_id = ? AND rule = 'unknown patient'",
+        params=[centre.name],
+    ).fetchall()
+    assert rules == [("unknown patient",)]
+
+
+def test_file_matching_no_pattern_is_rejected_and_reported(workspace):
+    centre = sorted((workspace / "inbox").iterdir())[0]
+    (centre / "notes.txt").write_text("call the centre on Monday")
+    con, reports = ingest(workspace)
+    rejected = [r for r in reports if r.status == "rejected"]
+    assert [r.file_name for r in rejected] == ["notes.txt"]
+    assert "matches none of the patterns" in rejected[0].error
+    assert con.execute("SELECT status FROM ingested_files WHERE file_name = 'notes.txt'").fetchone() == (
+        "rejected",
+    )
