@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         "--workspace", help="workspace folder (default: $COHORTFLOW_HOME, else ./cohortflow-data)"
     )
 
-    demo = sub.add_parser("demo", parents=[common], help="simulate a cohort and run the night on it")
+    demo = sub.add_parser(
+        "demo", parents=[common], help="simulate a cohort and run the night on it"
+    )
     _simulation_options(demo)
     demo.set_defaults(handler=cmd_demo)
 
@@ -66,7 +68,9 @@ def _simulation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--centres", type=int, default=30, help="number of centres (30)")
     parser.add_argument("--seed", type=int, default=20230516, help="random seed")
     parser.add_argument(
-        "--fault-rate", type=float, default=0.02,
+        "--fault-rate",
+        type=float,
+        default=0.02,
         help="share of export rows damaged on purpose, to exercise quarantine (0.02)",
     )
 
@@ -82,8 +86,11 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> str:
     from simulator.write import simulate_into_workspace
 
     cohort, faults = simulate_into_workspace(
-        settings.workspace, n_patients=args.patients, n_centres=args.centres,
-        seed=args.seed, fault_rate=args.fault_rate,
+        settings.workspace,
+        n_patients=args.patients,
+        n_centres=args.centres,
+        seed=args.seed,
+        fault_rate=args.fault_rate,
     )
     return (
         f"Simulated {cohort.patients.height} patients in {cohort.centres.height} centres "
@@ -100,9 +107,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     configure_prefect(settings, quiet=True)
     print("cohortflow demo: a simulated cohort, the nightly pipeline, and what it produced.\n")
     print(_simulate(settings, args), "\n", sep="")
-    from flows.nightly import nightly
-
     from cohortflow.summary import night_summary
+    from flows.nightly import nightly
 
     result = nightly(workspace=str(settings.workspace))
     print(night_summary(result, truth_path=settings.simulation / "truth.json"))
@@ -133,9 +139,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     load_all_mappings(settings.centres_config)  # a config mistake is reported before the flow
     configure_prefect(settings)
-    from flows.nightly import nightly
-
     from cohortflow.summary import night_summary
+    from flows.nightly import nightly
 
     result = nightly(workspace=str(settings.workspace), fit_models=args.fit_models)
     print(night_summary(result))

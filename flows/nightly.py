@@ -91,12 +91,18 @@ def nightly(workspace: str | None = None, fit_models: bool = True) -> NightResul
         result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
         if fit_models and result.data_changed:
             result.primary, result.manifest = fit_primary_task(
-                warehouse.patient_months(con), settings.artifacts / run_id, run_id,
+                warehouse.patient_months(con),
+                settings.artifacts / run_id,
+                run_id,
                 result.snapshot_id,
             )
         warehouse.finish_run(
-            con, run_id, status="completed", snapshot_id=result.snapshot_id,
-            models_published=result.manifest is not None, **_counts(result.files),
+            con,
+            run_id,
+            status="completed",
+            snapshot_id=result.snapshot_id,
+            models_published=result.manifest is not None,
+            **_counts(result.files),
         )
     except BaseException as exc:
         warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
@@ -121,9 +127,17 @@ def _publish_prefect_artifacts(result: NightResult) -> None:
     create_table_artifact(
         key="ingestion-per-file",
         table=[
-            {"centre": f.centre_id, "file": f.file_name, "form": f.form or "", "status": f.status,
-             "read": f.rows_read, "loaded": f.rows_loaded, "quarantined": f.rows_quarantined,
-             "duplicates": f.rows_duplicate, "error": f.error or ""}
+            {
+                "centre": f.centre_id,
+                "file": f.file_name,
+                "form": f.form or "",
+                "status": f.status,
+                "read": f.rows_read,
+                "loaded": f.rows_loaded,
+                "quarantined": f.rows_quarantined,
+                "duplicates": f.rows_duplicate,
+                "error": f.error or "",
+            }
             for f in result.files
         ],
         description=f"Run {result.run_id}: one row per file received",

@@ -72,10 +72,7 @@ class Form:
 
     def columns(self) -> dict[str, pl.DataType]:
         """Canonical column names and polars dtypes, in declaration order."""
-        return {
-            name: column.dtype.type
-            for name, column in self.schema.to_schema().columns.items()
-        }
+        return {name: column.dtype.type for name, column in self.schema.to_schema().columns.items()}
 
 
 # Load order matters: follow-ups refer to patients included before them.

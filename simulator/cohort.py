@@ -161,8 +161,10 @@ def _patients(p: SimulationParameters, rng: np.random.Generator, centres: pl.Dat
     centre_of = np.repeat(centres["centre_id"].to_numpy(), centres["n_patients"].to_numpy())
     n = len(centre_of)
     local_number = (
-        pl.DataFrame({"c": centre_of}).select(pl.int_range(1, pl.len() + 1).over("c"))
-    ).to_series().to_numpy()
+        (pl.DataFrame({"c": centre_of}).select(pl.int_range(1, pl.len() + 1).over("c")))
+        .to_series()
+        .to_numpy()
+    )
     offsets = rng.integers(0, p.inclusion_window_days + 1, n)
     female = rng.random(n) < p.female_share
     weight = np.where(female, rng.normal(68, 13, n), rng.normal(81, 14, n)).clip(40, 160)
@@ -189,8 +191,12 @@ def _hads_frame(patients: pl.DataFrame, month: int, anx: np.ndarray, dep: np.nda
     cols = {f"hads_a{i + 1}": anx[:, i] for i in range(7)}
     cols |= {f"hads_d{i + 1}": dep[:, i] for i in range(7)}
     return pl.DataFrame(
-        {"centre_id": patients["centre_id"], "patient_id": patients["patient_id"],
-         "month": month, **cols}
+        {
+            "centre_id": patients["centre_id"],
+            "patient_id": patients["patient_id"],
+            "month": month,
+            **cols,
+        }
     ).with_columns(pl.col("month").cast(pl.Int64))
 
 
@@ -206,9 +212,7 @@ def _latent_trajectories(p, rng, patients: pl.DataFrame, hads: pl.DataFrame) -> 
     shares = np.array([g.share for g in p.groups])
     group_idx = rng.choice(len(p.groups), n, p=shares / shares.sum())
     cov = p.intercept_slope_corr * p.intercept_sd * p.slope_sd
-    re = rng.multivariate_normal(
-        [0, 0], [[p.intercept_sd**2, cov], [cov, p.slope_sd**2]], n
-    )
+    re = rng.multivariate_normal([0, 0], [[p.intercept_sd**2, cov], [cov, p.slope_sd**2]], n)
     hads_d = hads.select(pl.sum_horizontal(pl.col("^hads_d\\d$"))).to_series().to_numpy()
     depressed = hads_d >= 8
     intercept = np.array([p.groups[g].intercept for g in group_idx]) + re[:, 0]
@@ -251,8 +255,13 @@ def _follow_ups(p, rng, patients: pl.DataFrame, latent: pl.DataFrame) -> pl.Data
             rows.append((centre, pid, int(m), call, int(nprs[i, m])))
     return pl.DataFrame(
         rows,
-        schema={"centre_id": pl.String, "patient_id": pl.String, "month": pl.Int64,
-                "call_date": pl.Date, "nprs": pl.Int64},
+        schema={
+            "centre_id": pl.String,
+            "patient_id": pl.String,
+            "month": pl.Int64,
+            "call_date": pl.Date,
+            "nprs": pl.Int64,
+        },
         orient="row",
     )
 
@@ -291,8 +300,12 @@ def _sf12(p, rng, patients: pl.DataFrame, latent: pl.DataFrame) -> pl.DataFrame:
         items = _sf12_items(rng, physical + gain * 0.5, mental + gain)
         frames.append(
             pl.DataFrame(
-                {"centre_id": patients["centre_id"], "patient_id": patients["patient_id"],
-                 "month": month, **items}
+                {
+                    "centre_id": patients["centre_id"],
+                    "patient_id": patients["patient_id"],
+                    "month": month,
+                    **items,
+                }
             ).filter(pl.Series(keep))
         )
     return pl.concat(frames).with_columns(pl.col("month").cast(pl.Int64))
@@ -310,15 +323,27 @@ def _ketamine(rng, patients: pl.DataFrame, latent: pl.DataFrame) -> pl.DataFrame
         for seq, day in enumerate(np.concatenate([[0], days]), start=1):
             mg_per_kg = rng.lognormal(np.log(1.5), 0.35)
             rows.append(
-                (centre, pid, seq, incl + dt.timedelta(days=int(day)),
-                 round(float(mg_per_kg * weight), 1), "iv",
-                 str(rng.choice(["day_hospital", "inpatient"], p=[0.7, 0.3])))
+                (
+                    centre,
+                    pid,
+                    seq,
+                    incl + dt.timedelta(days=int(day)),
+                    round(float(mg_per_kg * weight), 1),
+                    "iv",
+                    str(rng.choice(["day_hospital", "inpatient"], p=[0.7, 0.3])),
+                )
             )
     return pl.DataFrame(
         rows,
-        schema={"centre_id": pl.String, "patient_id": pl.String, "sequence": pl.Int64,
-                "administration_date": pl.Date, "dose_mg": pl.Float64, "route": pl.String,
-                "setting": pl.String},
+        schema={
+            "centre_id": pl.String,
+            "patient_id": pl.String,
+            "sequence": pl.Int64,
+            "administration_date": pl.Date,
+            "dose_mg": pl.Float64,
+            "route": pl.String,
+            "setting": pl.String,
+        },
         orient="row",
     )
 
@@ -333,8 +358,12 @@ def _treatments(rng, patients: pl.DataFrame) -> pl.DataFrame:
     ]
     return pl.DataFrame(
         rows,
-        schema={"centre_id": pl.String, "patient_id": pl.String, "month": pl.Int64,
-                "drug_class": pl.String},
+        schema={
+            "centre_id": pl.String,
+            "patient_id": pl.String,
+            "month": pl.Int64,
+            "drug_class": pl.String,
+        },
         orient="row",
     )
 
@@ -345,14 +374,23 @@ def _adverse_events(rng, ketamine: pl.DataFrame) -> pl.DataFrame:
     for c, pid, date in ketamine.select("centre_id", "patient_id", "administration_date").rows():
         if rng.random() < 0.3:
             rows.append(
-                (c, pid, date + dt.timedelta(days=int(rng.integers(0, 8))),
-                 str(rng.choice(AE_TYPES, p=[0.3, 0.25, 0.2, 0.1, 0.05, 0.1])),
-                 str(rng.choice(["mild", "moderate", "severe"], p=[0.65, 0.3, 0.05])))
+                (
+                    c,
+                    pid,
+                    date + dt.timedelta(days=int(rng.integers(0, 8))),
+                    str(rng.choice(AE_TYPES, p=[0.3, 0.25, 0.2, 0.1, 0.05, 0.1])),
+                    str(rng.choice(["mild", "moderate", "severe"], p=[0.65, 0.3, 0.05])),
+                )
             )
     return pl.DataFrame(
         rows,
-        schema={"centre_id": pl.String, "patient_id": pl.String, "onset_date": pl.Date,
-                "ae_type": pl.String, "severity": pl.String},
+        schema={
+            "centre_id": pl.String,
+            "patient_id": pl.String,
+            "onset_date": pl.Date,
+            "ae_type": pl.String,
+            "severity": pl.String,
+        },
         orient="row",
     )
 
@@ -365,4 +403,3 @@ def _jsonable(value):
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
-

@@ -25,8 +25,12 @@ from simulator.cohort import SimulatedCohort
 from transforms.mapping import CentreMapping, CsvFormat, FormMapping, dump_centre_mapping
 
 STYLES = ("redcap", "fr_wide")
-FR_DIAGNOSES = {"neuropathic": "neuropathique", "fibromyalgia": "fibromyalgie",
-                "crps": "SDRC", "other": "autre"}
+FR_DIAGNOSES = {
+    "neuropathic": "neuropathique",
+    "fibromyalgia": "fibromyalgie",
+    "crps": "SDRC",
+    "other": "autre",
+}
 REDCAP_DIAGNOSES = {"neuropathic": "1", "fibromyalgia": "2", "crps": "3", "other": "4"}
 
 
@@ -130,16 +134,27 @@ def _redcap_mapping(centre: str) -> CentreMapping:
         forms={
             "inclusion": FormMapping(
                 file_pattern=f"{centre}_inclusion_*.csv",
-                columns={"patient_id": "record_id", "sex": "sex", "age": "age",
-                         "pain_diagnosis": "diag", "weight_kg": "weight",
-                         "inclusion_date": "incl_date"},
-                codes={"sex": {"1": "M", "2": "F"},
-                       "pain_diagnosis": {v: k for k, v in REDCAP_DIAGNOSES.items()}},
+                columns={
+                    "patient_id": "record_id",
+                    "sex": "sex",
+                    "age": "age",
+                    "pain_diagnosis": "diag",
+                    "weight_kg": "weight",
+                    "inclusion_date": "incl_date",
+                },
+                codes={
+                    "sex": {"1": "M", "2": "F"},
+                    "pain_diagnosis": {v: k for k, v in REDCAP_DIAGNOSES.items()},
+                },
             ),
             "follow_up": FormMapping(
                 file_pattern=f"{centre}_followup_*.csv",
-                columns={"patient_id": "record_id", "month": "redcap_event_name",
-                         "call_date": "date_appel", "nprs": "nprs"},
+                columns={
+                    "patient_id": "record_id",
+                    "month": "redcap_event_name",
+                    "call_date": "date_appel",
+                    "nprs": "nprs",
+                },
                 codes={"month": events},
             ),
         },
@@ -192,11 +207,18 @@ def _fr_wide_mapping(centre: str) -> CentreMapping:
             "inclusion": FormMapping(
                 file_pattern=f"inclusion_{centre}_*.csv",
                 format=fmt,
-                columns={"patient_id": "N° patient", "sex": "Sexe", "age": "Âge",
-                         "pain_diagnosis": "Diagnostic", "weight_kg": "Poids (kg)",
-                         "inclusion_date": "Date d'inclusion"},
-                codes={"sex": {"H": "M", "F": "F", "Homme": "M", "Femme": "F"},
-                       "pain_diagnosis": {v: k for k, v in FR_DIAGNOSES.items()}},
+                columns={
+                    "patient_id": "N° patient",
+                    "sex": "Sexe",
+                    "age": "Âge",
+                    "pain_diagnosis": "Diagnostic",
+                    "weight_kg": "Poids (kg)",
+                    "inclusion_date": "Date d'inclusion",
+                },
+                codes={
+                    "sex": {"H": "M", "F": "F", "Homme": "M", "Femme": "F"},
+                    "pain_diagnosis": {v: k for k, v in FR_DIAGNOSES.items()},
+                },
                 date_formats={"inclusion_date": "%d/%m/%Y"},
                 missing_values=missing,
             ),

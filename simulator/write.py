@@ -12,7 +12,11 @@ from simulator.exports import write_centre_exports
 
 
 def simulate_into_workspace(
-    workspace: Path, *, n_patients: int = 329, n_centres: int = 30, seed: int = 20230516,
+    workspace: Path,
+    *,
+    n_patients: int = 329,
+    n_centres: int = 30,
+    seed: int = 20230516,
     fault_rate: float = 0.02,
 ) -> tuple[SimulatedCohort, pl.DataFrame]:
     """Write exports to ``inbox/``, mappings to ``centres/``, truth to ``simulation/``.

@@ -37,3 +37,17 @@ def workspace(small_export_workspace, tmp_path) -> Path:
     target = tmp_path / "ws"
     shutil.copytree(small_export_workspace, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """One temporary Prefect server (~15 s to start) shared by every flow test."""
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ.setdefault("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
+    # Prefect binds its log handler to sys.stderr on import: import it here, under pytest's
+    # session-wide capture, not inside a test whose capsys stream is closed afterwards.
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -117,9 +117,13 @@ def pseudonymised_load(prepared: PreparedFile, secret: str) -> FileLoad:
     """The loader's view of a prepared file: patient keys instead of local ids."""
     f, checked = prepared.file, prepared.checked
     quarantine = prepared.checked.quarantine.join(prepared.staged_ids, on="_record", how="left")
-    quarantine = pseudonymise(quarantine, secret, f.centre_id).drop("centre_id").with_columns(
-        # the id itself is never stored: the pseudonym says which patient it was
-        value=pl.when(pl.col("column") == "patient_id").then(None).otherwise(pl.col("value"))
+    quarantine = (
+        pseudonymise(quarantine, secret, f.centre_id)
+        .drop("centre_id")
+        .with_columns(
+            # the id itself is never stored: the pseudonym says which patient it was
+            value=pl.when(pl.col("column") == "patient_id").then(None).otherwise(pl.col("value"))
+        )
     )
     return FileLoad(
         file_hash=f.file_hash,
@@ -146,14 +150,22 @@ def load_prepared(
         if isinstance(item, Rejection):
             f = item.file
             record_rejected(
-                con, file_hash=f.file_hash, centre_id=f.centre_id,
-                form=FORMS.get(f.form or ""), file_name=f.path.name, size_bytes=f.size_bytes,
-                error=item.error, run_id=run_id,
+                con,
+                file_hash=f.file_hash,
+                centre_id=f.centre_id,
+                form=FORMS.get(f.form or ""),
+                file_name=f.path.name,
+                size_bytes=f.size_bytes,
+                error=item.error,
+                run_id=run_id,
             )
-            reports.append(FileReport(f.centre_id, f.path.name, f.form, "rejected", error=item.error))
+            reports.append(
+                FileReport(f.centre_id, f.path.name, f.form, "rejected", error=item.error)
+            )
             continue
         load = pseudonymised_load(item, secret)
         counts = load_file(con, load, run_id)
-        reports.append(FileReport(load.centre_id, load.file_name, load.form.name, "loaded", **counts))
+        reports.append(
+            FileReport(load.centre_id, load.file_name, load.form.name, "loaded", **counts)
+        )
     return reports
-

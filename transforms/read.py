@@ -77,8 +77,10 @@ def stage_file(content: bytes, path: Path, mapping: FormMapping, form: Form) -> 
         text = raw.select("_source_row", *[pl.col(s).alias(c) for c, s in mapping.columns.items()])
     else:
         text = _melt_wide(raw, mapping, path)
-    text = _normalise_text(text, mapping).with_row_index("_record").with_columns(
-        pl.col("_record").cast(pl.Int64)
+    text = (
+        _normalise_text(text, mapping)
+        .with_row_index("_record")
+        .with_columns(pl.col("_record").cast(pl.Int64))
     )
     frame, failures = _cast(text, mapping, form)
     return StagedFile(frame, failures, dict(mapping.columns) | dict(mapping.id_columns))
@@ -102,12 +104,14 @@ def _melt_wide(raw: pl.DataFrame, mapping: FormMapping, path: Path) -> pl.DataFr
     for name, pattern in mapping.wide_columns.items():
         measure_cols = [c for c in raw.columns if re.fullmatch(pattern, c)]
         if not measure_cols:
-            raise FileRejected(str(path), "missing required columns", f"no column matches {pattern!r}")
-        long = raw.unpivot(on=measure_cols, index=ids, variable_name=f"_src_{name}", value_name=name)
-        per_measure.append(
-            long.with_columns(
-                month=pl.col(f"_src_{name}").str.extract(f"^(?:{pattern})$", 1)
+            raise FileRejected(
+                str(path), "missing required columns", f"no column matches {pattern!r}"
             )
+        long = raw.unpivot(
+            on=measure_cols, index=ids, variable_name=f"_src_{name}", value_name=name
+        )
+        per_measure.append(
+            long.with_columns(month=pl.col(f"_src_{name}").str.extract(f"^(?:{pattern})$", 1))
         )
     melted = per_measure[0]
     for other in per_measure[1:]:
@@ -191,7 +195,7 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
             )
     lineage = [c for c in text.columns if c.startswith("_")]
     frame = cast.select(*lineage, *columns)
-    failure_frame = (
-        pl.concat(failures) if failures else pl.DataFrame(schema=FAILURE_SCHEMA)
-    ).cast(FAILURE_SCHEMA)
+    failure_frame = (pl.concat(failures) if failures else pl.DataFrame(schema=FAILURE_SCHEMA)).cast(
+        FAILURE_SCHEMA
+    )
     return frame, failure_frame

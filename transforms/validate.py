@@ -114,9 +114,13 @@ def _describe(
     )
     source_column = pl.col("column").replace_strict(source_columns, default=pl.col("column"))
     for c in src_cols:  # wide layouts: the column the value came from (e.g. EN_M3)
-        source_column = pl.when(pl.col("column") == c.removeprefix("_src_")).then(
-            pl.col(c)
-        ).otherwise(source_column)
-    return located.with_columns(source_column=source_column).select(
-        list(QUARANTINE_SCHEMA)
-    ).sort("_record", "column")
+        source_column = (
+            pl.when(pl.col("column") == c.removeprefix("_src_"))
+            .then(pl.col(c))
+            .otherwise(source_column)
+        )
+    return (
+        located.with_columns(source_column=source_column)
+        .select(list(QUARANTINE_SCHEMA))
+        .sort("_record", "column")
+    )

@@ -20,6 +20,7 @@ from cohortflow.errors import WarehouseBusy
 from schemas.forms import FORMS, Form
 
 _DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Date: "DATE"}
+LINEAGE_COLUMNS = ("_file_hash", "_source_row", "_run_id")
 LINEAGE_DDL = "_file_hash VARCHAR NOT NULL, _source_row BIGINT NOT NULL, _run_id VARCHAR NOT NULL"
 
 OPERATIONAL_DDL = """
@@ -50,8 +51,8 @@ def table_ddl(form: Form) -> str:
     for name, dtype in form.columns().items():
         if name != "patient_id":
             cols.append(f"{name} {_DUCKDB_TYPES[dtype]}")
-    key = ", ".join(form.key)
-    return f"CREATE TABLE IF NOT EXISTS {form.table} ({', '.join(cols)}, {LINEAGE_DDL}, PRIMARY KEY ({key}))"
+    columns = ", ".join([*cols, LINEAGE_DDL, f"PRIMARY KEY ({', '.join(form.key)})"])
+    return f"CREATE TABLE IF NOT EXISTS {form.table} ({columns})"
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -107,7 +108,11 @@ def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> di
         pl.lit(load.file_name).alias("file_name"),
         pl.col("_source_row").alias("source_row"),
         pl.col("_record").alias("record"),
-        "patient_key", pl.col("column").alias("column_name"), "source_column", "rule", "value",
+        "patient_key",
+        pl.col("column").alias("column_name"),
+        "source_column",
+        "rule",
+        "value",
         "message",
         pl.lit(run_id).alias("run_id"),
     )
@@ -117,22 +122,28 @@ def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> di
         "rows_quarantined": quarantine["_record"].n_unique(),
         "rows_duplicate": load.rows_duplicate,
     }
+    con.register("incoming_rows", rows)
+    con.register("incoming_quarantine", q_rows)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"INSERT OR REPLACE INTO {load.form.table} BY NAME SELECT * FROM rows")
-        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM q_rows")
+        con.execute(f"INSERT OR REPLACE INTO {load.form.table} BY NAME SELECT * FROM incoming_rows")
+        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM incoming_quarantine")
         _record_file(con, load, run_id, "loaded", None, record)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.unregister("incoming_rows")
+        con.unregister("incoming_quarantine")
     return record
 
 
 def record_rejected(con, *, file_hash, centre_id, form, file_name, size_bytes, error, run_id):
     """A file that could not be read at all: recorded (and retried on later nights)."""
-    load = FileLoad(file_hash, centre_id, form, file_name, size_bytes,
-                    pl.DataFrame(), pl.DataFrame(), 0, 0)
+    load = FileLoad(
+        file_hash, centre_id, form, file_name, size_bytes, pl.DataFrame(), pl.DataFrame(), 0, 0
+    )
     _record_file(con, load, run_id, "rejected", error, {})
 
 
@@ -140,10 +151,21 @@ def _record_file(con, load: FileLoad, run_id: str, status: str, error, counts: d
     con.execute(
         """INSERT OR REPLACE INTO ingested_files VALUES
            (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [load.file_hash, load.centre_id, load.form.name if load.form else None, load.file_name,
-         load.size_bytes, status, counts.get("rows_read"), counts.get("rows_loaded"),
-         counts.get("rows_quarantined"), counts.get("rows_duplicate"), error, run_id,
-         _now()],
+        [
+            load.file_hash,
+            load.centre_id,
+            load.form.name if load.form else None,
+            load.file_name,
+            load.size_bytes,
+            status,
+            counts.get("rows_read"),
+            counts.get("rows_loaded"),
+            counts.get("rows_quarantined"),
+            counts.get("rows_duplicate"),
+            error,
+            run_id,
+            _now(),
+        ],
     )
 
 
@@ -165,7 +187,9 @@ def _split_orphans(con, load: FileLoad) -> tuple[pl.DataFrame, pl.DataFrame]:
     is_known = pl.col("patient_key").is_in(known["patient_key"].implode())
     in_quarantine = pl.col("patient_key").is_in(waiting["patient_key"].implode())
     orphans = load.valid.filter(~is_known).select(
-        "_record", "_source_row", "patient_key",
+        "_record",
+        "_source_row",
+        "patient_key",
         pl.lit("patient_id").alias("column"),
         pl.lit(None, pl.String).alias("source_column"),
         pl.lit("unknown patient").alias("rule"),
@@ -205,7 +229,7 @@ def snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
     for form in FORMS.values():
         order = ", ".join(form.key)
         rel = con.sql(
-            f"SELECT * EXCLUDE (_file_hash, _source_row, _run_id) FROM {form.table} ORDER BY {order}"
+            f"SELECT * EXCLUDE ({', '.join(LINEAGE_COLUMNS)}) FROM {form.table} ORDER BY {order}"
         )
         digest.update(form.table.encode())
         digest.update(rel.pl().write_csv().encode())

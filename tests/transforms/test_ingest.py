@@ -17,7 +17,9 @@ def ingest(ws, run_id="run-1"):
     known = warehouse.known_hashes(con)
     reports = []
     for mapping in mappings.values():
-        reports += load_prepared(con, prepare_centre(ws / "inbox", mapping, known), run_id, TEST_KEY)
+        reports += load_prepared(
+            con, prepare_centre(ws / "inbox", mapping, known), run_id, TEST_KEY
+        )
     return con, reports
 
 
@@ -28,7 +30,8 @@ def test_ingest_accounts_for_every_row_of_every_file(workspace):
     assert files.height == len(reports) == 12  # 6 centres x 2 forms
     assert (files["status"] == "loaded").all()
     assert (
-        files["rows_read"] == files["rows_loaded"] + files["rows_quarantined"] + files["rows_duplicate"]
+        files["rows_read"]
+        == files["rows_loaded"] + files["rows_quarantined"] + files["rows_duplicate"]
     ).all()
     loaded = con.sql(
         "SELECT _file_hash AS file_hash, count(*) AS n FROM follow_ups GROUP BY 1 "
@@ -39,9 +42,11 @@ def test_ingest_accounts_for_every_row_of_every_file(workspace):
     quarantined = con.sql(
         "SELECT file_hash, count(DISTINCT record) AS n FROM quarantine GROUP BY 1"
     ).pl()
-    assert files.join(quarantined, on="file_hash").select(
-        (pl.col("rows_quarantined") == pl.col("n")).all()
-    ).item()
+    assert (
+        files.join(quarantined, on="file_hash")
+        .select((pl.col("rows_quarantined") == pl.col("n")).all())
+        .item()
+    )
 
 
 def test_ingest_puts_every_injected_fault_in_quarantine(workspace):
@@ -77,7 +82,10 @@ def test_ingest_twice_loads_nothing_new(workspace):
     con.close()
     con, reports = ingest(workspace, run_id="run-2")
     assert reports == []
-    assert (warehouse.snapshot_id(con), con.execute("SELECT count(*) FROM quarantine").fetchone()) == before
+    assert (
+        warehouse.snapshot_id(con),
+        con.execute("SELECT count(*) FROM quarantine").fetchone(),
+    ) == before
 
 
 def test_ingest_same_content_under_another_name_is_not_loaded_again(workspace):
@@ -107,7 +115,9 @@ def test_load_file_is_atomic(workspace, monkeypatch):
         load_prepared(con, prepared[1:], "run-1", TEST_KEY)
     assert warehouse.snapshot_id(con) == before
     assert con.execute("SELECT count(*) FROM follow_ups").fetchone()[0] == 0
-    assert con.execute("SELECT count(*) FROM quarantine WHERE form = 'follow_up'").fetchone()[0] == 0
+    assert (
+        con.execute("SELECT count(*) FROM quarantine WHERE form = 'follow_up'").fetchone()[0] == 0
+    )
 
 
 def test_warehouse_holds_pseudonyms_not_local_ids(workspace):
@@ -141,6 +151,6 @@ def test_file_matching_no_pattern_is_rejected_and_reported(workspace):
     rejected = [r for r in reports if r.status == "rejected"]
     assert [r.file_name for r in rejected] == ["notes.txt"]
     assert "matches none of the patterns" in rejected[0].error
-    assert con.execute("SELECT status FROM ingested_files WHERE file_name = 'notes.txt'").fetchone() == (
-        "rejected",
-    )
+    assert con.execute(
+        "SELECT status FROM ingested_files WHERE file_name = 'notes.txt'"
+    ).fetchone() == ("rejected",)

@@ -17,8 +17,13 @@ FR = CsvFormat(delimiter=";", decimal=",", encoding="latin-1")
 FR_INCLUSION = FormMapping(
     file_pattern="inclusion_*.csv",
     format=FR,
-    columns={"patient_id": "N° patient", "sex": "Sexe", "age": "Âge",
-             "weight_kg": "Poids (kg)", "inclusion_date": "Date d'inclusion"},
+    columns={
+        "patient_id": "N° patient",
+        "sex": "Sexe",
+        "age": "Âge",
+        "weight_kg": "Poids (kg)",
+        "inclusion_date": "Date d'inclusion",
+    },
     codes={"sex": {"H": "M", "F": "F"}},
     date_formats={"inclusion_date": "%d/%m/%Y"},
     missing_values=["", "ND"],
@@ -32,20 +37,33 @@ FR_FOLLOW_UP = FormMapping(
     date_formats={"call_date": "%d/%m/%Y"},
     missing_values=["", "ND"],
 )
+REDCAP_HEADER = "record_id,redcap_event_name,date_appel,nprs\n"
 REDCAP_FOLLOW_UP = FormMapping(
     file_pattern="*_followup_*.csv",
-    columns={"patient_id": "record_id", "month": "redcap_event_name",
-             "call_date": "date_appel", "nprs": "nprs"},
+    columns={
+        "patient_id": "record_id",
+        "month": "redcap_event_name",
+        "call_date": "date_appel",
+        "nprs": "nprs",
+    },
     codes={"month": {"baseline_arm_1": "0", "month_1_arm_1": "1", "month_2_arm_1": "2"}},
 )
 
 
 def test_stage_file_reads_french_locale_inclusion():
     """It decodes latin-1, maps codes, reads decimal commas and dd/mm/yyyy dates."""
-    text = "N° patient;Sexe;Âge;Poids (kg);Date d'inclusion\nP-001;H;51;72,5;07/07/2016\nP-002;F;ND;;13/07/2016\n"
-    staged = stage_file(text.encode("latin-1"), Path("inclusion_X.csv"), FR_INCLUSION, FORMS["inclusion"])
+    text = (
+        "N° patient;Sexe;Âge;Poids (kg);Date d'inclusion\n"
+        "P-001;H;51;72,5;07/07/2016\n"
+        "P-002;F;ND;;13/07/2016\n"
+    )
+    staged = stage_file(
+        text.encode("latin-1"), Path("inclusion_X.csv"), FR_INCLUSION, FORMS["inclusion"]
+    )
     assert staged.cast_failures.height == 0
-    assert staged.frame.select("patient_id", "sex", "age", "weight_kg", "inclusion_date").rows() == [
+    assert staged.frame.select(
+        "patient_id", "sex", "age", "weight_kg", "inclusion_date"
+    ).rows() == [
         ("P-001", "M", 51, 72.5, dt.date(2016, 7, 7)),
         ("P-002", "F", None, None, dt.date(2016, 7, 13)),
     ]
@@ -71,15 +89,19 @@ def test_stage_file_melts_wide_follow_up_and_keeps_source_columns():
 
 
 def test_stage_file_maps_redcap_events_to_months():
-    text = "record_id,redcap_event_name,date_appel,nprs\n1,baseline_arm_1,2016-07-07,7\n1,month_2_arm_1,2016-09-06,5\n"
-    staged = stage_file(text.encode(), Path("a_followup_1.csv"), REDCAP_FOLLOW_UP, FORMS["follow_up"])
+    text = REDCAP_HEADER + "1,baseline_arm_1,2016-07-07,7\n1,month_2_arm_1,2016-09-06,5\n"
+    staged = stage_file(
+        text.encode(), Path("a_followup_1.csv"), REDCAP_FOLLOW_UP, FORMS["follow_up"]
+    )
     assert staged.frame.select("month", "nprs").rows() == [(0, 7), (2, 5)]
 
 
 def test_stage_file_reports_values_that_cannot_be_cast():
     """A non-integer score or an impossible date is a failure with its text, never a null."""
-    text = "record_id,redcap_event_name,date_appel,nprs\n1,baseline_arm_1,2016-02-31,7\n1,month_1_arm_1,2016-08-06,6.5\n"
-    staged = stage_file(text.encode(), Path("a_followup_1.csv"), REDCAP_FOLLOW_UP, FORMS["follow_up"])
+    text = REDCAP_HEADER + "1,baseline_arm_1,2016-02-31,7\n1,month_1_arm_1,2016-08-06,6.5\n"
+    staged = stage_file(
+        text.encode(), Path("a_followup_1.csv"), REDCAP_FOLLOW_UP, FORMS["follow_up"]
+    )
     failures = staged.cast_failures.select("_record", "column", "value").rows()
     assert sorted(failures) == [(0, "call_date", "2016-02-31"), (1, "nprs", "6.5")]
 
@@ -88,8 +110,14 @@ def test_stage_file_reports_values_that_cannot_be_cast():
     ("content", "rule"),
     [
         (b"", "empty file"),
-        ("record_id,redcap_event_name,nprs\n1,baseline_arm_1,7\n".encode(), "missing required columns"),
-        ("record_id,redcap_event_name,date_appel,nprs\n1,é,2016-07-07,7\n".encode("latin-1"), "encoding"),
+        (
+            b"record_id,redcap_event_name,nprs\n1,baseline_arm_1,7\n",
+            "missing required columns",
+        ),
+        (
+            "record_id,redcap_event_name,date_appel,nprs\n1,é,2016-07-07,7\n".encode("latin-1"),
+            "encoding",
+        ),
     ],
 )
 def test_stage_file_rejects_unreadable_files_with_the_rule(content, rule):

@@ -14,8 +14,9 @@ HEADER = "record_id,redcap_event_name,date_appel,nprs\n"
 
 
 def _validate(body: str):
-    staged = stage_file((HEADER + body).encode(), Path("c_followup_1.csv"), REDCAP_FOLLOW_UP,
-                        FORMS["follow_up"])
+    staged = stage_file(
+        (HEADER + body).encode(), Path("c_followup_1.csv"), REDCAP_FOLLOW_UP, FORMS["follow_up"]
+    )
     return validate_staged(staged, FORMS["follow_up"])
 
 
@@ -24,7 +25,12 @@ def test_validate_quarantines_out_of_range_score_with_row_column_and_rule():
     checked = _validate("1,baseline_arm_1,2016-07-07,7\n2,baseline_arm_1,2016-07-08,11\n")
     assert checked.valid["patient_id"].to_list() == ["1"]
     row = checked.quarantine.row(0, named=True)
-    assert (row["_source_row"], row["column"], row["source_column"], row["value"]) == (2, "nprs", "nprs", "11")
+    assert (row["_source_row"], row["column"], row["source_column"], row["value"]) == (
+        2,
+        "nprs",
+        "nprs",
+        "11",
+    )
     assert row["rule"] == "less_than_or_equal_to(10)"
     assert "must be <= 10" in row["message"]
 
@@ -48,7 +54,9 @@ def test_validate_counts_exact_duplicates_and_quarantines_conflicting_ones():
     )
     assert checked.rows_duplicate == 1
     assert checked.valid["patient_id"].to_list() == ["1"]
-    conflicts = checked.quarantine.filter(rule="conflicting duplicate of natural key (patient_id, month)")
+    conflicts = checked.quarantine.filter(
+        rule="conflicting duplicate of natural key (patient_id, month)"
+    )
     assert sorted(conflicts["_source_row"].to_list()) == [3, 4]
 
 

@@ -1,0 +1,68 @@
+"""The nightly flow end to end, on a small simulated cohort, under Prefect's harness."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+import pytest
+
+from tests.conftest import TEST_KEY
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def keyed(monkeypatch):
+    monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", TEST_KEY)
+
+
+def test_nightly_ingests_fits_publishes_then_does_nothing_new(prefect_harness, keyed, workspace):
+    """First night: everything loaded and published. Second night: nothing new, no refit."""
+    from prefect.artifacts import Artifact
+
+    from flows.nightly import nightly
+
+    state = nightly(workspace=str(workspace), return_state=True)
+    assert state.is_completed()
+    first = state.result()
+    assert len(first.files) == 12 and all(f.status == "loaded" for f in first.files)
+    assert first.primary is not None and first.manifest.exists()
+
+    manifest = json.loads(first.manifest.read_text())
+    assert manifest["snapshot_id"] == first.snapshot_id
+    assert manifest["specification"]["formula"] == "nprs ~ month"
+    fixed = pl.read_parquet(first.manifest.parent / "lmm_primary_fixed_effects.parquet")
+    assert fixed["term"].to_list() == ["Intercept", "month"]
+    assert fixed.filter(term="month")["estimate"].item() < 0
+
+    con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
+    truth = json.loads((workspace / "simulation" / "truth.json").read_text())
+    n_patients = con.execute("SELECT count(*) FROM patients").fetchone()[0]
+    n_quarantined_inclusions = con.execute(
+        "SELECT count(DISTINCT (file_hash, record)) FROM quarantine WHERE form = 'inclusion'"
+    ).fetchone()[0]
+    assert n_patients + n_quarantined_inclusions == truth["n_patients"]
+    con.close()
+    table = Artifact.get("ingestion-per-file")
+    assert table is not None and "C01" in str(table.data)
+
+    second = nightly(workspace=str(workspace))
+    assert second.files == [] and not second.data_changed and second.primary is None
+    assert second.snapshot_id == first.snapshot_id
+
+
+def test_nightly_keeps_other_centres_loading_when_a_file_is_bad(prefect_harness, keyed, workspace):
+    """Invariant 4: a centre's unreadable file is rejected and reported; others load."""
+    from flows.nightly import nightly
+
+    bad_centre = sorted((workspace / "inbox").iterdir())[1]
+    target = next(p for p in bad_centre.iterdir() if "inclusion" in p.name)
+    target.write_bytes(b"\xff\xfe\x00garbage\x00" * 10)
+    result = nightly(workspace=str(workspace), fit_models=False)
+    rejected = [f for f in result.files if f.status == "rejected"]
+    assert [(f.centre_id, f.file_name) for f in rejected] == [(bad_centre.name, target.name)]
+    assert rejected[0].error
+    loaded = {f.centre_id for f in result.files if f.status == "loaded" and f.form == "inclusion"}
+    assert len(loaded) == 5 and bad_centre.name not in loaded

@@ -1,0 +1,86 @@
+"""The command line: clear one-line errors for users' mistakes, and a demo that reports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cohortflow.cli import main
+
+
+def test_run_without_key_says_how_to_set_it(tmp_path, capsys):
+    assert main(["run", "--workspace", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "COHORTFLOW_PSEUDONYM_KEY" in err
+
+
+def test_run_reports_a_broken_mapping_file_before_running(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", "k")
+    (tmp_path / "centres").mkdir()
+    (tmp_path / "centres" / "C01.yaml").write_text("centre_id: C01\nforms: {}\nextra: 1\n")
+    assert main(["run", "--workspace", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "C01.yaml" in err and "extra" in err
+
+
+def test_demo_refuses_to_wipe_a_folder_it_did_not_create(tmp_path, capsys):
+    (tmp_path / "precious.csv").write_text("a,b\n")
+    assert main(["demo", "--workspace", str(tmp_path)]) == 1
+    assert "not a demo workspace" in capsys.readouterr().err
+    assert (tmp_path / "precious.csv").exists()
+
+
+def test_status_before_any_run_says_so(tmp_path, capsys):
+    assert main(["status", "--workspace", str(tmp_path)]) == 1
+    assert "nothing has run yet" in capsys.readouterr().err
+
+
+def test_simulate_writes_exports_mappings_and_truth(tmp_path, capsys):
+    assert (
+        main(["simulate", "--workspace", str(tmp_path), "--patients", "30", "--centres", "4"]) == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "centres").iterdir()) == [
+        "C01.yaml",
+        "C02.yaml",
+        "C03.yaml",
+        "C04.yaml",
+    ]
+    assert len(list((tmp_path / "inbox").rglob("*.csv"))) == 8
+    assert (tmp_path / "simulation" / "truth.json").exists()
+    assert "Simulated 30 patients in 4 centres" in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+def test_demo_prints_a_summary_a_data_manager_can_read(prefect_harness, tmp_path):
+    """The real console command, in its own process, against the harness's server."""
+    from prefect.settings import PREFECT_API_URL
+
+    ws = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTFLOW_")}
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    command = [
+        sys.executable,
+        "-m",
+        "cohortflow.cli",
+        "demo",
+        "--workspace",
+        str(ws),
+        "--patients",
+        "60",
+        "--centres",
+        "6",
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "12 files from 6 centres, 0 rejected" in out
+    assert "one-year effect size" in out and "simulator's true mean slope" in out
+    assert str(ws / "warehouse.duckdb") in out
+    assert "Traceback" not in done.stderr
+    assert len(list((ws / "artifacts").glob("*/manifest.json"))) == 1
+    # run again: the demo starts from a clean workspace each time
+    assert subprocess.run(command, env=env, capture_output=True, timeout=300).returncode == 0
+    assert len(list((ws / "artifacts").glob("*/manifest.json"))) == 1
