@@ -9,7 +9,7 @@ import pytest
 
 from simulator.write import simulate_into_workspace
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 TEST_KEY = "test-only-pseudonymisation-key"
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from models.lmm import fit_growth_model, fit_primary_model
 from simulator.cohort import SimulationParameters, simulate_cohort
-from tests.conftest import SHARED_DATA
+from tests.conftest import TEST_DATA
 
 # lme4 1.1: lmer(Reaction ~ Days + (Days | Subject), sleepstudy), REML (summary(fm1)).
 LME4_SLEEPSTUDY = {
@@ -21,7 +21,7 @@ LME4_SLEEPSTUDY = {
 
 
 def test_fit_growth_model_reproduces_lme4_sleepstudy():
-    data = pl.read_csv(SHARED_DATA / "sleepstudy.csv").to_pandas()
+    data = pl.read_csv(TEST_DATA / "sleepstudy.csv").to_pandas()
     fit = fit_growth_model(data, outcome="Reaction", time="Days", group="Subject")
     fixed = {r["term"]: r for r in fit.fixed_effects.iter_rows(named=True)}
     for term in ("Intercept", "Days"):
@@ -37,7 +37,7 @@ def test_fit_growth_model_reproduces_lme4_sleepstudy():
 
 def test_fit_growth_model_time_scale_is_an_exact_reparametrisation():
     """Fitting Days/7 (weeks) and transforming back gives the per-day results."""
-    data = pl.read_csv(SHARED_DATA / "sleepstudy.csv").to_pandas()
+    data = pl.read_csv(TEST_DATA / "sleepstudy.csv").to_pandas()
     days = fit_growth_model(data, outcome="Reaction", time="Days", group="Subject")
     weeks = fit_growth_model(data, outcome="Reaction", time="Days", group="Subject", time_scale=7)
     for a, b in zip(days.fixed_effects.iter_rows(), weeks.fixed_effects.iter_rows(), strict=True):
