@@ -24,6 +24,9 @@ def night_summary(result, truth_path: Path | None = None) -> str:
         lines += _ingestion_lines(files)
     for centre in result.unconfigured:
         lines.append(f"  WARNING inbox/{centre}/ has no mapping file in centres/: not read")
+    if result.quarantine_reasons:
+        lines += ["", "  Quarantined values by rule (details in the quarantine CSV):"]
+        lines += [f"  {n:>6}  {rule}" for rule, n in result.quarantine_reasons]
     lines.append("")
     lines += _model_lines(result, truth_path)
     lines += [

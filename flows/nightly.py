@@ -44,6 +44,7 @@ class NightResult:
     primary: PrimaryResult | None = None
     manifest: Path | None = None
     quarantine_csv: Path | None = None
+    quarantine_reasons: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def rows_quarantined(self) -> int:
@@ -87,6 +88,7 @@ def nightly(workspace: str | None = None, fit_models: bool = True) -> NightResul
         quarantine_csv = settings.reports / run_id / "quarantine.csv"
         if warehouse.write_run_quarantine(con, run_id, quarantine_csv):
             result.quarantine_csv = quarantine_csv
+            result.quarantine_reasons = warehouse.quarantine_reasons(con, run_id)
         result.snapshot_id = warehouse.snapshot_id(con)
         result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
         if fit_models and result.data_changed:

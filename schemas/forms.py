@@ -40,7 +40,7 @@ class Inclusion(pa.DataFrameModel):
     class Config:
         unique = ["patient_id"]
 
-    @pa.check("inclusion_date", name="not_in_future", error="date is in the future")
+    @pa.check("inclusion_date", name="not_in_future")
     def inclusion_not_in_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not_in_future(data.key))
 
@@ -56,7 +56,7 @@ class FollowUp(pa.DataFrameModel):
     class Config:
         unique = ["patient_id", "month"]
 
-    @pa.check("call_date", name="not_in_future", error="date is in the future")
+    @pa.check("call_date", name="not_in_future")
     def call_not_in_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not_in_future(data.key))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,26 @@ from simulator.write import simulate_into_workspace
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 TEST_KEY = "test-only-pseudonymisation-key"
+
+
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    """Any connection beyond this machine fails the test that makes it (loopback is fine:
+    the Prefect harness serves on 127.0.0.1)."""
+    real_connect = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not host.startswith(LOOPBACK):
+            raise AssertionError(f"a test tried to reach the network: {address!r}")
+        return real_connect(sock, address)
+
+    socket.socket.connect = guarded
+    yield
+    socket.socket.connect = real_connect
 
 
 @pytest.fixture(autouse=True)

@@ -265,3 +265,12 @@ def write_run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path
         path.parent.mkdir(parents=True, exist_ok=True)
         rows.write_csv(path)
     return rows.height
+
+
+def quarantine_reasons(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, int]]:
+    """This run's quarantine entries counted by rule, most frequent first."""
+    return con.execute(
+        """SELECT rule, count(*) AS n FROM quarantine WHERE run_id = ?
+           GROUP BY rule ORDER BY n DESC, rule""",
+        [run_id],
+    ).fetchall()
