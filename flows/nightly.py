@@ -79,7 +79,7 @@ def nightly(workspace: str | None = None, fit_models: bool = True) -> NightResul
     con = warehouse.connect(settings.warehouse)
     try:
         warehouse.start_run(con, run_id)
-        known = warehouse.known_hashes(con)
+        known = warehouse.known_files(con)
         futures = prepare_centre_task.map(
             unmapped(settings.inbox), list(mappings.values()), unmapped(known)
         )

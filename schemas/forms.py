@@ -17,6 +17,48 @@ import polars as pl
 
 STUDY_START = dt.date(2016, 1, 1)  # no study date can precede the cohort's set-up
 
+# Canonical codes: centres' own codes are translated to these by their mapping files.
+SEXES = ["F", "M"]
+PAIN_DIAGNOSES = ["neuropathic", "fibromyalgia", "crps", "other"]
+ROUTES = ["iv", "im", "sc", "oral", "intranasal"]
+SETTINGS = ["day_hospital", "inpatient", "outpatient"]
+AE_TYPES = [
+    "dissociation",
+    "dizziness",
+    "nausea",
+    "hallucination",
+    "hypertension",
+    "headache",
+    "other",
+]
+SEVERITIES = ["mild", "moderate", "severe"]
+DRUG_CLASSES = [
+    "opioids",
+    "antidepressants",
+    "antiepileptics",
+    "benzodiazepines",
+    "nsaids",
+    "other",
+]
+HADS_ITEMS = [f"hads_a{i}" for i in range(1, 8)] + [f"hads_d{i}" for i in range(1, 8)]
+# SF-12 v1 items and their answer ranges (Ware, Kosinski & Keller 1995).
+SF12_RANGES = {
+    "gh1": 5,
+    "pf02": 3,
+    "pf04": 3,
+    "rp2": 2,
+    "rp3": 2,
+    "re2": 2,
+    "re3": 2,
+    "bp2": 5,
+    "mh3": 6,
+    "vt2": 6,
+    "mh4": 6,
+    "sf2": 5,
+}
+MAX_DOSE_MG = 2000  # one administration; far above any ketamine protocol
+MAX_DOSE_MG_PER_KG = 20
+
 
 def _not_in_future(column: str) -> pl.Expr:
     """Evaluated at validation time (a long-running server must not freeze 'today')."""
@@ -27,11 +69,11 @@ class Inclusion(pa.DataFrameModel):
     """Inclusion form (month 0, in hospital): one row per patient."""
 
     patient_id: str = pa.Field(nullable=False, description="centre's local id (not stored)")
-    sex: str = pa.Field(isin=["F", "M"], description="F female, M male")
+    sex: str = pa.Field(isin=SEXES, description="F female, M male")
     age: int = pa.Field(ge=18, le=100, description="years at inclusion")
     pain_diagnosis: str = pa.Field(
         nullable=True,
-        isin=["neuropathic", "fibromyalgia", "crps", "other"],
+        isin=PAIN_DIAGNOSES,
         description="main chronic pain diagnosis",
     )
     weight_kg: float = pa.Field(nullable=True, ge=30, le=250, description="kg at inclusion")
@@ -61,6 +103,106 @@ class FollowUp(pa.DataFrameModel):
         return data.lazyframe.select(_not_in_future(data.key))
 
 
+class KetamineAdministration(pa.DataFrameModel):
+    """One ketamine administration; a centre gives the dose in mg or in mg/kg."""
+
+    patient_id: str = pa.Field(nullable=False, description="centre's local id (not stored)")
+    sequence: int = pa.Field(ge=1, le=500, description="administration number for the patient")
+    administration_date: dt.date = pa.Field(ge=STUDY_START, description="date given")
+    dose_mg: float = pa.Field(nullable=True, gt=0, le=MAX_DOSE_MG, description="dose, mg")
+    dose_mg_per_kg: float = pa.Field(
+        nullable=True, gt=0, le=MAX_DOSE_MG_PER_KG, description="dose, mg/kg of body weight"
+    )
+    route: str = pa.Field(nullable=True, isin=ROUTES, description="route of administration")
+    setting: str = pa.Field(nullable=True, isin=SETTINGS, description="care setting")
+
+    class Config:
+        unique = ["patient_id", "sequence"]
+
+    @pa.check("administration_date", name="not_in_future")
+    def given_not_in_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not_in_future(data.key))
+
+    @pa.check("dose_mg", name="dose_given_in_mg_or_mg_per_kg")
+    def one_dose_unit(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            pl.col("dose_mg").is_not_null() | pl.col("dose_mg_per_kg").is_not_null()
+        )
+
+
+class Hads(pa.DataFrameModel):
+    """HADS questionnaire: 14 items scored 0-3 (7 anxiety, 7 depression)."""
+
+    patient_id: str = pa.Field(nullable=False, description="centre's local id (not stored)")
+    month: int = pa.Field(ge=0, le=12, description="months since inclusion")
+    hads_a1: int = pa.Field(nullable=True, ge=0, le=3, description="anxiety item 1, 0-3")
+    hads_a2: int = pa.Field(nullable=True, ge=0, le=3, description="anxiety item 2, 0-3")
+    hads_a3: int = pa.Field(nullable=True, ge=0, le=3, description="anxiety item 3, 0-3")
+    hads_a4: int = pa.Field(nullable=True, ge=0, le=3, description="anxiety item 4, 0-3")
+    hads_a5: int = pa.Field(nullable=True, ge=0, le=3, description="anxiety item 5, 0-3")
+    hads_a6: int = pa.Field(nullable=True, ge=0, le=3, description="anxiety item 6, 0-3")
+    hads_a7: int = pa.Field(nullable=True, ge=0, le=3, description="anxiety item 7, 0-3")
+    hads_d1: int = pa.Field(nullable=True, ge=0, le=3, description="depression item 1, 0-3")
+    hads_d2: int = pa.Field(nullable=True, ge=0, le=3, description="depression item 2, 0-3")
+    hads_d3: int = pa.Field(nullable=True, ge=0, le=3, description="depression item 3, 0-3")
+    hads_d4: int = pa.Field(nullable=True, ge=0, le=3, description="depression item 4, 0-3")
+    hads_d5: int = pa.Field(nullable=True, ge=0, le=3, description="depression item 5, 0-3")
+    hads_d6: int = pa.Field(nullable=True, ge=0, le=3, description="depression item 6, 0-3")
+    hads_d7: int = pa.Field(nullable=True, ge=0, le=3, description="depression item 7, 0-3")
+
+    class Config:
+        unique = ["patient_id", "month"]
+
+
+class Sf12(pa.DataFrameModel):
+    """SF-12 version 1: 12 raw answers (baseline and month 12)."""
+
+    patient_id: str = pa.Field(nullable=False, description="centre's local id (not stored)")
+    month: int = pa.Field(isin=[0, 12], description="months since inclusion: 0 or 12")
+    gh1: int = pa.Field(nullable=True, ge=1, le=5, description="general health, 1-5")
+    pf02: int = pa.Field(nullable=True, ge=1, le=3, description="moderate activities, 1-3")
+    pf04: int = pa.Field(nullable=True, ge=1, le=3, description="climbing stairs, 1-3")
+    rp2: int = pa.Field(nullable=True, ge=1, le=2, description="physical: accomplished less, 1-2")
+    rp3: int = pa.Field(nullable=True, ge=1, le=2, description="physical: limited in kind, 1-2")
+    re2: int = pa.Field(nullable=True, ge=1, le=2, description="emotional: accomplished less, 1-2")
+    re3: int = pa.Field(nullable=True, ge=1, le=2, description="emotional: less careful, 1-2")
+    bp2: int = pa.Field(nullable=True, ge=1, le=5, description="pain interference, 1-5")
+    mh3: int = pa.Field(nullable=True, ge=1, le=6, description="calm and peaceful, 1-6")
+    vt2: int = pa.Field(nullable=True, ge=1, le=6, description="lot of energy, 1-6")
+    mh4: int = pa.Field(nullable=True, ge=1, le=6, description="downhearted and blue, 1-6")
+    sf2: int = pa.Field(nullable=True, ge=1, le=5, description="social activities, 1-5")
+
+    class Config:
+        unique = ["patient_id", "month"]
+
+
+class AdverseEvent(pa.DataFrameModel):
+    """An adverse effect reported after a ketamine administration."""
+
+    patient_id: str = pa.Field(nullable=False, description="centre's local id (not stored)")
+    onset_date: dt.date = pa.Field(ge=STUDY_START, description="date of onset")
+    ae_type: str = pa.Field(isin=AE_TYPES, description="type of adverse effect")
+    severity: str = pa.Field(nullable=True, isin=SEVERITIES, description="mild/moderate/severe")
+
+    class Config:
+        unique = ["patient_id", "onset_date", "ae_type"]
+
+    @pa.check("onset_date", name="not_in_future")
+    def onset_not_in_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not_in_future(data.key))
+
+
+class ConcomitantTreatment(pa.DataFrameModel):
+    """A drug class the patient takes at a timepoint."""
+
+    patient_id: str = pa.Field(nullable=False, description="centre's local id (not stored)")
+    month: int = pa.Field(ge=0, le=12, description="months since inclusion")
+    drug_class: str = pa.Field(isin=DRUG_CLASSES, description="drug class")
+
+    class Config:
+        unique = ["patient_id", "month", "drug_class"]
+
+
 @dataclass(frozen=True)
 class Form:
     """A canonical form: its schema, its warehouse table and its natural key."""
@@ -69,14 +211,39 @@ class Form:
     schema: type[pa.DataFrameModel]
     table: str
     key: tuple[str, ...]  # natural key in the warehouse (patient_key replaces patient_id)
+    date_column: str | None = None  # checked against the patient's inclusion date
 
     def columns(self) -> dict[str, pl.DataType]:
         """Canonical column names and polars dtypes, in declaration order."""
         return {name: column.dtype.type for name, column in self.schema.to_schema().columns.items()}
 
 
-# Load order matters: follow-ups refer to patients included before them.
+def _form(name, schema, table, *key, date_column=None) -> Form:
+    return Form(name, schema, table, ("patient_key", *key), date_column)
+
+
+# Load order matters: every other form refers to patients included before them.
 FORMS: dict[str, Form] = {
-    "inclusion": Form("inclusion", Inclusion, "patients", ("patient_key",)),
-    "follow_up": Form("follow_up", FollowUp, "follow_ups", ("patient_key", "month")),
+    "inclusion": _form("inclusion", Inclusion, "patients"),
+    "follow_up": _form("follow_up", FollowUp, "follow_ups", "month", date_column="call_date"),
+    "ketamine": _form(
+        "ketamine",
+        KetamineAdministration,
+        "ketamine_administrations",
+        "sequence",
+        date_column="administration_date",
+    ),
+    "hads": _form("hads", Hads, "hads", "month"),
+    "sf12": _form("sf12", Sf12, "sf12", "month"),
+    "adverse_events": _form(
+        "adverse_events",
+        AdverseEvent,
+        "adverse_events",
+        "onset_date",
+        "ae_type",
+        date_column="onset_date",
+    ),
+    "treatments": _form(
+        "treatments", ConcomitantTreatment, "concomitant_treatments", "month", "drug_class"
+    ),
 }

@@ -28,7 +28,7 @@ from transforms.warehouse import FileLoad, load_file, record_rejected
 class ExportFile:
     centre_id: str
     path: Path
-    form: str | None  # None: matches no form pattern of the centre's mapping
+    form: str  # UNRECOGNISED: matches no form pattern of the centre's mapping
     file_hash: str
     size_bytes: int
 
@@ -58,22 +58,27 @@ def file_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def discover_centre_files(inbox: Path, mapping: CentreMapping, known: set[str]) -> list[ExportFile]:
-    """New files of a centre (by content hash), in load order: inclusion first."""
+UNRECOGNISED = "unrecognised"  # the form recorded for a file that matches no pattern
+
+
+def discover_centre_files(
+    inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]]
+) -> list[ExportFile]:
+    """New (file, form) pairs of a centre by content hash, in load order: inclusion first.
+
+    A workbook holding several forms (one per sheet) gives one pair per form.
+    """
     folder = inbox / mapping.centre_id
-    order = list(FORMS)
+    order = [*FORMS, UNRECOGNISED]
     found = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         content = path.read_bytes()
         digest = file_hash(content)
-        if digest in known:
-            continue
-        form = next(
-            (f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)),
-            None,
-        )
-        found.append(ExportFile(mapping.centre_id, path, form, digest, len(content)))
-    return sorted(found, key=lambda f: (f.form is None, order.index(f.form) if f.form else 0))
+        forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
+        for form in forms or [UNRECOGNISED]:
+            if (digest, form) not in known:
+                found.append(ExportFile(mapping.centre_id, path, form, digest, len(content)))
+    return sorted(found, key=lambda f: (order.index(f.form), f.path.name))
 
 
 def unconfigured_centres(inbox: Path, mappings: dict[str, CentreMapping]) -> list[str]:
@@ -94,7 +99,7 @@ class PreparedFile:
 
 def prepare_file(export: ExportFile, mapping: CentreMapping) -> PreparedFile | Rejection:
     """Read, map and validate one file; a file-level problem rejects it."""
-    if export.form is None:
+    if export.form == UNRECOGNISED:
         patterns = ", ".join(m.file_pattern for m in mapping.forms.values())
         return Rejection(export, f"unrecognised file: matches none of the patterns {patterns}")
     form = FORMS[export.form]
@@ -107,7 +112,7 @@ def prepare_file(export: ExportFile, mapping: CentreMapping) -> PreparedFile | R
 
 
 def prepare_centre(
-    inbox: Path, mapping: CentreMapping, known: set[str]
+    inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]]
 ) -> list[PreparedFile | Rejection]:
     """Everything a centre sent since the last night, ready to load (no database access)."""
     return [prepare_file(f, mapping) for f in discover_centre_files(inbox, mapping, known)]
@@ -153,7 +158,7 @@ def load_prepared(
                 con,
                 file_hash=f.file_hash,
                 centre_id=f.centre_id,
-                form=FORMS.get(f.form or ""),
+                form=f.form,
                 file_name=f.path.name,
                 size_bytes=f.size_bytes,
                 error=item.error,

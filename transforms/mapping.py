@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -48,11 +48,35 @@ class CsvFormat(_Strict):
         return value
 
 
+class XlsxFormat(_Strict):
+    """One sheet of an Excel workbook (a workbook may hold several forms, one per sheet)."""
+
+    kind: Literal["xlsx"] = "xlsx"
+    sheet: str
+    decimal: Literal["."] = "."  # Excel stores numbers, not text
+
+
+class ParquetFormat(_Strict):
+    kind: Literal["parquet"] = "parquet"
+    decimal: Literal["."] = "."
+
+
+ExportFormat = Annotated[CsvFormat | XlsxFormat | ParquetFormat, Field(discriminator="kind")]
+
+# Source unit -> factor to the canonical unit of the column it maps to.
+UNIT_FACTORS: dict[str, dict[str, float]] = {
+    "weight_kg": {"kg": 1.0, "g": 0.001, "lb": 0.45359237},
+    "dose_mg": {"mg": 1.0, "g": 1000.0, "ug": 0.001},
+    "dose_mg_per_kg": {"mg/kg": 1.0, "ug/kg": 0.001},
+}
+EXCEL_DATE = "excel"  # a date_formats value: Excel serial day numbers (1900 system)
+
+
 class FormMapping(_Strict):
     """How one form is found and read in a centre's exports."""
 
     file_pattern: str = Field(description="glob matched against file names in the centre inbox")
-    format: CsvFormat = CsvFormat()
+    format: ExportFormat = CsvFormat()
     layout: Literal["long", "wide"] = "long"
     columns: dict[str, str] = Field(
         default_factory=dict, description="canonical name -> source column (long layout)"
@@ -67,8 +91,22 @@ class FormMapping(_Strict):
     codes: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="canonical column -> {source code: canonical value}"
     )
-    date_formats: dict[str, str] = Field(default_factory=dict)
+    date_formats: dict[str, str] = Field(
+        default_factory=dict, description="strptime format per date column, or 'excel'"
+    )
+    units: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical column -> unit of the source values, converted on reading",
+    )
     missing_values: list[str] = Field(default_factory=lambda: ["", "NA"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _csv_by_default(cls, data):
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if isinstance(fmt, dict) and "kind" not in fmt:
+            data = {**data, "format": {"kind": "csv", **fmt}}
+        return data
 
     @model_validator(mode="after")
     def _layout_is_complete(self) -> FormMapping:
@@ -79,6 +117,12 @@ class FormMapping(_Strict):
         for name, pattern in self.wide_columns.items():
             if re.compile(pattern).groups != 1:
                 raise ValueError(f"wide_columns.{name}: the regex needs exactly one group (month)")
+        for name, unit in self.units.items():
+            known = UNIT_FACTORS.get(name, {})
+            if unit not in known:
+                raise ValueError(
+                    f"units.{name}: unknown unit {unit!r}; known: {sorted(known) or 'none'}"
+                )
         return self
 
     def canonical_columns(self) -> set[str]:
@@ -119,16 +163,19 @@ def load_centre_mapping(path: Path) -> CentreMapping:
     try:
         mapping = CentreMapping.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(f"{_location(err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{path}: invalid mapping: {problems}") from exc
     if mapping.centre_id != path.stem:
         raise ConfigError(
             f"{path}: centre_id {mapping.centre_id!r} does not match the file name {path.stem!r}"
         )
     return mapping
+
+
+def _location(loc: tuple) -> str:
+    """'forms.follow_up.format.delimiter', without pydantic's union tags (csv, xlsx...)."""
+    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "format")]
+    return ".".join(parts) or "(top level)"
 
 
 def load_all_mappings(folder: Path) -> dict[str, CentreMapping]:

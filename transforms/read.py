@@ -11,6 +11,7 @@ here: the staged frame has canonical names only, plus lineage columns:
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from dataclasses import dataclass
@@ -20,7 +21,15 @@ import polars as pl
 
 from cohortflow.errors import FileRejected
 from schemas.forms import Form
-from transforms.mapping import CsvFormat, FormMapping
+from transforms.identifiers import direct_identifier_columns
+from transforms.mapping import (
+    EXCEL_DATE,
+    UNIT_FACTORS,
+    CsvFormat,
+    ExportFormat,
+    FormMapping,
+    XlsxFormat,
+)
 
 FAILURE_SCHEMA = {
     "_record": pl.Int64,
@@ -44,16 +53,34 @@ class StagedFile:
         return self.frame.height
 
 
-def read_text_table(content: bytes, fmt: CsvFormat, path: Path) -> pl.DataFrame:
-    """Decode and parse a CSV export as all-text columns, or reject the whole file."""
+def read_text_table(content: bytes, fmt: ExportFormat, path: Path) -> pl.DataFrame:
+    """Parse an export as all-text columns, or reject the whole file with the reason."""
+    if not content.strip():
+        raise FileRejected(str(path), "empty file", "the file has no header and no rows")
+    if isinstance(fmt, CsvFormat):
+        raw = _read_csv_text(content, fmt, path)
+    elif isinstance(fmt, XlsxFormat):
+        raw = _read_xlsx_text(content, fmt, path)
+    else:
+        raw = _read_parquet_text(content, path)
+    identifiers = direct_identifier_columns(raw)
+    if identifiers:
+        found = ", ".join(f"{c!r} looks like {kind}" for c, kind in identifiers.items())
+        raise FileRejected(
+            str(path),
+            "direct identifier",
+            f"{found}; such data must not leave the centre: ask for an export without it",
+        )
+    return raw
+
+
+def _read_csv_text(content: bytes, fmt: CsvFormat, path: Path) -> pl.DataFrame:
     try:
         text = content.decode(fmt.encoding)
     except UnicodeDecodeError as exc:
         raise FileRejected(
             str(path), "encoding", f"not valid {fmt.encoding} at byte {exc.start}"
         ) from exc
-    if not text.strip():
-        raise FileRejected(str(path), "empty file", "the file has no header and no rows")
     try:
         return pl.read_csv(
             io.BytesIO(text.encode("utf-8")),
@@ -64,6 +91,26 @@ def read_text_table(content: bytes, fmt: CsvFormat, path: Path) -> pl.DataFrame:
         )
     except pl.exceptions.PolarsError as exc:
         raise FileRejected(str(path), "unreadable CSV", str(exc).splitlines()[0]) from exc
+
+
+def _read_xlsx_text(content: bytes, fmt: XlsxFormat, path: Path) -> pl.DataFrame:
+    """One sheet as text: Excel dates come as 'YYYY-MM-DD 00:00:00', numbers as digits."""
+    try:
+        return pl.read_excel(
+            io.BytesIO(content), sheet_name=fmt.sheet, engine="calamine", infer_schema_length=0
+        )
+    except Exception as exc:  # noqa: BLE001 - fastexcel raises its own untyped errors
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        rule = "missing sheet" if fmt.sheet in message and "not found" in message else None
+        raise FileRejected(str(path), rule or "unreadable XLSX", message[:300]) from exc
+
+
+def _read_parquet_text(content: bytes, path: Path) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(io.BytesIO(content))
+    except Exception as exc:  # noqa: BLE001 - arrow and polars raise several error types
+        raise FileRejected(str(path), "unreadable parquet", str(exc).splitlines()[0]) from exc
+    return frame.with_columns(pl.all().cast(pl.String))
 
 
 def stage_file(content: bytes, path: Path, mapping: FormMapping, form: Form) -> StagedFile:
@@ -131,26 +178,37 @@ def _melt_wide(raw: pl.DataFrame, mapping: FormMapping, path: Path) -> pl.DataFr
 
 
 def _normalise_text(text: pl.DataFrame, mapping: FormMapping) -> pl.DataFrame:
-    """Strip blanks, turn missing-value markers into nulls, translate value codes."""
+    """Strip blanks and turn missing-value markers into nulls (codes are translated later)."""
     value_cols = [c for c in text.columns if not c.startswith("_") and text[c].dtype == pl.String]
     exprs = []
     for c in value_cols:
         v = pl.col(c).str.strip_chars()
-        v = pl.when(v.is_in(mapping.missing_values)).then(None).otherwise(v)
-        if c in mapping.codes:
-            v = v.replace(mapping.codes[c])
-        exprs.append(v.alias(c))
+        exprs.append(pl.when(v.is_in(mapping.missing_values)).then(None).otherwise(v).alias(c))
     return text.with_columns(exprs)
+
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
 def _cast_expr(name: str, dtype: pl.DataType, mapping: FormMapping) -> pl.Expr:
     v = pl.col(name)
+    if name in mapping.codes:
+        v = v.replace_strict(mapping.codes[name], default=None)
     if dtype == pl.Date:
-        return v.str.strptime(pl.Date, mapping.date_formats.get(name, "%Y-%m-%d"), strict=False)
+        fmt = mapping.date_formats.get(name)
+        if fmt == EXCEL_DATE:
+            days = v.cast(pl.Float64, strict=False).floor().cast(pl.Int64)
+            return pl.lit(_EXCEL_EPOCH) + pl.duration(days=days)
+        if fmt is None:  # ISO dates, also as Excel renders them with a midnight time
+            v = v.str.replace(r"[ T]00:00:00(\.0+)?$", "")
+        return v.str.strptime(pl.Date, fmt or "%Y-%m-%d", strict=False)
     if dtype.is_float():
         if mapping.format.decimal == ",":
             v = v.str.replace(",", ".", literal=True)
-        return v.cast(dtype, strict=False)
+        v = v.cast(dtype, strict=False)
+        if name in mapping.units:
+            v = v * UNIT_FACTORS[name][mapping.units[name]]
+        return v
     if dtype.is_integer():
         return v.cast(dtype, strict=False)
     return v
@@ -170,17 +228,15 @@ def _cast_rule(column: str, dtype: pl.DataType, mapping: FormMapping) -> tuple[s
 
 
 def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
-    """Cast to the form's dtypes; a non-null text that casts to null is a failure."""
+    """Translate codes and cast to the form's dtypes; a text that gives null is a failure."""
     columns = form.columns()
     present = [c for c in columns if c in text.columns]
     absent = [pl.lit(None, dtype=columns[c]).alias(c) for c in columns if c not in text.columns]
-    cast = text.with_columns(
-        [_cast_expr(c, columns[c], mapping).alias(c) for c in present if columns[c] != pl.String]
-    ).with_columns(absent)
+    converted = [c for c in present if columns[c] != pl.String or c in mapping.codes]
+    cast = text.with_columns([_cast_expr(c, columns[c], mapping).alias(c) for c in converted])
+    cast = cast.with_columns(absent)
     failures = []
-    for c in present:
-        if columns[c] == pl.String:
-            continue
+    for c in converted:
         bad = text[c].is_not_null() & cast[c].is_null()
         if bad.any():
             rule, explanation = _cast_rule(c, columns[c], mapping)

@@ -18,6 +18,7 @@ import polars as pl
 
 from cohortflow.errors import WarehouseBusy
 from schemas.forms import FORMS, Form
+from transforms.relations import relational_failures
 
 _DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Date: "DATE"}
 LINEAGE_COLUMNS = ("_file_hash", "_source_row", "_run_id")
@@ -31,10 +32,11 @@ CREATE TABLE IF NOT EXISTS runs (
     models_published BOOLEAN DEFAULT false, message VARCHAR
 );
 CREATE TABLE IF NOT EXISTS ingested_files (
-    file_hash VARCHAR PRIMARY KEY, centre_id VARCHAR NOT NULL, form VARCHAR,
+    file_hash VARCHAR NOT NULL, form VARCHAR NOT NULL, centre_id VARCHAR NOT NULL,
     file_name VARCHAR NOT NULL, size_bytes BIGINT, status VARCHAR NOT NULL,
     rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
-    error VARCHAR, run_id VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL
+    error VARCHAR, run_id VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (file_hash, form)
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     file_hash VARCHAR NOT NULL, centre_id VARCHAR NOT NULL, form VARCHAR NOT NULL,
@@ -88,16 +90,18 @@ class FileLoad:
     rows_duplicate: int
 
 
-def known_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """Hashes of files already loaded: the same content is never loaded twice."""
-    rows = con.execute("SELECT file_hash FROM ingested_files WHERE status = 'loaded'").fetchall()
-    return {r[0] for r in rows}
+def known_files(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """(content hash, form) pairs already loaded: the same content is never loaded twice."""
+    rows = con.execute(
+        "SELECT file_hash, form FROM ingested_files WHERE status = 'loaded'"
+    ).fetchall()
+    return {(h, f) for h, f in rows}
 
 
 def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> dict:
     """Write one file's valid rows, quarantine and record in a single transaction."""
-    valid, orphans = _split_orphans(con, load)
-    quarantine = pl.concat([load.quarantine, orphans], how="diagonal_relaxed")
+    valid, broken = _check_relations(con, load)
+    quarantine = pl.concat([load.quarantine, broken], how="diagonal_relaxed")
     rows = valid.select(
         "patient_key", "centre_id", *_value_columns(load.form), "_source_row"
     ).with_columns(_file_hash=pl.lit(load.file_hash), _run_id=pl.lit(run_id))
@@ -128,7 +132,19 @@ def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> di
     try:
         con.execute(f"INSERT OR REPLACE INTO {load.form.table} BY NAME SELECT * FROM incoming_rows")
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM incoming_quarantine")
-        _record_file(con, load, run_id, "loaded", None, record)
+        _record_file(
+            con,
+            {
+                "file_hash": load.file_hash,
+                "form": load.form.name,
+                "centre_id": load.centre_id,
+                "file_name": load.file_name,
+                "size_bytes": load.size_bytes,
+                "status": "loaded",
+                "run_id": run_id,
+                **record,
+            },
+        )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -141,31 +157,28 @@ def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> di
 
 def record_rejected(con, *, file_hash, centre_id, form, file_name, size_bytes, error, run_id):
     """A file that could not be read at all: recorded (and retried on later nights)."""
-    load = FileLoad(
-        file_hash, centre_id, form, file_name, size_bytes, pl.DataFrame(), pl.DataFrame(), 0, 0
+    _record_file(
+        con,
+        {
+            "file_hash": file_hash,
+            "form": form,
+            "centre_id": centre_id,
+            "file_name": file_name,
+            "size_bytes": size_bytes,
+            "status": "rejected",
+            "error": error,
+            "run_id": run_id,
+        },
     )
-    _record_file(con, load, run_id, "rejected", error, {})
 
 
-def _record_file(con, load: FileLoad, run_id: str, status: str, error, counts: dict) -> None:
+def _record_file(con, record: dict) -> None:
+    """Upsert one row of ingested_files (a rejected file may be retried and then loaded)."""
+    record = {**record, "ingested_at": _now()}
+    names = ", ".join(record)  # our own column names, never input
+    marks = ", ".join("?" * len(record))
     con.execute(
-        """INSERT OR REPLACE INTO ingested_files VALUES
-           (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            load.file_hash,
-            load.centre_id,
-            load.form.name if load.form else None,
-            load.file_name,
-            load.size_bytes,
-            status,
-            counts.get("rows_read"),
-            counts.get("rows_loaded"),
-            counts.get("rows_quarantined"),
-            counts.get("rows_duplicate"),
-            error,
-            run_id,
-            _now(),
-        ],
+        f"INSERT OR REPLACE INTO ingested_files ({names}) VALUES ({marks})", list(record.values())
     )
 
 
@@ -173,33 +186,17 @@ def _value_columns(form: Form) -> list[str]:
     return [c for c in form.columns() if c != "patient_id"]
 
 
-def _split_orphans(con, load: FileLoad) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rows of a dependent form whose patient has no inclusion record go to quarantine."""
-    if load.form.table == "patients" or load.valid.height == 0:
-        return load.valid, pl.DataFrame()
-    known = con.sql(
-        "SELECT patient_key FROM patients WHERE centre_id = ?", params=[load.centre_id]
+def _check_relations(con, load: FileLoad) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cross-form rules against the centre's patients already in the warehouse."""
+    patients = con.sql(
+        "SELECT patient_key, inclusion_date FROM patients WHERE centre_id = ?",
+        params=[load.centre_id],
     ).pl()
     waiting = con.sql(
         "SELECT DISTINCT patient_key FROM quarantine WHERE form = 'inclusion' AND centre_id = ?",
         params=[load.centre_id],
-    ).pl()
-    is_known = pl.col("patient_key").is_in(known["patient_key"].implode())
-    in_quarantine = pl.col("patient_key").is_in(waiting["patient_key"].implode())
-    orphans = load.valid.filter(~is_known).select(
-        "_record",
-        "_source_row",
-        "patient_key",
-        pl.lit("patient_id").alias("column"),
-        pl.lit(None, pl.String).alias("source_column"),
-        pl.lit("unknown patient").alias("rule"),
-        pl.lit(None, pl.String).alias("value"),
-        pl.when(in_quarantine)
-        .then(pl.lit("the patient's inclusion record is in quarantine; fix it and re-export"))
-        .otherwise(pl.lit("no inclusion record for this patient in the centre"))
-        .alias("message"),
-    )
-    return load.valid.filter(is_known), orphans
+    ).pl()["patient_key"]
+    return relational_failures(load.valid, load.form, patients, waiting)
 
 
 def _now() -> dt.datetime:
