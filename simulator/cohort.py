@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import polars as pl
 
+from schemas.forms import PAIN_DIAGNOSES
+
 
 @dataclass(frozen=True)
 class TrajectoryGroup:
@@ -37,9 +39,21 @@ DEFAULT_GROUPS = (
     TrajectoryGroup("severe", 0.471, 8.0, -0.03),
 )
 
-PAIN_DIAGNOSES = ("neuropathic", "fibromyalgia", "crps", "other")
-AE_TYPES = ("dissociation", "dizziness", "nausea", "hallucination", "hypertension", "headache")
-TREATMENT_CLASSES = ("opioids", "antidepressants", "antiepileptics", "benzodiazepines", "nsaids")
+AE_PROBABILITIES = {
+    "dissociation": 0.3,
+    "dizziness": 0.25,
+    "nausea": 0.2,
+    "hallucination": 0.1,
+    "hypertension": 0.05,
+    "headache": 0.1,
+}
+TREATMENT_PREVALENCE = {
+    "opioids": 0.45,
+    "antidepressants": 0.5,
+    "antiepileptics": 0.45,
+    "benzodiazepines": 0.25,
+    "nsaids": 0.3,
+}
 SF12_ITEMS = {  # item: (min, max, loads on physical, loads on mental)
     "gh1": (1, 5, 1.0, 0.3),
     "pf02": (1, 3, 1.0, 0.0),
@@ -349,11 +363,10 @@ def _ketamine(rng, patients: pl.DataFrame, latent: pl.DataFrame) -> pl.DataFrame
 
 
 def _treatments(rng, patients: pl.DataFrame) -> pl.DataFrame:
-    prevalence = dict(zip(TREATMENT_CLASSES, (0.45, 0.5, 0.45, 0.25, 0.3), strict=True))
     rows = [
         (c, pid, 0, cls)
         for c, pid in patients.select("centre_id", "patient_id").iter_rows()
-        for cls, prev in prevalence.items()
+        for cls, prev in TREATMENT_PREVALENCE.items()
         if rng.random() < prev
     ]
     return pl.DataFrame(
@@ -378,7 +391,7 @@ def _adverse_events(rng, ketamine: pl.DataFrame) -> pl.DataFrame:
                     c,
                     pid,
                     date + dt.timedelta(days=int(rng.integers(0, 8))),
-                    str(rng.choice(AE_TYPES, p=[0.3, 0.25, 0.2, 0.1, 0.05, 0.1])),
+                    str(rng.choice(list(AE_PROBABILITIES), p=list(AE_PROBABILITIES.values()))),
                     str(rng.choice(["mild", "moderate", "severe"], p=[0.65, 0.3, 0.05])),
                 )
             )

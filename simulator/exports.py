@@ -1,69 +1,46 @@
-"""Render a simulated cohort as each centre's own export files, with their mapping configs.
+"""Render a simulated cohort as each centre's own export files, with their mapping files.
 
-Export styles (each centre uses one):
-
-* ``redcap``: REDCap-like long CSV, one file per instrument, event names
-  (``baseline_arm_1``, ``month_3_arm_1``), raw codes (sex 1/2), ISO dates, UTF-8;
-* ``fr_wide``: French-locale spreadsheet CSV, ``;`` separator, decimal comma,
-  dd/mm/yyyy dates, latin-1, French headers, follow-up wide (``EN_M0..EN_M12``),
-  ``ND`` for a missed call.
-
-Faults are injected into the text at a known rate and recorded (file, source row,
-column, kind) so that tests can check each one lands in quarantine.
+Each centre uses one style of ``simulator/styles.py``. Rendering goes canonical frame ->
+text table in the style's columns and codes -> faults injected into the text -> file
+(CSV text; XLSX and parquet typed where a column's text allows it, as a centre's tool
+would). Every injected fault is recorded with the rule that must catch it, and so are the
+rows it takes down with it (a patient whose inclusion is rejected has no valid patient
+for its other forms), so that tests can check that exactly those rows are quarantined.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from schemas.forms import FORMS
 from simulator.cohort import SimulatedCohort
-from transforms.mapping import CentreMapping, CsvFormat, FormMapping, dump_centre_mapping
+from simulator.styles import STYLES, Style, StyleForm
+from transforms.mapping import (
+    UNIT_FACTORS,
+    CentreMapping,
+    CsvFormat,
+    FormMapping,
+    ParquetFormat,
+    XlsxFormat,
+    dump_centre_mapping,
+)
 
-STYLES = ("redcap", "fr_wide")
-FR_DIAGNOSES = {
-    "neuropathic": "neuropathique",
-    "fibromyalgia": "fibromyalgie",
-    "crps": "SDRC",
-    "other": "autre",
-}
-REDCAP_DIAGNOSES = {"neuropathic": "1", "fibromyalgia": "2", "crps": "3", "other": "4"}
-
-
-@dataclass(frozen=True)
-class Fault:
-    """How to damage one cell: which columns it applies to and the text it writes."""
-
-    kind: str
-    columns: tuple[str, ...]  # source columns (regex for wide files)
-    value: str
-
-
-# Source-column names per style that each fault may hit.
-FAULTS = {
-    "redcap": (
-        Fault("nprs_out_of_range", ("nprs",), "11"),
-        Fault("nprs_not_integer", ("nprs",), "6.5"),
-        Fault("unknown_sex_code", ("sex",), "9"),
-        Fault("future_date", ("date_appel",), "2031-01-15"),
-    ),
-    "fr_wide": (
-        Fault("nprs_out_of_range", ("EN_M3", "EN_M1"), "12"),
-        Fault("nprs_not_integer", ("EN_M2",), "5,5"),
-        Fault("unknown_sex_code", ("Sexe",), "X"),
-        Fault("impossible_date", ("Date d'inclusion",), "31/02/2016"),
-    ),
-}
+STYLE_ORDER = ("redcap", "fr_wide", "xlsx", "parquet")
+FAULT_COLUMNS = ["centre_id", "file", "form", "source_row", "source_column", "kind", "rule"]
+UNKNOWN_PATIENT = "unknown patient"
 
 
 def centre_styles(cohort: SimulatedCohort) -> dict[str, str]:
-    """Each centre's export style: alternating, so both styles cover many centres."""
+    """Each centre's export style, in turn, so that every style covers several centres."""
     ids = cohort.centres["centre_id"].to_list()
-    return {c: STYLES[i % len(STYLES)] for i, c in enumerate(ids)}
+    return {c: STYLE_ORDER[i % len(STYLE_ORDER)] for i, c in enumerate(ids)}
 
 
 def write_centre_exports(
@@ -73,203 +50,371 @@ def write_centre_exports(
     fault_rate: float = 0.0,
     export_date: dt.date = dt.date(2017, 9, 22),
 ) -> pl.DataFrame:
-    """Write every centre's export files into the inbox and its mapping config.
+    """Write every centre's exports into the inbox and its mapping file into centres/.
 
-    Returns the injected faults (centre, file, source_row, source_column, kind).
+    Returns the faults (FAULT_COLUMNS): each damaged row, each exact duplicate, and each
+    row that loses its patient because the patient's inclusion row was damaged.
     """
     rng = np.random.default_rng(cohort.parameters.seed + 1)
+    (workspace / "centres").mkdir(parents=True, exist_ok=True)
     faults = []
-    for centre, style in centre_styles(cohort).items():
-        inbox = workspace / "inbox" / centre
-        inbox.mkdir(parents=True, exist_ok=True)
-        (workspace / "centres").mkdir(parents=True, exist_ok=True)
-        render = _RENDERERS[style]
-        for form, (name, table, fmt) in render(cohort, centre, export_date).items():
-            table, injected = _inject_faults(table, style, fault_rate, rng)
-            _write_csv(table, inbox / name, fmt)
-            faults += [(centre, name, form, *f) for f in injected]
-        dump_centre_mapping(_MAPPINGS[style](centre), workspace / "centres" / f"{centre}.yaml")
-    return pl.DataFrame(
-        faults,
-        schema=["centre_id", "file", "form", "source_row", "source_column", "kind"],
-        orient="row",
+    for centre, style_name in centre_styles(cohort).items():
+        style = STYLES[style_name]
+        tables = {f: render_form(cohort, centre, style, f) for f in style.forms}
+        injector = _FaultInjector(rng, style, centre, fault_rate)
+        tables = {f: injector.inject(f, table) for f, table in tables.items()}
+        names = _write(workspace / "inbox" / centre, style, centre, export_date, tables)
+        faults += injector.records(names, tables)
+        mapping = style_mapping(style, centre)
+        dump_centre_mapping(mapping, workspace / "centres" / f"{centre}.yaml")
+    return pl.DataFrame(faults, schema=FAULT_COLUMNS, orient="row")
+
+
+# --- canonical -> text -----------------------------------------------------------------
+
+_COHORT_FRAMES = {
+    "inclusion": "patients",
+    "follow_up": "follow_ups",
+    "ketamine": "ketamine",
+    "hads": "hads",
+    "sf12": "sf12",
+    "adverse_events": "adverse_events",
+    "treatments": "treatments",
+}
+
+
+def render_form(cohort: SimulatedCohort, centre: str, style: Style, form: str) -> pl.DataFrame:
+    """One form of one centre as the style's text table (all String columns)."""
+    spec = style.forms[form]
+    frame = getattr(cohort, _COHORT_FRAMES[form]).filter(pl.col("centre_id") == centre)
+    if "dose_mg_per_kg" in spec.columns:
+        weights = cohort.patients.select("patient_id", "weight_kg")
+        frame = frame.join(weights, on="patient_id").with_columns(
+            dose_mg_per_kg=(pl.col("dose_mg") / pl.col("weight_kg")).round(4)
+        )
+    if spec.wide:
+        return _render_wide(frame, cohort, centre, style, spec)
+    dtypes = FORMS[form].columns()
+    return frame.select(
+        _to_text(canonical, dtypes[canonical], style, spec).alias(source)
+        for canonical, source in spec.columns.items()
     )
 
 
-def _of(frame: pl.DataFrame, centre: str) -> pl.DataFrame:
-    return frame.filter(pl.col("centre_id") == centre)
+def _to_text(canonical: str, dtype, style: Style, spec: StyleForm) -> pl.Expr:
+    v = pl.col(canonical)
+    if canonical in spec.units:
+        v = v / UNIT_FACTORS[canonical][spec.units[canonical]]
+    if canonical in spec.codes:
+        inverse = {}
+        for source_code, value in spec.codes[canonical].items():
+            inverse.setdefault(value, source_code)
+        return v.cast(pl.String).replace_strict(inverse, default=None)
+    if dtype == pl.Date:
+        return v.dt.strftime(style.date_format)
+    text = v.cast(pl.String)
+    if dtype.is_float() and style.decimal == ",":
+        text = text.str.replace(".", ",", literal=True)
+    return text
 
 
-def _render_redcap(cohort: SimulatedCohort, centre: str, day: dt.date):
-    stamp = day.strftime("%Y%m%d")
-    inclusion = _of(cohort.patients, centre).select(
-        pl.col("patient_id").alias("record_id"),
-        pl.col("sex").replace_strict({"M": "1", "F": "2"}).alias("sex"),
-        pl.col("age").cast(pl.String).alias("age"),
-        pl.col("pain_diagnosis").replace_strict(REDCAP_DIAGNOSES).alias("diag"),
-        pl.col("weight_kg").cast(pl.String).alias("weight"),
-        pl.col("inclusion_date").dt.strftime("%Y-%m-%d").alias("incl_date"),
+def _render_wide(frame, cohort, centre, style: Style, spec: StyleForm) -> pl.DataFrame:
+    """Follow-ups one row per patient: a cell per month; ND for a missed call."""
+    patients = cohort.patients.filter(pl.col("centre_id") == centre).select("patient_id")
+    latent = cohort.latent.select("patient_id", "last_month")
+    wide = patients.join(latent, on="patient_id", how="left")
+    text = frame.select(
+        "patient_id",
+        "month",
+        _to_text("nprs", pl.Int64, style, spec).alias("nprs"),
+        _to_text("call_date", pl.Date, style, spec).alias("call_date"),
     )
-    follow_up = _of(cohort.follow_ups, centre).select(
-        pl.col("patient_id").alias("record_id"),
-        pl.when(pl.col("month") == 0)
-        .then(pl.lit("baseline_arm_1"))
-        .otherwise(pl.format("month_{}_arm_1", pl.col("month")))
-        .alias("redcap_event_name"),
-        pl.col("call_date").dt.strftime("%Y-%m-%d").alias("date_appel"),
-        pl.col("nprs").cast(pl.String).alias("nprs"),
-    )
-    fmt = CsvFormat()
-    return {
-        "inclusion": (f"{centre}_inclusion_{stamp}.csv", inclusion, fmt),
-        "follow_up": (f"{centre}_followup_{stamp}.csv", follow_up, fmt),
-    }
-
-
-def _redcap_mapping(centre: str) -> CentreMapping:
-    events = {"baseline_arm_1": "0"} | {f"month_{m}_arm_1": str(m) for m in range(1, 13)}
-    return CentreMapping(
-        centre_id=centre,
-        description="REDCap-like long CSV exports, one file per instrument",
-        forms={
-            "inclusion": FormMapping(
-                file_pattern=f"{centre}_inclusion_*.csv",
-                columns={
-                    "patient_id": "record_id",
-                    "sex": "sex",
-                    "age": "age",
-                    "pain_diagnosis": "diag",
-                    "weight_kg": "weight",
-                    "inclusion_date": "incl_date",
-                },
-                codes={
-                    "sex": {"1": "M", "2": "F"},
-                    "pain_diagnosis": {v: k for k, v in REDCAP_DIAGNOSES.items()},
-                },
-            ),
-            "follow_up": FormMapping(
-                file_pattern=f"{centre}_followup_*.csv",
-                columns={
-                    "patient_id": "record_id",
-                    "month": "redcap_event_name",
-                    "call_date": "date_appel",
-                    "nprs": "nprs",
-                },
-                codes={"month": events},
-            ),
-        },
-    )
-
-
-def _render_fr_wide(cohort: SimulatedCohort, centre: str, day: dt.date):
-    stamp = day.strftime("%d%m%Y")
-    inclusion = _of(cohort.patients, centre).select(
-        pl.col("patient_id").alias("N° patient"),
-        pl.col("sex").replace_strict({"M": "H", "F": "F"}).alias("Sexe"),
-        pl.col("age").cast(pl.String).alias("Âge"),
-        pl.col("pain_diagnosis").replace_strict(FR_DIAGNOSES).alias("Diagnostic"),
-        pl.col("weight_kg").cast(pl.String).str.replace(".", ",", literal=True).alias("Poids (kg)"),
-        pl.col("inclusion_date").dt.strftime("%d/%m/%Y").alias("Date d'inclusion"),
-    )
-    patients = _of(cohort.patients, centre).select("patient_id")
-    latent = _of(cohort.latent, centre).select("patient_id", "last_month")
-    long = _of(cohort.follow_ups, centre)
-    wide = patients.join(latent, on="patient_id")
     for m in range(13):
-        month = long.filter(pl.col("month") == m).select(
+        month = text.filter(pl.col("month") == m).select(
             "patient_id",
-            pl.col("nprs").cast(pl.String).alias(f"EN_M{m}"),
-            pl.col("call_date").dt.strftime("%d/%m/%Y").alias(f"Date_M{m}"),
+            *[pl.col(c).alias(t.format(m=m)) for c, t in spec.wide.items()],
         )
+        score = spec.wide["nprs"].format(m=m)
         wide = wide.join(month, on="patient_id", how="left").with_columns(
-            # A missed call while still followed is marked ND; after dropout cells stay empty.
-            pl.when(pl.col(f"EN_M{m}").is_null() & (pl.col("last_month") >= m))
+            pl.when(pl.col(score).is_null() & (pl.col("last_month") >= m))
             .then(pl.lit("ND"))
-            .otherwise(pl.col(f"EN_M{m}"))
-            .alias(f"EN_M{m}")
+            .otherwise(pl.col(score))
+            .alias(score)
         )
-    order = [f"EN_M{m}" for m in range(13)] + [f"Date_M{m}" for m in range(13)]
-    follow_up = wide.select(pl.col("patient_id").alias("N° patient"), *order)
-    fmt = CsvFormat(delimiter=";", decimal=",", encoding="latin-1")
-    return {
-        "inclusion": (f"inclusion_{centre}_{stamp}.csv", inclusion, fmt),
-        "follow_up": (f"suivi_{centre}_{stamp}.csv", follow_up, fmt),
-    }
+    order = [t.format(m=m) for t in spec.wide.values() for m in range(13)]
+    return wide.select(pl.col("patient_id").alias(spec.columns["patient_id"]), *order)
 
 
-def _fr_wide_mapping(centre: str) -> CentreMapping:
-    fmt = CsvFormat(delimiter=";", decimal=",", encoding="latin-1")
-    missing = ["", "ND", "NA"]
-    return CentreMapping(
-        centre_id=centre,
-        description="French-locale spreadsheet CSV (;, decimal comma, dd/mm/yyyy, latin-1)",
-        forms={
-            "inclusion": FormMapping(
-                file_pattern=f"inclusion_{centre}_*.csv",
-                format=fmt,
-                columns={
-                    "patient_id": "N° patient",
-                    "sex": "Sexe",
-                    "age": "Âge",
-                    "pain_diagnosis": "Diagnostic",
-                    "weight_kg": "Poids (kg)",
-                    "inclusion_date": "Date d'inclusion",
-                },
-                codes={
-                    "sex": {"H": "M", "F": "F", "Homme": "M", "Femme": "F"},
-                    "pain_diagnosis": {v: k for k, v in FR_DIAGNOSES.items()},
-                },
-                date_formats={"inclusion_date": "%d/%m/%Y"},
-                missing_values=missing,
-            ),
-            "follow_up": FormMapping(
-                file_pattern=f"suivi_{centre}_*.csv",
-                format=fmt,
+# --- the mapping a data manager would write for the style ------------------------------
+
+
+def style_mapping(style: Style, centre: str) -> CentreMapping:
+    """The centre's mapping file, derived from the same declaration as the rendering."""
+    forms = {}
+    for form, spec in style.forms.items():
+        dtypes = FORMS[form].columns()
+        dates = [c for c in spec.columns if dtypes[c] == pl.Date] + [
+            c for c in spec.wide if dtypes[c] == pl.Date
+        ]
+        common = {
+            "file_pattern": _pattern(style, spec, centre),
+            "format": _format(style, spec),
+            "codes": spec.codes,
+            "units": spec.units,
+            "missing_values": list(style.missing_values),
+            "date_formats": {c: style.date_format for c in dates}
+            if style.date_format != "%Y-%m-%d"
+            else {},
+        }
+        if spec.wide:
+            forms[form] = FormMapping(
                 layout="wide",
-                id_columns={"patient_id": "N° patient"},
-                wide_columns={"nprs": r"EN_M(\d+)", "call_date": r"Date_M(\d+)"},
-                date_formats={"call_date": "%d/%m/%Y"},
-                missing_values=missing,
-            ),
-        },
-    )
+                id_columns=spec.columns,
+                wide_columns={
+                    c: re.escape(t).replace(r"\{m\}", "{m}").format(m=r"(\d+)")
+                    for c, t in spec.wide.items()
+                },
+                **common,
+            )
+        else:
+            forms[form] = FormMapping(columns=spec.columns, **common)
+    return CentreMapping(centre_id=centre, description=style.description, forms=forms)
 
 
-_RENDERERS = {"redcap": _render_redcap, "fr_wide": _render_fr_wide}
-_MAPPINGS = {"redcap": _redcap_mapping, "fr_wide": _fr_wide_mapping}
+def _pattern(style: Style, spec: StyleForm, centre: str) -> str:
+    template = style.workbook if style.kind == "xlsx" else spec.file
+    return template.format(centre=centre, stamp="*")
 
 
-def _inject_faults(table: pl.DataFrame, style: str, rate: float, rng: np.random.Generator):
-    """Damage about ``rate`` of the rows (one fault each); also repeat some rows verbatim."""
-    if rate <= 0 or table.height == 0:
-        return table, []
-    injected = []
-    rows = table.rows()
-    columns = table.columns
-    for i in range(len(rows)):
-        if rng.random() >= rate:
-            continue
-        usable = [f for f in FAULTS[style] if any(c in columns for c in f.columns)]
-        if not usable:
-            continue
-        fault = usable[rng.integers(len(usable))]
-        col = next(c for c in fault.columns if c in columns)
-        row = list(rows[i])
-        if row[columns.index(col)] in (None, "", "ND"):
-            continue  # nothing to damage in an empty cell
-        row[columns.index(col)] = fault.value
-        rows[i] = tuple(row)
-        injected.append((i + 1, col, fault.kind))
-    out = pl.DataFrame(rows, schema=table.schema, orient="row")
-    intact = sorted(set(range(len(rows))) - {r - 1 for r, _, _ in injected})
-    n_dup = min(int(rng.binomial(len(rows), rate / 4)), len(intact))
-    if n_dup:  # exact copies of intact rows, as a re-sent block of an export would give
-        picks = rng.choice(intact, n_dup, replace=False)
-        out = pl.concat([out, out[picks.tolist()]])
-        injected += [(len(rows) + k + 1, None, "exact_duplicate") for k in range(n_dup)]
-    return out, injected
+def _format(style: Style, spec: StyleForm):
+    if style.kind == "xlsx":
+        return XlsxFormat(sheet=spec.file)
+    if style.kind == "parquet":
+        return ParquetFormat()
+    return CsvFormat(delimiter=style.delimiter, decimal=style.decimal, encoding=style.encoding)
 
 
-def _write_csv(table: pl.DataFrame, path: Path, fmt: CsvFormat) -> None:
-    text = table.write_csv(separator=fmt.delimiter, null_value="")
-    path.write_bytes(text.encode(fmt.encoding))
+# --- faults ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    column: str  # canonical column damaged
+
+
+# Per form, the faults a centre's export realistically carries.
+FORM_FAULTS = {
+    "inclusion": [
+        Fault("out_of_range", "age"),
+        Fault("unknown_code", "sex"),
+        Fault("impossible_date", "inclusion_date"),
+        Fault("future_date", "inclusion_date"),
+        Fault("missing_id", "patient_id"),
+    ],
+    "follow_up": [
+        Fault("out_of_range", "nprs"),
+        Fault("not_integer", "nprs"),
+        Fault("impossible_date", "call_date"),
+        Fault("future_date", "call_date"),
+        Fault("unknown_patient", "patient_id"),
+        Fault("missing_id", "patient_id"),
+    ],
+    "ketamine": [
+        Fault("future_date", "administration_date"),
+        Fault("unknown_code", "route"),
+        Fault("unknown_patient", "patient_id"),
+    ],
+    "hads": [Fault("out_of_range", "hads_a3"), Fault("not_integer", "hads_d2")],
+    "sf12": [Fault("out_of_range", "mh3")],
+    "adverse_events": [Fault("unknown_code", "ae_type"), Fault("future_date", "onset_date")],
+    "treatments": [Fault("unknown_code", "drug_class")],
+}
+# Forms whose natural key leaves a value column to disagree on, and that column.
+CONFLICT_COLUMNS = {"inclusion": "age", "follow_up": "nprs", "hads": "hads_a1", "sf12": "gh1"}
+
+
+class _FaultInjector:
+    """Damages text tables at a known rate and remembers where and how."""
+
+    def __init__(self, rng, style: Style, centre: str, rate: float) -> None:
+        self.rng, self.style, self.centre, self.rate = rng, style, centre, rate
+        self.hits: dict[str, list[tuple[int, str, str, str]]] = {}  # form -> (row, col, kind, rule)
+        self.lost_patients: set[str] = set()  # ids whose inclusion row will be quarantined
+        self.appended: dict[str, int] = {}  # form -> number of original rows (before copies)
+
+    def inject(self, form: str, table: pl.DataFrame) -> pl.DataFrame:
+        hits = self.hits.setdefault(form, [])
+        self.appended[form] = table.height
+        if self.rate <= 0 or table.height == 0:
+            return table
+        spec = self.style.forms[form]
+        rows = [list(r) for r in table.rows()]
+        columns = table.columns
+        id_col = columns.index(spec.columns["patient_id"])
+        for i, row in enumerate(rows):
+            if self.rng.random() < self.rate:
+                fault = FORM_FAULTS[form][self.rng.integers(len(FORM_FAULTS[form]))]
+                hit = self._damage(form, spec, columns, row, fault)
+                if hit:
+                    hits.append((i + 1, *hit))
+                    if form == "inclusion":
+                        self.lost_patients.add(table.row(i)[id_col])
+        rows += self._duplicates(form, spec, columns, rows, hits, id_col)
+        return pl.DataFrame(rows, schema=table.schema, orient="row")
+
+    def _damage(self, form, spec: StyleForm, columns, row, fault: Fault):
+        source = self._source_column(spec, columns, row, fault.column)
+        if source is None:
+            return None
+        j = columns.index(source)
+        value, rule = self._bad_value(form, spec, fault)
+        row[j] = value
+        return source, fault.kind, rule
+
+    def _source_column(self, spec: StyleForm, columns, row, canonical: str) -> str | None:
+        """The cell to damage: the mapped column, or a non-empty month cell of a wide row."""
+        if canonical in spec.columns:
+            source = spec.columns[canonical]
+            return source if row[columns.index(source)] not in (None, "") else None
+        if canonical in spec.wide:
+            cells = [spec.wide[canonical].format(m=m) for m in range(13)]
+            filled = [c for c in cells if row[columns.index(c)] not in (None, "", "ND")]
+            return filled[self.rng.integers(len(filled))] if filled else None
+        return None
+
+    def _bad_value(self, form: str, spec: StyleForm, fault: Fault) -> tuple[str, str]:
+        style, column = self.style, fault.column
+        dtype = FORMS[form].columns().get(column)
+        date_rule_format = style.date_format
+        if fault.kind == "out_of_range":
+            high = _bounds(form, column)[1]
+            return str(int(high) + 1), f"less_than_or_equal_to({int(high)})"
+        if fault.kind == "not_integer":
+            return ("5,5" if style.decimal == "," else "5.5"), "type: an integer"
+        if fault.kind == "impossible_date":  # 31 February, in the style's date format
+            text = dt.date(2016, 2, 28).strftime(style.date_format).replace("28", "31")
+            return text, f"type: a date ({date_rule_format})"
+        if fault.kind == "future_date":
+            future = dt.date(dt.date.today().year + 5, 1, 15)
+            return future.strftime(style.date_format), "not_in_future"
+        if fault.kind == "unknown_code":  # distinct per fault: two alike would be duplicates
+            code = f"9{self.rng.integers(100, 999)}"
+            if column in spec.codes:
+                return code, "unknown code"
+            allowed = FORMS[form].schema.to_schema().columns[column].checks[0]
+            return f"unknown{code}", str(allowed.error)
+        if fault.kind == "missing_id":
+            return "", "not_nullable"
+        if fault.kind == "unknown_patient":
+            return f"{self.centre}-X{self.rng.integers(1000, 9999)}", UNKNOWN_PATIENT
+        raise ValueError(f"no such fault {fault.kind} ({dtype})")
+
+    def _duplicates(self, form, spec, columns, rows, hits, id_col) -> list[list]:
+        """Exact copies of intact rows, and (long forms) copies with one value changed."""
+        damaged = {h[0] - 1 for h in hits}
+        intact = [i for i in range(len(rows)) if i not in damaged]
+        extra = []
+        for i in self.rng.permutation(intact)[: int(self.rng.binomial(len(rows), self.rate / 3))]:
+            extra.append(list(rows[i]))
+            hits.append((len(rows) + len(extra), None, "exact_duplicate", "exact duplicate"))
+            damaged.add(int(i))
+        conflict = CONFLICT_COLUMNS.get(form)
+        if conflict and not spec.wide:
+            key = ", ".join(FORMS[form].schema.Config.unique)
+            rule = f"conflicting duplicate of natural key ({key})"
+            j = columns.index(spec.columns[conflict])
+            candidates = [i for i in intact if i not in damaged and rows[i][j] not in (None, "")]
+            n = min(int(self.rng.binomial(len(rows), self.rate / 3)), len(candidates))
+            for i in self.rng.permutation(candidates)[:n]:
+                copy = list(rows[i])
+                low, high = _bounds(form, conflict)
+                copy[j] = str((int(copy[j]) - int(low) + 1) % int(high - low + 1) + int(low))
+                extra.append(copy)
+                hits.append((int(i) + 1, spec.columns[conflict], "conflicting_duplicate", rule))
+                hits.append(
+                    (len(rows) + len(extra), spec.columns[conflict], "conflicting_duplicate", rule)
+                )
+                if form == "inclusion":
+                    self.lost_patients.add(rows[i][id_col])
+        return extra
+
+    def records(self, names: dict[str, str], tables: dict[str, pl.DataFrame]) -> list[tuple]:
+        """Every fault, plus the rows of lost patients in the other forms."""
+        out = []
+        for form, hits in self.hits.items():
+            file = names[form]
+            for row, column, kind, rule in hits:
+                out.append((self.centre, file, form, row, column, kind, rule))
+            if form == "inclusion" or not self.lost_patients:
+                continue
+            own = {h[0] for h in hits}
+            ids = tables[form][self.style.forms[form].columns["patient_id"]]
+            originals = self.appended[form]
+            for i, pid in enumerate(ids.to_list()):
+                if pid in self.lost_patients and i + 1 not in own and i < originals:
+                    out.append(
+                        (self.centre, file, form, i + 1, None, "patient_lost", UNKNOWN_PATIENT)
+                    )
+        return out
+
+
+def _bounds(form: str, column: str) -> tuple[float, float]:
+    """(min, max) of a numeric canonical column from its Pandera checks."""
+    checks = FORMS[form].schema.to_schema().columns[column].checks
+    stats = {c.name: next(iter(c.statistics.values())) for c in checks}
+    return stats["greater_than_or_equal_to"], stats["less_than_or_equal_to"]
+
+
+# --- writing files --------------------------------------------------------------------
+
+
+def _write(folder: Path, style: Style, centre: str, day: dt.date, tables) -> dict[str, str]:
+    """Write the tables; returns each form's file name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = day.strftime("%d%m%Y" if style.decimal == "," else "%Y%m%d")
+    names = {}
+    if style.kind == "xlsx":
+        import xlsxwriter  # only the simulator writes Excel
+
+        name = style.workbook.format(centre=centre, stamp=stamp)
+        buffer = io.BytesIO()
+        with xlsxwriter.Workbook(buffer) as book:
+            for form, table in tables.items():
+                _typed(table, style, form).write_excel(book, worksheet=style.forms[form].file)
+                names[form] = name
+        (folder / name).write_bytes(buffer.getvalue())
+        return names
+    for form, table in tables.items():
+        name = style.forms[form].file.format(centre=centre, stamp=stamp)
+        if style.kind == "parquet":
+            _typed(table, style, form).write_parquet(folder / name)
+        else:
+            text = table.write_csv(separator=style.delimiter, null_value="")
+            (folder / name).write_bytes(text.encode(style.encoding))
+        names[form] = name
+    return names
+
+
+def _typed(table: pl.DataFrame, style: Style, form: str) -> pl.DataFrame:
+    """Give each column the type a centre's tool would, when all its text allows it."""
+    spec = style.forms[form]
+    dtypes = FORMS[form].columns()
+    source_dtype = {s: dtypes[c] for c, s in spec.columns.items()}
+    out = []
+    for name in table.columns:
+        col = table[name].replace("", None)
+        values = col.drop_nulls()
+        target = source_dtype.get(name)
+        if (
+            target == pl.Date
+            and values.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null().all()
+        ):
+            out.append(col.str.strptime(pl.Date, "%Y-%m-%d"))
+        elif target != pl.String and values.str.contains(r"^-?\d+$").all() and values.len():
+            out.append(col.cast(pl.Int64))
+        elif target != pl.String and values.str.contains(r"^-?\d+(\.\d+)?$").all() and values.len():
+            out.append(col.cast(pl.Float64))
+        else:
+            out.append(col)
+    return pl.DataFrame(out)

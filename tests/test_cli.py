@@ -48,7 +48,8 @@ def test_simulate_writes_exports_mappings_and_truth(tmp_path, capsys):
         "C03.yaml",
         "C04.yaml",
     ]
-    assert len(list((tmp_path / "inbox").rglob("*.csv"))) == 8
+    files = {p.parent.name: p.suffix for p in (tmp_path / "inbox").rglob("*.*")}
+    assert files == {"C01": ".csv", "C02": ".csv", "C03": ".xlsx", "C04": ".parquet"}
     assert (tmp_path / "simulation" / "truth.json").exists()
     assert "Simulated 30 patients in 4 centres" in capsys.readouterr().out
 

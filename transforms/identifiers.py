@@ -91,13 +91,19 @@ def direct_identifier_columns(raw: pl.DataFrame) -> dict[str, str]:
             (NAME_TOKENS[t] for t in tokens if t in NAME_TOKENS and (person or t not in AMBIGUOUS)),
             None,
         )
-        if kind is None and raw[column].dtype == pl.String:
-            values = raw[column].drop_nulls().str.strip_chars().head(SAMPLE)
-            values = values.filter(values != "")
-            for candidate, pattern in VALUE_PATTERNS.items():
-                if values.len() and values.str.contains(pattern).mean() >= SHARE:
-                    kind = candidate
-                    break
         if kind:
+            found[column] = kind
+    text_columns = [c for c in raw.columns if raw[c].dtype == pl.String and c not in found]
+    if not text_columns or raw.height == 0:
+        return found
+    sample = raw.head(SAMPLE).select(pl.col(text_columns).str.strip_chars().replace("", None))
+    shares = sample.select(  # one pass over the sample for every column and pattern
+        pl.col(c).str.contains(pattern).mean().alias(f"{c}\x1f{kind}")
+        for c in text_columns
+        for kind, pattern in VALUE_PATTERNS.items()
+    ).row(0, named=True)
+    for name, share in shares.items():
+        column, kind = name.split("\x1f")
+        if share is not None and share >= SHARE and column not in found:
             found[column] = kind
     return found

@@ -209,8 +209,9 @@ def _cast_expr(name: str, dtype: pl.DataType, mapping: FormMapping) -> pl.Expr:
         if name in mapping.units:
             v = v * UNIT_FACTORS[name][mapping.units[name]]
         return v
-    if dtype.is_integer():
-        return v.cast(dtype, strict=False)
+    if dtype.is_integer():  # '8' and '8.0' (a spreadsheet's float) are 8; '8.5' is no integer
+        number = v.cast(pl.Float64, strict=False)
+        return pl.when(number == number.floor()).then(number).cast(dtype, strict=False)
     return v
 
 

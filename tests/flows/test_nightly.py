@@ -27,7 +27,7 @@ def test_nightly_ingests_fits_publishes_then_does_nothing_new(prefect_harness, k
     state = nightly(workspace=str(workspace), return_state=True)
     assert state.is_completed()
     first = state.result()
-    assert len(first.files) == 12 and all(f.status == "loaded" for f in first.files)
+    assert len(first.files) == 42 and all(f.status == "loaded" for f in first.files)
     assert first.primary is not None and first.manifest.exists()
 
     manifest = json.loads(first.manifest.read_text())
@@ -40,10 +40,10 @@ def test_nightly_ingests_fits_publishes_then_does_nothing_new(prefect_harness, k
     con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
     truth = json.loads((workspace / "simulation" / "truth.json").read_text())
     n_patients = con.execute("SELECT count(*) FROM patients").fetchone()[0]
-    n_quarantined_inclusions = con.execute(
-        "SELECT count(DISTINCT (file_hash, record)) FROM quarantine WHERE form = 'inclusion'"
-    ).fetchone()[0]
-    assert n_patients + n_quarantined_inclusions == truth["n_patients"]
+    faults = pl.read_csv(workspace / "simulation" / "faults.csv").filter(form="inclusion")
+    damaged = faults.filter(~pl.col("kind").is_in(["exact_duplicate", "conflicting_duplicate"]))
+    conflicts = faults.filter(kind="conflicting_duplicate").height // 2  # original + its copy
+    assert n_patients == truth["n_patients"] - damaged.height - conflicts
     con.close()
     table = Artifact.get("ingestion-per-file")
     assert table is not None and "C01" in str(table.data)
@@ -58,11 +58,17 @@ def test_nightly_keeps_other_centres_loading_when_a_file_is_bad(prefect_harness,
     from flows.nightly import nightly
 
     bad_centre = sorted((workspace / "inbox").iterdir())[1]
-    target = next(p for p in bad_centre.iterdir() if "inclusion" in p.name)
-    target.write_bytes(b"\xff\xfe\x00garbage\x00" * 10)
+    target = next(p for p in bad_centre.iterdir() if "suivi" in p.name)
+    target.write_bytes(b"\x81\xfe\x00garbage\x00" * 10)
     result = nightly(workspace=str(workspace), fit_models=False)
     rejected = [f for f in result.files if f.status == "rejected"]
     assert [(f.centre_id, f.file_name) for f in rejected] == [(bad_centre.name, target.name)]
     assert rejected[0].error
-    loaded = {f.centre_id for f in result.files if f.status == "loaded" and f.form == "inclusion"}
-    assert len(loaded) == 5 and bad_centre.name not in loaded
+    follow_ups = {
+        f.centre_id for f in result.files if f.status == "loaded" and f.form == "follow_up"
+    }
+    assert len(follow_ups) == 5 and bad_centre.name not in follow_ups
+    same_centre = [
+        f for f in result.files if f.centre_id == bad_centre.name and f.status == "loaded"
+    ]
+    assert len(same_centre) == 6  # the centre's six other forms still load

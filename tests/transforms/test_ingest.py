@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from schemas.forms import FORMS
 from tests.conftest import TEST_KEY
 from transforms import warehouse
 from transforms.ingest import load_prepared, prepare_centre
@@ -27,43 +28,46 @@ def test_ingest_accounts_for_every_row_of_every_file(workspace):
     """Invariant 1: per file, rows read = loaded + quarantined + duplicates, as recorded."""
     con, reports = ingest(workspace)
     files = con.sql("SELECT * FROM ingested_files").pl()
-    assert files.height == len(reports) == 12  # 6 centres x 2 forms
+    assert files.height == len(reports) == 42  # 6 centres x 7 forms (an XLSX sheet each)
     assert (files["status"] == "loaded").all()
     assert (
         files["rows_read"]
         == files["rows_loaded"] + files["rows_quarantined"] + files["rows_duplicate"]
     ).all()
     loaded = con.sql(
-        "SELECT _file_hash AS file_hash, count(*) AS n FROM follow_ups GROUP BY 1 "
-        "UNION ALL SELECT _file_hash, count(*) FROM patients GROUP BY 1"
+        " UNION ALL ".join(
+            f"SELECT _file_hash AS file_hash, '{f.name}' AS form, count(*) AS n "
+            f"FROM {f.table} GROUP BY 1"
+            for f in FORMS.values()
+        )
     ).pl()
-    recorded = files.join(loaded, on="file_hash").select("rows_loaded", "n")
+    recorded = files.join(loaded, on=["file_hash", "form"], how="left").with_columns(
+        pl.col("n").fill_null(0)
+    )
     assert (recorded["rows_loaded"] == recorded["n"]).all()
     quarantined = con.sql(
-        "SELECT file_hash, count(DISTINCT record) AS n FROM quarantine GROUP BY 1"
+        "SELECT file_hash, form, count(DISTINCT record) AS n FROM quarantine GROUP BY 1, 2"
     ).pl()
-    assert (
-        files.join(quarantined, on="file_hash")
-        .select((pl.col("rows_quarantined") == pl.col("n")).all())
-        .item()
+    recorded = files.join(quarantined, on=["file_hash", "form"], how="left").with_columns(
+        pl.col("n").fill_null(0)
     )
+    assert (recorded["rows_quarantined"] == recorded["n"]).all()
 
 
-def test_ingest_puts_every_injected_fault_in_quarantine(workspace):
-    """Each cell the simulator damaged is found at its file, row and source column."""
+def test_ingest_quarantines_exactly_the_damaged_rows_with_their_rule(workspace):
+    """Every fault the simulator recorded is in quarantine under the rule that must catch it
+    (file, form, source row), and no row it left intact is quarantined."""
     con, _ = ingest(workspace)
     faults = pl.read_csv(workspace / "simulation" / "faults.csv").filter(
         pl.col("kind") != "exact_duplicate"
     )
-    assert faults.height > 5
-    quarantine = con.sql("SELECT file_name, source_row, source_column FROM quarantine").pl()
-    found = faults.join(
-        quarantine,
-        left_on=["file", "source_row", "source_column"],
-        right_on=["file_name", "source_row", "source_column"],
-        how="semi",
-    )
-    assert found.height == faults.height
+    assert set(faults["kind"]) >= {"out_of_range", "unknown_code", "conflicting_duplicate"}
+    quarantine = con.sql("SELECT file_name AS file, form, source_row, rule FROM quarantine").pl()
+    keys = ["file", "form", "source_row"]
+    uncaught = faults.join(quarantine, on=[*keys, "rule"], how="anti")
+    assert uncaught.height == 0, uncaught
+    clean_but_quarantined = quarantine.join(faults, on=keys, how="anti")
+    assert clean_but_quarantined.height == 0, clean_but_quarantined
 
 
 def test_ingest_counts_injected_exact_duplicates(workspace):
