@@ -9,8 +9,10 @@ from pathlib import Path
 import polars as pl
 
 from cohortflow.settings import Settings
+from schemas.forms import FORMS
 from transforms import warehouse
 
+TOP_REASONS = 12
 PUBLISHED_EFFECT_SIZE = "-0.52 (95% CI -0.62 to -0.41)"
 
 
@@ -26,14 +28,19 @@ def night_summary(result, truth_path: Path | None = None) -> str:
         lines.append(f"  WARNING inbox/{centre}/ has no mapping file in centres/: not read")
     if result.quarantine_reasons:
         lines += ["", "  Quarantined values by rule (details in the quarantine CSV):"]
-        lines += [f"  {n:>6}  {rule}" for rule, n in result.quarantine_reasons]
+        shown = result.quarantine_reasons[:TOP_REASONS]
+        lines += [f"  {n:>6}  {field:<28} {rule}" for field, rule, n in shown]
+        hidden = result.quarantine_reasons[TOP_REASONS:]
+        if hidden:
+            lines.append(f"  {sum(n for *_, n in hidden):>6}  ({len(hidden)} more kinds)")
     lines.append("")
     lines += _model_lines(result, truth_path)
     lines += [
         "",
         "Files to open:",
-        f"  warehouse   {result.workspace / 'warehouse.duckdb'}  (tables patients, follow_ups,"
-        " quarantine, ingested_files, runs)",
+        f"  warehouse   {result.workspace / 'warehouse.duckdb'}",
+        f"              tables: {', '.join(f.table for f in FORMS.values())};",
+        "              quarantine, ingested_files, runs",
     ]
     if result.quarantine_csv:
         lines.append(f"  quarantine  {result.quarantine_csv}")

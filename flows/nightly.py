@@ -44,7 +44,7 @@ class NightResult:
     primary: PrimaryResult | None = None
     manifest: Path | None = None
     quarantine_csv: Path | None = None
-    quarantine_reasons: list[tuple[str, int]] = field(default_factory=list)
+    quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def rows_quarantined(self) -> int:

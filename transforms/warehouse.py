@@ -264,10 +264,11 @@ def write_run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path
     return rows.height
 
 
-def quarantine_reasons(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, int]]:
-    """This run's quarantine entries counted by rule, most frequent first."""
+def quarantine_reasons(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, int]]:
+    """This run's quarantine entries counted by form.column and rule, most frequent first."""
     return con.execute(
-        """SELECT rule, count(*) AS n FROM quarantine WHERE run_id = ?
-           GROUP BY rule ORDER BY n DESC, rule""",
+        """SELECT form || '.' || coalesce(column_name, '') AS field, rule, count(*) AS n
+           FROM quarantine WHERE run_id = ?
+           GROUP BY ALL ORDER BY n DESC, field, rule""",
         [run_id],
     ).fetchall()
