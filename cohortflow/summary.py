@@ -52,11 +52,14 @@ def night_summary(result, truth_path: Path | None = None) -> str:
 def _ingestion_lines(files) -> list[str]:
     by_centre: dict[str, Counter] = {}
     names: dict[str, set[str]] = {}
+    rejected: dict[str, set[str]] = {}
     for f in files:  # a workbook holds several forms: count it once as a file
         c = by_centre.setdefault(f.centre_id, Counter())
         names.setdefault(f.centre_id, set()).add(f.file_name)
+        if f.status == "rejected":
+            rejected.setdefault(f.centre_id, set()).add(f.file_name)
         c["files"] = len(names[f.centre_id])
-        c["rejected"] += f.status == "rejected" and f.form != "unrecognised"
+        c["rejected"] = len(rejected.get(f.centre_id, ()))
         for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate"):
             c[k] += getattr(f, k)
     total = sum(by_centre.values(), Counter())
