@@ -51,6 +51,10 @@ class FileReport:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_new: int = 0  # of the loaded rows: keys not seen before
+    rows_changed: int = 0  # corrections of rows loaded earlier (history kept)
+    rows_same: int = 0  # identical to what the warehouse held
+    rows_absent: int = 0  # rows of earlier exports missing from this full export (flagged)
     error: str | None = None
 
 
@@ -93,8 +97,9 @@ class PreparedFile:
     """A validated file, local ids still in place (they never leave the process)."""
 
     file: ExportFile
-    staged_ids: pl.DataFrame  # _record, patient_id: to key the quarantine rows
+    staged_keys: pl.DataFrame  # _record and natural key (local id) of every record read
     checked: ValidatedFile
+    full_export: bool
 
 
 def prepare_file(export: ExportFile, mapping: CentreMapping) -> PreparedFile | Rejection:
@@ -108,7 +113,9 @@ def prepare_file(export: ExportFile, mapping: CentreMapping) -> PreparedFile | R
     except FileRejected as exc:
         return Rejection(export, f"{exc.rule}: {exc.detail}")
     checked = validate_staged(staged, form)
-    return PreparedFile(export, staged.frame.select("_record", "patient_id"), checked)
+    key = ["patient_id", *form.key[1:]]
+    full = mapping.forms[export.form].export == "full"
+    return PreparedFile(export, staged.frame.select("_record", *key), checked, full)
 
 
 def prepare_centre(
@@ -121,7 +128,8 @@ def prepare_centre(
 def pseudonymised_load(prepared: PreparedFile, secret: str) -> FileLoad:
     """The loader's view of a prepared file: patient keys instead of local ids."""
     f, checked = prepared.file, prepared.checked
-    quarantine = prepared.checked.quarantine.join(prepared.staged_ids, on="_record", how="left")
+    ids = prepared.staged_keys.select("_record", "patient_id")
+    quarantine = prepared.checked.quarantine.join(ids, on="_record", how="left")
     quarantine = (
         pseudonymise(quarantine, secret, f.centre_id)
         .drop("centre_id")
@@ -140,7 +148,14 @@ def pseudonymised_load(prepared: PreparedFile, secret: str) -> FileLoad:
         quarantine=quarantine,
         rows_read=checked.rows_read,
         rows_duplicate=checked.rows_duplicate,
+        present_keys=_present_keys(prepared, secret) if prepared.full_export else None,
     )
+
+
+def _present_keys(prepared: PreparedFile, secret: str) -> pl.DataFrame:
+    """Natural keys of every record in the file, valid or not (what the export contains)."""
+    keys = prepared.staged_keys.drop("_record").drop_nulls().unique()
+    return pseudonymise(keys, secret, prepared.file.centre_id).drop("centre_id")
 
 
 def load_prepared(

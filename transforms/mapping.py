@@ -99,6 +99,11 @@ class FormMapping(_Strict):
         description="canonical column -> unit of the source values, converted on reading",
     )
     missing_values: list[str] = Field(default_factory=lambda: ["", "NA"])
+    export: Literal["full", "incremental"] = Field(
+        "full",
+        description="full: each file holds all the centre's rows of the form, so a row "
+        "missing from a newer file is flagged; incremental: files hold new rows only",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -16,8 +16,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from cohortflow.errors import WarehouseBusy
+from cohortflow.errors import CohortflowError, WarehouseBusy
 from schemas.forms import FORMS, Form
+from transforms import history
 from transforms.relations import relational_failures
 
 _DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Date: "DATE"}
@@ -26,7 +27,8 @@ LINEAGE_DDL = "_file_hash VARCHAR NOT NULL, _source_row BIGINT NOT NULL, _run_id
 
 OPERATIONAL_DDL = """
 CREATE TABLE IF NOT EXISTS runs (
-    run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
+    run_id VARCHAR PRIMARY KEY, run_seq BIGINT NOT NULL UNIQUE,
+    started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
     status VARCHAR NOT NULL, files_loaded INTEGER, files_rejected INTEGER,
     rows_loaded BIGINT, rows_quarantined BIGINT, snapshot_id VARCHAR,
     models_published BOOLEAN DEFAULT false, message VARCHAR
@@ -35,6 +37,7 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     file_hash VARCHAR NOT NULL, form VARCHAR NOT NULL, centre_id VARCHAR NOT NULL,
     file_name VARCHAR NOT NULL, size_bytes BIGINT, status VARCHAR NOT NULL,
     rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
+    rows_new BIGINT, rows_changed BIGINT, rows_absent BIGINT,
     error VARCHAR, run_id VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL,
     PRIMARY KEY (file_hash, form)
 );
@@ -70,8 +73,10 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise
     if not read_only:
         con.execute(OPERATIONAL_DDL)
+        con.execute(history.HISTORY_DDL)
         for form in FORMS.values():
             con.execute(table_ddl(form))
+            con.execute(history.history_ddl(form, table_ddl(form)))
     return con
 
 
@@ -88,6 +93,7 @@ class FileLoad:
     quarantine: pl.DataFrame  # validate.QUARANTINE_SCHEMA + patient_key
     rows_read: int
     rows_duplicate: int
+    present_keys: pl.DataFrame | None = None  # natural keys of every record of a full export
 
 
 def known_files(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
@@ -126,11 +132,18 @@ def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> di
         "rows_quarantined": quarantine["_record"].n_unique(),
         "rows_duplicate": load.rows_duplicate,
     }
+    run_seq = _run_seq(con, run_id)
     con.register("incoming_rows", rows)
     con.register("incoming_quarantine", q_rows)
+    if load.present_keys is not None:
+        con.register("present_keys", load.present_keys)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"INSERT OR REPLACE INTO {load.form.table} BY NAME SELECT * FROM incoming_rows")
+        record |= history.apply_rows(con, load.form, "incoming_rows", run_id, run_seq)
+        if load.present_keys is not None:
+            record["rows_absent"] = history.flag_absent_rows(
+                con, load.form, load.centre_id, "present_keys", load.file_hash, run_id
+            )
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM incoming_quarantine")
         _record_file(
             con,
@@ -142,7 +155,7 @@ def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> di
                 "size_bytes": load.size_bytes,
                 "status": "loaded",
                 "run_id": run_id,
-                **record,
+                **{k: v for k, v in record.items() if k != "rows_same"},
             },
         )
         con.execute("COMMIT")
@@ -152,7 +165,16 @@ def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> di
     finally:
         con.unregister("incoming_rows")
         con.unregister("incoming_quarantine")
+        if load.present_keys is not None:
+            con.unregister("present_keys")
     return record
+
+
+def _run_seq(con, run_id: str) -> int:
+    row = first_row(con, "SELECT run_seq FROM runs WHERE run_id = ?", [run_id])
+    if row is None:
+        raise ValueError(f"run {run_id} was not started (warehouse.start_run)")
+    return row[0]
 
 
 def record_rejected(con, *, file_hash, centre_id, form, file_name, size_bytes, error, run_id):
@@ -199,14 +221,24 @@ def _check_relations(con, load: FileLoad) -> tuple[pl.DataFrame, pl.DataFrame]:
     return relational_failures(load.valid, load.form, patients, waiting)
 
 
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> tuple | None:
+    """The first row of a query, or None (the result is always consumed whole)."""
+    rows = con.execute(sql, list(params)).fetchall()
+    return rows[0] if rows else None
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Register a run; returns its sequence number (the time axis of history)."""
+    seq = first_row(con, "SELECT coalesce(max(run_seq), 0) + 1 FROM runs")[0]
     con.execute(
-        "INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')", [run_id, _now()]
+        "INSERT INTO runs (run_id, run_seq, started_at, status) VALUES (?, ?, ?, 'running')",
+        [run_id, seq, _now()],
     )
+    return seq
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields) -> None:
@@ -216,28 +248,59 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields) -> None:
     con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*fields.values(), run_id])
 
 
-def snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
-    """A content hash of the harmonised tables (values only, lineage excluded).
+def current_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """Every harmonised table as it stands, in natural-key order."""
+    return {
+        f.table: con.sql(f"SELECT * FROM {f.table} ORDER BY {', '.join(f.key)}").pl()
+        for f in FORMS.values()
+    }
+
+
+def content_hash(tables: dict[str, pl.DataFrame]) -> str:
+    """A hash of harmonised values (lineage excluded), the same for the same data.
 
     Two warehouses holding the same data have the same snapshot id, whatever files or
     runs brought it; any changed value changes it.
     """
     digest = hashlib.sha256()
     for form in FORMS.values():
-        order = ", ".join(form.key)
-        rel = con.sql(
-            f"SELECT * EXCLUDE ({', '.join(LINEAGE_COLUMNS)}) FROM {form.table} ORDER BY {order}"
-        )
+        frame = tables[form.table].drop(LINEAGE_COLUMNS, strict=False)
         digest.update(form.table.encode())
-        digest.update(rel.pl().write_csv().encode())
+        digest.update(frame.write_csv().encode())
     return digest.hexdigest()[:16]
+
+
+def snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
+    """The content hash of the warehouse as it stands."""
+    return content_hash(current_tables(con))
+
+
+def snapshot_run_seq(con: duckdb.DuckDBPyConnection, snapshot: str) -> int | None:
+    """The last run whose data was this snapshot (its state can be rebuilt from history)."""
+    row = first_row(
+        con,
+        "SELECT max(run_seq) FROM runs WHERE snapshot_id = ? AND status = 'completed'",
+        [snapshot],
+    )
+    return row[0]
+
+
+def materialise_snapshot(con: duckdb.DuckDBPyConnection, snapshot: str) -> dict[str, pl.DataFrame]:
+    """The harmonised tables exactly as they were at ``snapshot``; checked by its hash."""
+    seq = snapshot_run_seq(con, snapshot)
+    if seq is None:
+        raise CohortflowError(f"unknown snapshot {snapshot!r}: see the runs table for known ids")
+    tables = history.tables_as_of(con, seq)
+    if content_hash(tables) != snapshot:
+        raise CohortflowError(f"snapshot {snapshot} could not be rebuilt identically from history")
+    return tables
 
 
 def last_published_snapshot(con: duckdb.DuckDBPyConnection) -> str | None:
     """Snapshot id of the last run that published model results."""
-    row = con.execute(
-        "SELECT snapshot_id FROM runs WHERE models_published ORDER BY started_at DESC LIMIT 1"
-    ).fetchone()
+    row = first_row(
+        con, "SELECT snapshot_id FROM runs WHERE models_published ORDER BY run_seq DESC LIMIT 1"
+    )
     return row[0] if row else None
 
 

@@ -39,7 +39,7 @@ def test_nightly_ingests_fits_publishes_then_does_nothing_new(prefect_harness, k
 
     con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
     truth = json.loads((workspace / "simulation" / "truth.json").read_text())
-    n_patients = con.execute("SELECT count(*) FROM patients").fetchone()[0]
+    n_patients = con.execute("SELECT count(*) FROM patients").fetchall()[0][0]
     faults = pl.read_csv(workspace / "simulation" / "faults.csv").filter(form="inclusion")
     damaged = faults.filter(~pl.col("kind").is_in(["exact_duplicate", "conflicting_duplicate"]))
     conflicts = faults.filter(kind="conflicting_duplicate").height // 2  # original + its copy

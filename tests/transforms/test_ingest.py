@@ -15,6 +15,7 @@ from transforms.mapping import load_all_mappings
 def ingest(ws, run_id="run-1"):
     mappings = load_all_mappings(ws / "centres")
     con = warehouse.connect(ws / "warehouse.duckdb")
+    warehouse.start_run(con, run_id)
     known = warehouse.known_files(con)
     reports = []
     for mapping in mappings.values():
@@ -74,7 +75,7 @@ def test_ingest_counts_injected_exact_duplicates(workspace):
     con, _ = ingest(workspace)
     faults = pl.read_csv(workspace / "simulation" / "faults.csv")
     expected = faults.filter(kind="exact_duplicate").height
-    recorded = con.execute("SELECT sum(rows_duplicate) FROM ingested_files").fetchone()[0]
+    recorded = con.execute("SELECT sum(rows_duplicate) FROM ingested_files").fetchall()[0][0]
     assert expected > 0
     assert recorded == expected
 
@@ -82,13 +83,16 @@ def test_ingest_counts_injected_exact_duplicates(workspace):
 def test_ingest_twice_loads_nothing_new(workspace):
     """Invariant 2: the same files a second time change nothing."""
     con, _ = ingest(workspace)
-    before = warehouse.snapshot_id(con), con.execute("SELECT count(*) FROM quarantine").fetchone()
+    before = (
+        warehouse.snapshot_id(con),
+        con.execute("SELECT count(*) FROM quarantine").fetchall()[0],
+    )
     con.close()
     con, reports = ingest(workspace, run_id="run-2")
     assert reports == []
     assert (
         warehouse.snapshot_id(con),
-        con.execute("SELECT count(*) FROM quarantine").fetchone(),
+        con.execute("SELECT count(*) FROM quarantine").fetchall()[0],
     ) == before
 
 
@@ -107,6 +111,7 @@ def test_load_file_is_atomic(workspace, monkeypatch):
     """Invariant 3: a failure while loading a file leaves the warehouse as before it."""
     mappings = load_all_mappings(workspace / "centres")
     con = warehouse.connect(workspace / "warehouse.duckdb")
+    warehouse.start_run(con, "run-1")
     first = next(iter(mappings.values()))
     prepared = prepare_centre(workspace / "inbox", first, set())
     load_prepared(con, prepared[:1], "run-1", TEST_KEY)  # inclusion loads fine
@@ -119,9 +124,10 @@ def test_load_file_is_atomic(workspace, monkeypatch):
     with pytest.raises(RuntimeError):
         load_prepared(con, prepared[1:], "run-1", TEST_KEY)
     assert warehouse.snapshot_id(con) == before
-    assert con.execute("SELECT count(*) FROM follow_ups").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM follow_ups").fetchall()[0][0] == 0
     assert (
-        con.execute("SELECT count(*) FROM quarantine WHERE form = 'follow_up'").fetchone()[0] == 0
+        con.execute("SELECT count(*) FROM quarantine WHERE form = 'follow_up'").fetchall()[0][0]
+        == 0
     )
 
 
@@ -158,4 +164,4 @@ def test_file_matching_no_pattern_is_rejected_and_reported(workspace):
     assert "matches none of the patterns" in rejected[0].error
     assert con.execute(
         "SELECT status FROM ingested_files WHERE file_name = 'notes.txt'"
-    ).fetchone() == ("rejected",)
+    ).fetchall()[0] == ("rejected",)

@@ -72,6 +72,7 @@ def test_new_centre_loads_from_its_mapping_file_alone(tmp_path):
 
     mapping = load_all_mappings(tmp_path / "centres")["C77"]
     con = warehouse.connect(tmp_path / "warehouse.duckdb")
+    warehouse.start_run(con, "r1")
     reports = load_prepared(con, prepare_centre(tmp_path / "inbox", mapping, set()), "r1", TEST_KEY)
 
     assert [(r.form, r.status, r.rows_loaded, r.rows_quarantined) for r in reports] == [

@@ -1,0 +1,124 @@
+"""Corrections supersede, history is kept, the past stays queryable, nothing is deleted."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from cohortflow.errors import CohortflowError
+from schemas.forms import FORMS
+from tests.conftest import TEST_KEY
+from transforms import history, warehouse
+from transforms.ingest import load_prepared, prepare_centre
+from transforms.mapping import load_all_mappings
+from transforms.pseudonym import patient_key
+
+
+def night(ws, run_id):
+    """One ingestion run, closed with its snapshot id as the flow does."""
+    con = warehouse.connect(ws / "warehouse.duckdb")
+    warehouse.start_run(con, run_id)
+    known = warehouse.known_files(con)
+    for mapping in load_all_mappings(ws / "centres").values():
+        load_prepared(con, prepare_centre(ws / "inbox", mapping, known), run_id, TEST_KEY)
+    snapshot = warehouse.snapshot_id(con)
+    warehouse.finish_run(con, run_id, status="completed", snapshot_id=snapshot)
+    return con, snapshot
+
+
+def corrected_export(ws):
+    """C01 (REDCap style) re-exports its follow-ups: one score corrected, one row gone."""
+    old = ws / "inbox" / "C01" / "C01_followup_20170922.csv"
+    rows = pl.read_csv(old, infer_schema=False)
+    target = rows.filter(pl.col("redcap_event_name") == "month_3_arm_1").row(0, named=True)
+    dropped = rows.filter(pl.col("redcap_event_name") == "month_1_arm_1").row(0, named=True)
+    new_score = str((int(target["nprs"]) + 3) % 11)
+    fixed = rows.with_columns(
+        nprs=pl.when(
+            (pl.col("record_id") == target["record_id"])
+            & (pl.col("redcap_event_name") == "month_3_arm_1")
+        )
+        .then(pl.lit(new_score))
+        .otherwise(pl.col("nprs"))
+    ).filter(
+        ~(
+            (pl.col("record_id") == dropped["record_id"])
+            & (pl.col("redcap_event_name") == "month_1_arm_1")
+        )
+    )
+    fixed.write_csv(ws / "inbox" / "C01" / "C01_followup_20171022.csv")
+    return target, int(new_score), dropped
+
+
+def test_a_correction_supersedes_and_keeps_history(workspace):
+    con, first_snapshot = night(workspace, "run-1")
+    con.close()
+    target, new_score, dropped = corrected_export(workspace)
+    con, second_snapshot = night(workspace, "run-2")
+    key = patient_key(TEST_KEY, "C01", target["record_id"])
+
+    current = con.execute(
+        "SELECT nprs FROM follow_ups WHERE patient_key = ? AND month = 3", [key]
+    ).fetchall()
+    assert current == [(new_score,)]
+    versions = con.execute(
+        "SELECT nprs, _valid_from, _valid_to FROM follow_ups_history "
+        "WHERE patient_key = ? AND month = 3 ORDER BY _valid_from",
+        [key],
+    ).fetchall()
+    assert versions == [(int(target["nprs"]), 1, 2), (new_score, 2, None)]
+    change = con.execute(
+        "SELECT natural_key, column_name, old_value, new_value, run_id FROM changes"
+    ).fetchall()
+    assert change == [("month=3", "nprs", target["nprs"], str(new_score), "run-2")]
+
+    as_of_first = history.table_as_of(con, FORMS["follow_up"], 1)
+    old = as_of_first.filter(patient_key=key, month=3)["nprs"].item()
+    assert old == int(target["nprs"])
+    assert first_snapshot != second_snapshot
+
+
+def test_a_row_missing_from_a_full_export_is_flagged_not_deleted(workspace):
+    con, _ = night(workspace, "run-1")
+    con.close()
+    _, _, dropped = corrected_export(workspace)
+    con, _ = night(workspace, "run-2")
+    key = patient_key(TEST_KEY, "C01", dropped["record_id"])
+    still_there = con.execute(
+        "SELECT count(*) FROM follow_ups WHERE patient_key = ? AND month = 1", [key]
+    ).fetchall()
+    assert still_there == [(1,)]
+    flagged = con.execute(
+        "SELECT table_name, patient_key, natural_key, run_id FROM absent_rows"
+    ).fetchall()
+    assert flagged == [("follow_ups", key, "month=1", "run-2")]
+
+
+def test_any_snapshot_is_materialised_identically(workspace):
+    con, first = night(workspace, "run-1")
+    tables_then = warehouse.current_tables(con)
+    con.close()
+    corrected_export(workspace)
+    con, second = night(workspace, "run-2")
+    rebuilt = warehouse.materialise_snapshot(con, first)
+    for table, frame in tables_then.items():
+        assert rebuilt[table].equals(frame), table
+    assert warehouse.content_hash(warehouse.materialise_snapshot(con, second)) == second
+    with pytest.raises(CohortflowError, match="unknown snapshot"):
+        warehouse.materialise_snapshot(con, "0000000000000000")
+
+
+def test_the_same_export_again_changes_nothing_and_counts_rows_as_same(workspace):
+    con, first = night(workspace, "run-1")
+    con.close()
+    folder = workspace / "inbox" / "C01"
+    original = folder / "C01_followup_20170922.csv"
+    # same rows, different bytes (a trailing newline): a new file, but no new data
+    (folder / "C01_followup_20171022.csv").write_bytes(original.read_bytes() + b"\n")
+    con, second = night(workspace, "run-2")
+    assert first == second
+    counts = con.execute(
+        "SELECT rows_new, rows_changed, rows_absent FROM ingested_files WHERE run_id = 'run-2'"
+    ).fetchall()
+    assert counts == [(0, 0, 0)]
+    assert con.execute("SELECT count(*) FROM changes").fetchall() == [(0,)]

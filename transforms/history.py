@@ -1,0 +1,145 @@
+"""Versioned harmonised tables: corrections supersede, history is kept, the past is queryable.
+
+Each form table holds the current version of every natural key. Beside it,
+``<table>_history`` holds every version with the run interval in which it was current
+(``_valid_from``, ``_valid_to``: run sequence numbers; ``_valid_to`` null while current),
+and ``changes`` holds one row per corrected value (old and new value, old and new file).
+``as of`` a run, a table is the versions valid at the end of that run.
+
+Rows missing from a later *full* export are never deleted: they are flagged in
+``absent_rows`` for the data manager to query the centre.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from schemas.forms import FORMS, Form
+
+HISTORY_COLUMNS = "_valid_from BIGINT NOT NULL, _valid_to BIGINT"
+
+HISTORY_DDL = """
+CREATE TABLE IF NOT EXISTS changes (
+    table_name VARCHAR NOT NULL, patient_key VARCHAR NOT NULL, natural_key VARCHAR NOT NULL,
+    column_name VARCHAR NOT NULL, old_value VARCHAR, new_value VARCHAR,
+    old_file_hash VARCHAR, new_file_hash VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+    run_seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS absent_rows (
+    table_name VARCHAR NOT NULL, patient_key VARCHAR NOT NULL, natural_key VARCHAR NOT NULL,
+    last_file_hash VARCHAR NOT NULL, absent_from_file_hash VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+"""
+
+
+def history_ddl(form: Form, table_ddl: str) -> str:
+    """The history table of a form: its columns, no key, plus the validity interval."""
+    body = table_ddl.split("(", 1)[1].rsplit(", PRIMARY KEY", 1)[0]
+    return f"CREATE TABLE IF NOT EXISTS {form.table}_history ({body}, {HISTORY_COLUMNS})"
+
+
+def value_columns(form: Form) -> list[str]:
+    """Columns whose change is a correction (everything but the key and lineage)."""
+    return ["centre_id", *[c for c in form.columns() if c not in ("patient_id", *form.key)]]
+
+
+def _key_text(form: Form, alias: str) -> str:
+    """A readable natural key, e.g. "month=3" (patient_key has its own column)."""
+    parts = [f"'{k}=' || coalesce(CAST({alias}.{k} AS VARCHAR), '')" for k in form.key[1:]]
+    return " || ', ' || ".join(parts) if parts else "''"
+
+
+def apply_rows(
+    con: duckdb.DuckDBPyConnection, form: Form, incoming: str, run_id: str, run_seq: int
+) -> dict[str, int]:
+    """Upsert the registered relation ``incoming`` into a form's table, keeping history.
+
+    Must run inside the caller's transaction. Returns rows_new, rows_changed, rows_same.
+    """
+    table, key = form.table, form.key
+    join = " AND ".join(f"i.{k} = c.{k}" for k in key)
+    differs = " OR ".join(f"i.{c} IS DISTINCT FROM c.{c}" for c in value_columns(form))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE delta AS
+            SELECT i.*, c.patient_key IS NULL AS _is_new, c._file_hash AS _old_file_hash
+            FROM {incoming} i LEFT JOIN {table} c ON {join}
+            WHERE c.patient_key IS NULL OR {differs}"""
+    )
+    _record_changes(con, form, run_id, run_seq)
+    close = " AND ".join(f"h.{k} = d.{k}" for k in key)
+    con.execute(
+        f"""UPDATE {table}_history h SET _valid_to = ?
+            FROM delta d WHERE {close} AND h._valid_to IS NULL AND NOT d._is_new""",
+        [run_seq],
+    )
+    columns = ", ".join(_table_columns(con, table))
+    con.execute(
+        f"""INSERT INTO {table}_history ({columns}, _valid_from, _valid_to)
+            SELECT {columns}, ?, NULL FROM delta""",
+        [run_seq],
+    )
+    con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) SELECT {columns} FROM delta")
+    new, changed = con.execute(
+        "SELECT count(*) FILTER (_is_new), count(*) FILTER (NOT _is_new) FROM delta"
+    ).fetchall()[0]
+    total = con.execute(f"SELECT count(*) FROM {incoming}").fetchall()[0][0]
+    con.execute("DROP TABLE delta")
+    return {"rows_new": new, "rows_changed": changed, "rows_same": total - new - changed}
+
+
+def _record_changes(con, form: Form, run_id: str, run_seq: int) -> None:
+    """One row per corrected value of an existing key (one statement for all columns)."""
+    table, key = form.table, form.key
+    join = " AND ".join(f"d.{k} = c.{k}" for k in key)
+    per_column = " UNION ALL ".join(
+        f"""SELECT '{table}', d.patient_key, {_key_text(form, "d")}, '{column}',
+                   CAST(c.{column} AS VARCHAR), CAST(d.{column} AS VARCHAR),
+                   c._file_hash, d._file_hash, $run_id, $run_seq
+            FROM delta d JOIN {table} c ON {join}
+            WHERE NOT d._is_new AND d.{column} IS DISTINCT FROM c.{column}"""
+        for column in value_columns(form)
+    )
+    con.execute(f"INSERT INTO changes {per_column}", {"run_id": run_id, "run_seq": run_seq})
+
+
+def flag_absent_rows(
+    con: duckdb.DuckDBPyConnection,
+    form: Form,
+    centre_id: str,
+    present: str,
+    file_hash: str,
+    run_id: str,
+) -> int:
+    """Flag current rows of the centre that a full export no longer contains."""
+    join = " AND ".join(f"p.{k} = c.{k}" for k in form.key)
+    before = con.execute("SELECT count(*) FROM absent_rows").fetchall()[0][0]
+    con.execute(
+        f"""INSERT INTO absent_rows
+            SELECT '{form.table}', c.patient_key, {_key_text(form, "c")}, c._file_hash, ?, ?
+            FROM {form.table} c
+            WHERE c.centre_id = ? AND c._file_hash <> ?
+              AND NOT EXISTS (SELECT 1 FROM {present} p WHERE {join})""",
+        [file_hash, run_id, centre_id, file_hash],
+    )
+    return con.execute("SELECT count(*) FROM absent_rows").fetchall()[0][0] - before
+
+
+def _table_columns(con, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+
+
+def table_as_of(con: duckdb.DuckDBPyConnection, form: Form, run_seq: int) -> pl.DataFrame:
+    """A form's table as it stood at the end of run ``run_seq``, in natural-key order."""
+    columns = ", ".join(_table_columns(con, form.table))
+    return con.sql(
+        f"""SELECT {columns} FROM {form.table}_history
+            WHERE _valid_from <= ? AND (_valid_to IS NULL OR _valid_to > ?)
+            ORDER BY {", ".join(form.key)}""",
+        params=[run_seq, run_seq],
+    ).pl()
+
+
+def tables_as_of(con: duckdb.DuckDBPyConnection, run_seq: int) -> dict[str, pl.DataFrame]:
+    return {form.table: table_as_of(con, form, run_seq) for form in FORMS.values()}
