@@ -65,7 +65,8 @@ def _assert_consistent(con) -> None:
         for file_hash, n in per_file:
             assert (file_hash, form.name) in loaded, form.table
             recorded = con.execute(
-                "SELECT rows_new + rows_changed FROM ingested_files WHERE file_hash = ? AND form = ?",
+                "SELECT rows_new + rows_changed FROM ingested_files "
+                "WHERE file_hash = ? AND form = ?",
                 [file_hash, form.name],
             ).fetchall()[0][0]
             assert recorded == n, (form.table, file_hash)
