@@ -129,7 +129,6 @@ def _fresh_demo_workspace(root: Path) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
-    settings.require_key()
     if not settings.centres_config.is_dir():
         raise CohortflowError(
             f"{settings.centres_config} does not exist: add one mapping file per centre "
@@ -141,6 +140,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_prefect(settings)
     from cohortflow.summary import night_summary
     from flows.nightly import nightly
+    from flows.secrets import resolve_pseudonym_key
+
+    resolve_pseudonym_key(settings)  # a missing key is reported before the flow too
 
     result = nightly(workspace=str(settings.workspace), fit_models=args.fit_models)
     print(night_summary(result))

@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from cohortflow.settings import Settings
+from flows.secrets import resolve_pseudonym_key
 from models.lmm import PrimaryResult
 from models.primary import fit_and_publish_primary
 from transforms import warehouse
@@ -67,7 +68,7 @@ def fit_primary_task(analysis: pl.DataFrame, out_dir: Path, run_id: str, snapsho
 def nightly(workspace: str | None = None, fit_models: bool = True) -> NightResult:
     """Ingest the inbox of ``workspace``; refit the models if the data changed."""
     settings = Settings.from_env(workspace)
-    secret = settings.require_key()
+    secret = resolve_pseudonym_key(settings)
     mappings = load_all_mappings(settings.centres_config)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     result = NightResult(run_id, settings.workspace)

@@ -11,7 +11,9 @@ import pytest
 from cohortflow.cli import main
 
 
-def test_run_without_key_says_how_to_set_it(tmp_path, capsys):
+def test_run_without_key_says_how_to_set_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    (tmp_path / "centres").mkdir()
     assert main(["run", "--workspace", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "COHORTFLOW_PSEUDONYM_KEY" in err
