@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean docs
 
 demo: $(VENV)/.installed
 	$(BIN)/cohortflow demo
@@ -24,3 +24,6 @@ $(VENV)/.installed: pyproject.toml
 
 clean:
 	rm -rf $(VENV) cohortflow-data .pytest_cache
+
+docs: $(VENV)/.installed
+	$(BIN)/python -c 'from pathlib import Path; from transforms.dictionary import write_data_dictionary as w; w(Path("docs/data_dictionary.md"))'

@@ -53,9 +53,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
 def table_ddl(form: Form) -> str:
     """CREATE TABLE for a form: its schema's columns, patient_key for the local id."""
     cols = ["patient_key VARCHAR NOT NULL", "centre_id VARCHAR NOT NULL"]
+    nullable = {n: c.nullable for n, c in form.schema.to_schema().columns.items()}
     for name, dtype in form.columns().items():
         if name != "patient_id":
-            cols.append(f"{name} {_DUCKDB_TYPES[dtype]}")
+            required = "" if nullable[name] else " NOT NULL"
+            cols.append(f"{name} {_DUCKDB_TYPES[dtype]}{required}")
     columns = ", ".join([*cols, LINEAGE_DDL, f"PRIMARY KEY ({', '.join(form.key)})"])
     return f"CREATE TABLE IF NOT EXISTS {form.table} ({columns})"
 
