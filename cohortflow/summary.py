@@ -104,18 +104,21 @@ def _model_lines(result, truth_path: Path | None) -> list[str]:
 
 
 def status_summary(settings: Settings) -> str:
-    """Last runs and, per centre, the files received and rows in quarantine."""
+    """Last runs and, per centre, files received and rows loaded, quarantined, corrected."""
     con = warehouse.connect(settings.warehouse, read_only=True)
     try:
         runs = con.sql(
             """SELECT run_id, status, files_loaded, files_rejected, rows_loaded,
                       rows_quarantined, snapshot_id, models_published
-               FROM runs ORDER BY started_at DESC LIMIT 5"""
+               FROM runs ORDER BY run_seq DESC LIMIT 5"""
         ).pl()
         centres = con.sql(
-            """SELECT centre_id, count(*) AS files, count(*) FILTER (status = 'rejected')
-                      AS rejected, sum(rows_loaded) AS rows_loaded,
-                      sum(rows_quarantined) AS rows_quarantined, max(ingested_at) AS last_file
+            """SELECT centre_id, count(DISTINCT file_hash) AS files,
+                      count(DISTINCT file_hash) FILTER (status = 'rejected') AS rejected,
+                      sum(rows_read) AS rows_read, sum(rows_loaded) AS rows_loaded,
+                      sum(rows_quarantined) AS quarantined, sum(rows_duplicate) AS duplicates,
+                      sum(rows_changed) AS corrected, sum(rows_absent) AS absent,
+                      CAST(max(ingested_at) AS DATE) AS last_file
                FROM ingested_files GROUP BY centre_id ORDER BY centre_id"""
         ).pl()
     finally:
