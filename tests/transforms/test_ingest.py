@@ -131,13 +131,18 @@ def test_load_file_is_atomic(workspace, monkeypatch):
     )
 
 
-def test_warehouse_holds_pseudonyms_not_local_ids(workspace):
+def test_no_table_holds_a_local_id_or_the_key(workspace):
+    """Every column of every table (history, changes, quarantine too): pseudonyms only."""
     con, _ = ingest(workspace)
-    local_ids = pl.read_parquet(workspace / "simulation" / "latent.parquet")["patient_id"]
-    for table in ("patients", "follow_ups", "quarantine"):
-        text = con.sql(f"SELECT * FROM {table}").pl().write_csv()
-        assert not any(pid in text for pid in local_ids.to_list()), table
-    assert TEST_KEY not in con.sql("SELECT * FROM ingested_files").pl().write_csv()
+    local_ids = set(pl.read_parquet(workspace / "simulation" / "latent.parquet")["patient_id"])
+    tables = [t for (t,) in con.execute("SHOW TABLES").fetchall()]
+    assert {"patients", "follow_ups_history", "quarantine", "changes"} <= set(tables)
+    for table in tables:
+        frame = con.sql(f"SELECT * FROM {table}").pl()
+        for column in frame.columns:
+            values = set(frame[column].cast(pl.String).drop_nulls())
+            assert not values & local_ids, (table, column)
+            assert TEST_KEY not in values, (table, column)
 
 
 def test_unknown_patient_follow_ups_go_to_quarantine(workspace):
