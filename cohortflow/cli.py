@@ -60,6 +60,20 @@ def _parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", parents=[common], help="last runs and per-centre files")
     status.set_defaults(handler=cmd_status)
+
+    profile = sub.add_parser(
+        "profile",
+        help="profile a new centre's export files and draft its mapping file",
+        description="Print a profile of each file (format, columns, types, codes, missing "
+        "markers, direct identifiers) and, with --centre, a draft mapping YAML whose "
+        "TODO comments say what a person must decide.",
+    )
+    profile.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    profile.add_argument("--centre", help="centre id: also draft its mapping file")
+    profile.add_argument(
+        "--out", type=Path, help="write the draft there (default: print it); never overwrites"
+    )
+    profile.set_defaults(handler=cmd_profile)
     return parser
 
 
@@ -156,6 +170,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     from cohortflow.summary import status_summary
 
     print(status_summary(settings))
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from transforms.profile import draft_mapping_yaml, profile_report
+
+    missing = [str(p) for p in args.files if not p.is_file()]
+    if missing:
+        raise CohortflowError(f"not a file: {', '.join(missing)}")
+    print(profile_report(args.files))
+    if args.centre is None:
+        if args.out:
+            raise CohortflowError("--out needs --centre (the draft is a centre's mapping file)")
+        return 0
+    draft = draft_mapping_yaml(args.centre, args.files)
+    if args.out is None:
+        print(draft)
+        return 0
+    if args.out.exists():
+        raise CohortflowError(f"{args.out} exists: the draft never overwrites a mapping file")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(draft, encoding="utf-8")
+    print(
+        f"Draft mapping written to {args.out}: review its TODO comments, then move it to "
+        "the workspace's centres/ folder."
+    )
     return 0
 
 

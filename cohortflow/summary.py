@@ -40,7 +40,10 @@ def night_summary(result, truth_path: Path | None = None) -> str:
         "Files to open:",
         f"  warehouse   {result.workspace / 'warehouse.duckdb'}",
         f"              tables: {', '.join(f.table for f in FORMS.values())};",
-        "              quarantine, ingested_files, runs",
+        "              analysis views: analysis_patient_months, analysis_patients, "
+        "hads_scored, sf12_scored, ketamine_doses;",
+        "              history: <table>_history, changes, absent_rows; "
+        "operations: quarantine, ingested_files, runs",
     ]
     if result.quarantine_csv:
         lines.append(f"  quarantine  {result.quarantine_csv}")

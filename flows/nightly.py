@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from cohortflow.settings import Settings
 from flows.secrets import resolve_pseudonym_key
@@ -59,6 +60,11 @@ def prepare_centre_task(
     return prepare_centre(inbox, mapping, known)
 
 
+@task(name="refresh-views", cache_policy=NO_CACHE)  # its input is a live connection
+def refresh_views_task(con, snapshot: str) -> bool:
+    return warehouse.refresh_views(con, snapshot)
+
+
 @task(name="fit-primary-model")
 def fit_primary_task(analysis: pl.DataFrame, out_dir: Path, run_id: str, snapshot: str):
     return fit_and_publish_primary(analysis, out_dir, run_id=run_id, snapshot_id=snapshot)
@@ -91,6 +97,7 @@ def nightly(workspace: str | None = None, fit_models: bool = True) -> NightResul
             result.quarantine_csv = quarantine_csv
             result.quarantine_reasons = warehouse.quarantine_reasons(con, run_id)
         result.snapshot_id = warehouse.snapshot_id(con)
+        refresh_views_task(con, result.snapshot_id)
         result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
         if fit_models and result.data_changed:
             result.primary, result.manifest = fit_primary_task(

@@ -56,6 +56,25 @@ def test_simulate_writes_exports_mappings_and_truth(tmp_path, capsys):
     assert "Simulated 30 patients in 4 centres" in capsys.readouterr().out
 
 
+def test_profile_drafts_a_mapping_that_loads_and_never_overwrites(
+    small_export_workspace, tmp_path, capsys
+):
+    from transforms.mapping import load_centre_mapping
+
+    files = sorted(str(p) for p in (small_export_workspace / "inbox" / "C02").iterdir())
+    out = tmp_path / "C99.yaml"
+    assert main(["profile", *files, "--centre", "C99", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "looks like: follow_up" in printed and "Draft mapping written" in printed
+    mapping = load_centre_mapping(out)
+    assert mapping.centre_id == "C99"
+    assert mapping.forms["follow_up"].layout == "wide"
+    assert main(["profile", *files, "--centre", "C99", "--out", str(out)]) == 1
+    assert "never overwrites" in capsys.readouterr().err
+    assert main(["profile", str(tmp_path / "nope.csv")]) == 1
+    assert "not a file" in capsys.readouterr().err
+
+
 @pytest.mark.e2e
 def test_demo_prints_a_summary_a_data_manager_can_read(prefect_harness, tmp_path):
     """The real console command, in its own process, against the harness's server."""

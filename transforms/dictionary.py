@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas.forms import FORMS, Form
-from transforms import warehouse
+from transforms import views, warehouse
 
 COMMON = {
     "patient_key": "pseudonym of the patient: HMAC-SHA256 of centre and local id under a key "
@@ -32,6 +32,7 @@ OPERATIONAL = {
     "offending value and a message; patient_key when the id was readable",
     "changes": "one row per corrected value: old and new value, old and new file, run",
     "absent_rows": "rows of an earlier full export missing from a newer one (flagged, kept)",
+    "views_built": "the snapshot id the analysis views were last built from",
 }
 
 
@@ -52,12 +53,44 @@ def data_dictionary() -> str:
     ]
     for form in FORMS.values():
         lines += _form_section(con, form)
+    lines += _views_section(con)
     lines += ["", "## Operational tables", ""]
     for table, about in OPERATIONAL.items():
         columns = ", ".join(f"`{name}` {kind}" for name, kind, *_ in _describe(con, table))
         lines += [f"### `{table}`", "", about, "", f"Columns: {columns}.", ""]
     con.close()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _views_section(con) -> list[str]:
+    """The analysis views, typed as the warehouse stores them (built here on no data)."""
+    views.materialise_views(con, views.build_views(warehouse.current_tables(con)), "empty")
+    described = {
+        name: column.description
+        for f in FORMS.values()
+        for name, column in f.schema.to_schema().columns.items()
+    }
+    lines = [
+        "",
+        "## Analysis views",
+        "",
+        "Derived from the harmonised tables after every run that changed data (tables "
+        "`analysis_*` and the scored questionnaires; `views_built` holds their snapshot id).",
+    ]
+    for table, about in views.VIEW_ABOUT.items():
+        lines += [
+            "",
+            f"### `{table}`",
+            "",
+            f"{about}.",
+            "",
+            "| column | type | description |",
+            "|---|---|---|",
+        ]
+        for name, kind, *_ in _describe(con, table):
+            text = views.DERIVED_COLUMNS.get(name) or COMMON.get(name) or described.get(name, "")
+            lines.append(f"| `{name}` | {kind} | {text} |")
+    return lines
 
 
 def _describe(con, table: str) -> list[tuple]:

@@ -18,7 +18,7 @@ import polars as pl
 
 from cohortflow.errors import CohortflowError, WarehouseBusy
 from schemas.forms import FORMS, Form
-from transforms import history
+from transforms import history, views
 from transforms.relations import relational_failures
 
 _DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Date: "DATE"}
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     error VARCHAR, run_id VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL,
     PRIMARY KEY (file_hash, form)
 );
+CREATE TABLE IF NOT EXISTS views_built (snapshot_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (
     file_hash VARCHAR NOT NULL, centre_id VARCHAR NOT NULL, form VARCHAR NOT NULL,
     file_name VARCHAR NOT NULL, source_row BIGINT, record BIGINT NOT NULL,
@@ -306,13 +307,21 @@ def last_published_snapshot(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
+def refresh_views(con: duckdb.DuckDBPyConnection, snapshot: str) -> bool:
+    """Rebuild the analysis views (``analysis_*`` tables) when the data changed.
+
+    Returns whether they were rebuilt. ``snapshot`` must be the current snapshot id.
+    """
+    built = first_row(con, "SELECT snapshot_id FROM views_built")
+    if built and built[0] == snapshot:
+        return False
+    views.materialise_views(con, views.build_views(current_tables(con)), snapshot)
+    return True
+
+
 def patient_months(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per observed patient-month: the primary model's input."""
-    return con.sql(
-        """SELECT f.patient_key, p.centre_id, f.month, f.nprs, p.sex, p.age
-           FROM follow_ups f JOIN patients p USING (patient_key)
-           ORDER BY f.patient_key, f.month"""
-    ).pl()
+    """One row per observed patient-month: the models' input (analysis_patient_months)."""
+    return con.sql("SELECT * FROM analysis_patient_months ORDER BY patient_key, month").pl()
 
 
 def write_run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> int:

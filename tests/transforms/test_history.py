@@ -122,3 +122,33 @@ def test_the_same_export_again_changes_nothing_and_counts_rows_as_same(workspace
     ).fetchall()
     assert counts == [(0, 0, 0)]
     assert con.execute("SELECT count(*) FROM changes").fetchall() == [(0,)]
+
+
+def test_views_follow_corrections_and_rebuild_identically_for_an_old_snapshot(workspace):
+    from transforms.views import build_views
+
+    con, first = night(workspace, "run-1")
+    assert warehouse.refresh_views(con, first) is True
+    assert warehouse.refresh_views(con, first) is False  # same snapshot: nothing to do
+    views_then = {
+        n: con.sql(f"SELECT * FROM {n}").pl()
+        for n in ("analysis_patient_months", "analysis_patients")
+    }
+    n_months = con.sql("SELECT count(*) FROM follow_ups").fetchall()[0][0]
+    assert views_then["analysis_patient_months"].height == n_months
+    n_patients = con.sql("SELECT count(*) FROM patients").fetchall()[0][0]
+    assert views_then["analysis_patients"].height == n_patients
+    con.close()
+
+    target, new_score, _ = corrected_export(workspace)
+    con, second = night(workspace, "run-2")
+    assert warehouse.refresh_views(con, second) is True
+    key = patient_key(TEST_KEY, "C01", target["record_id"])
+    now = con.execute(
+        "SELECT nprs FROM analysis_patient_months WHERE patient_key = ? AND month = 3", [key]
+    ).fetchall()
+    assert now == [(new_score,)]
+
+    rebuilt = build_views(warehouse.materialise_snapshot(con, first))
+    for name, frame in views_then.items():
+        assert rebuilt[name].equals(frame), name
