@@ -116,6 +116,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     # Simulated data only: a fixed, public key keeps the demo's pseudonyms reproducible.
     os.environ[KEY_VARIABLE] = DEMO_PSEUDONYM_KEY
+    os.environ["COHORTFLOW_SETTLE_SECONDS"] = "0"  # the simulator has just written the files
     settings = Settings.from_env(args.workspace)
     _fresh_demo_workspace(settings.workspace)
     configure_prefect(settings, quiet=True)
@@ -124,9 +125,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cohortflow.summary import night_summary
     from flows.nightly import nightly
 
-    result = nightly(workspace=str(settings.workspace))
+    result = _night_result(nightly(workspace=str(settings.workspace), return_state=True))
     print(night_summary(result, truth_path=settings.simulation / "truth.json"))
-    return 0
+    return 1 if result.failed_centres else 0
+
+
+def _night_result(state):
+    """The flow's NightResult, or its error re-raised (a CohortflowError prints one line)."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _fresh_demo_workspace(root: Path) -> None:
@@ -158,9 +167,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     resolve_pseudonym_key(settings)  # a missing key is reported before the flow too
 
-    result = nightly(workspace=str(settings.workspace), fit_models=args.fit_models)
+    state = nightly(
+        workspace=str(settings.workspace), fit_models=args.fit_models, return_state=True
+    )
+    result = _night_result(state)
     print(night_summary(result))
-    return 0
+    return 1 if result.failed_centres else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

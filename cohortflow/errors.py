@@ -23,3 +23,16 @@ class FileRejected(CohortflowError):
 
 class WarehouseBusy(CohortflowError):
     """Another process holds the warehouse's write lock."""
+
+
+class FileNotReady(CohortflowError):
+    """Files still being copied into the inbox: transient, worth retrying later."""
+
+    def __init__(self, centre_id: str, names: list[str]) -> None:
+        self.centre_id = centre_id
+        self.names = names
+        super().__init__(
+            f"{centre_id}: still being written (modified moments ago, or a partial download): "
+            f"{', '.join(names)}; the centre is retried, and deferred to the next night if "
+            "the files do not settle"
+        )

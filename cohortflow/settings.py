@@ -19,6 +19,13 @@ class Settings:
 
     workspace: Path
     pseudonym_key: str | None = None
+    # How per-centre reading and validation run: "threads" (default), "dask" (a local
+    # Dask cluster) or "dask://host:port" / "tcp://host:port" (an existing scheduler).
+    task_runner: str = "threads"
+    max_workers: int = 4
+    # A file modified less than this many seconds ago may still be being copied: the night
+    # waits for it (retries with backoff), unless "<file>.done" marks it complete.
+    settle_seconds: float = 30.0
 
     @property
     def inbox(self) -> Path:
@@ -62,7 +69,26 @@ class Settings:
     def from_env(cls, workspace: str | Path | None = None) -> Settings:
         """Settings from arguments, then the environment, then defaults."""
         root = workspace or os.environ.get("COHORTFLOW_HOME") or "cohortflow-data"
-        return cls(workspace=Path(root).resolve(), pseudonym_key=os.environ.get(KEY_VARIABLE))
+        return cls(
+            workspace=Path(root).resolve(),
+            pseudonym_key=os.environ.get(KEY_VARIABLE),
+            task_runner=os.environ.get("COHORTFLOW_TASK_RUNNER", "threads"),
+            max_workers=_number("COHORTFLOW_MAX_WORKERS", 4, int),
+            settle_seconds=_number("COHORTFLOW_SETTLE_SECONDS", 30.0, float),
+        )
+
+
+def _number(variable: str, default, kind):
+    text = os.environ.get(variable)
+    if text is None or text == "":
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"{variable}={text!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{variable}={text!r} must not be negative")
+    return value
 
 
 def configure_prefect(settings: Settings, *, quiet: bool = False) -> None:

@@ -26,6 +26,13 @@ def night_summary(result, truth_path: Path | None = None) -> str:
         lines += _ingestion_lines(files)
     for centre in result.unconfigured:
         lines.append(f"  WARNING inbox/{centre}/ has no mapping file in centres/: not read")
+    for centre, names in result.waiting.items():
+        lines.append(
+            f"  WARNING {centre}: files still being copied ({', '.join(names)}): "
+            "the centre is deferred to the next night"
+        )
+    for centre, error in result.failed_centres.items():
+        lines.append(f"  ERROR   {centre} failed (the other centres were loaded): {error}")
     if result.quarantine_reasons:
         lines += ["", "  Quarantined values by rule (details in the quarantine CSV):"]
         shown = result.quarantine_reasons[:TOP_REASONS]

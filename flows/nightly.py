@@ -1,8 +1,14 @@
 """The nightly flow: ingest every centre's new exports, then refit and publish the models.
 
 Thin by design: each task calls one plain function of ``transforms`` or ``models``.
-Centres are prepared concurrently (mapped tasks, no database access); the warehouse has
+Centres are prepared concurrently by the ``prepare-centres`` subflow (mapped tasks, no
+database access, on threads or a Dask cluster: ``flows/runners.py``); the warehouse has
 one writer, this flow's main thread, loading one file per transaction.
+
+Final state: Completed when all went well; Completed named "Completed with warnings"
+when files were rejected, rows quarantined or a centre's files were still being copied
+(deferred to the next night); Failed when a centre failed unexpectedly (the other centres
+are loaded all the same) or the warehouse could not be written.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import polars as pl
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed, State
 
+from cohortflow.errors import FileNotReady
 from cohortflow.settings import Settings
+from flows.runners import centre_task_runner
 from flows.secrets import resolve_pseudonym_key
 from models.lmm import PrimaryResult
 from models.primary import fit_and_publish_primary
@@ -32,6 +41,8 @@ from transforms.ingest import (
 )
 from transforms.mapping import CentreMapping, load_all_mappings
 
+NOT_READY_RETRIES = 3  # waits of 1x, 2x, 4x the settle time, then the centre waits a night
+
 
 @dataclass
 class NightResult:
@@ -41,6 +52,8 @@ class NightResult:
     workspace: Path
     files: list[FileReport] = field(default_factory=list)
     unconfigured: list[str] = field(default_factory=list)
+    waiting: dict[str, list[str]] = field(default_factory=dict)  # centre -> unsettled files
+    failed_centres: dict[str, str] = field(default_factory=dict)  # centre -> error
     snapshot_id: str | None = None
     data_changed: bool = False
     primary: PrimaryResult | None = None
@@ -52,12 +65,53 @@ class NightResult:
     def rows_quarantined(self) -> int:
         return sum(f.rows_quarantined for f in self.files)
 
+    def warnings(self) -> list[str]:
+        """One line per thing a data manager should look at (empty: a clean night)."""
+        rejected = [f for f in self.files if f.status == "rejected"]
+        notes = [f"{f.centre_id}/{f.file_name} rejected: {f.error}" for f in rejected]
+        if self.rows_quarantined:
+            notes.append(f"{self.rows_quarantined} rows quarantined ({self.quarantine_csv})")
+        notes += [
+            f"{c}: still being copied, deferred: {', '.join(n)}" for c, n in self.waiting.items()
+        ]
+        notes += [f"inbox/{c}/ has no mapping file" for c in self.unconfigured]
+        return notes
 
-@task(name="prepare-centre", task_run_name="prepare-{mapping.centre_id}")
+
+def _only_when_not_ready(task, task_run, state) -> bool:
+    """Retry files still being copied; a data error would fail the same way again."""
+    return isinstance(state.result(raise_on_failure=False), FileNotReady)
+
+
+@task(
+    name="prepare-centre",
+    task_run_name="prepare-{mapping.centre_id}",
+    retries=NOT_READY_RETRIES,
+    retry_condition_fn=_only_when_not_ready,
+    cache_policy=NO_CACHE,  # unchanged files are skipped by content hash, not by a cache
+)
 def prepare_centre_task(
-    inbox: Path, mapping: CentreMapping, known: set[str]
+    inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]], settle_seconds: float
 ) -> list[PreparedFile | Rejection]:
-    return prepare_centre(inbox, mapping, known)
+    return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds)
+
+
+@flow(name="prepare-centres")
+def prepare_centres(
+    inbox: Path, mappings: list[CentreMapping], known: set[tuple[str, str]], settle: float
+) -> dict[str, list[PreparedFile | Rejection] | FileNotReady | Exception]:
+    """Every centre's new files read and validated, concurrently; one outcome per centre."""
+    delays = [settle * 2**i for i in range(NOT_READY_RETRIES)]
+    futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
+        unmapped(inbox), mappings, unmapped(known), unmapped(settle)
+    )
+    outcomes = {}
+    for mapping, future in zip(mappings, futures, strict=True):
+        try:
+            outcomes[mapping.centre_id] = future.result()
+        except Exception as exc:  # one centre's failure never stops the others (invariant 4)
+            outcomes[mapping.centre_id] = exc
+    return outcomes
 
 
 @task(name="refresh-views", cache_policy=NO_CACHE)  # its input is a live connection
@@ -71,8 +125,14 @@ def fit_primary_task(analysis: pl.DataFrame, out_dir: Path, run_id: str, snapsho
 
 
 @flow(name="cohortflow-nightly", log_prints=True)
-def nightly(workspace: str | None = None, fit_models: bool = True) -> NightResult:
-    """Ingest the inbox of ``workspace``; refit the models if the data changed."""
+def nightly(workspace: str | None = None, fit_models: bool = True) -> State:
+    """Ingest the inbox of ``workspace``; refit the models if the data changed.
+
+    Args:
+        workspace: the workspace folder (null: $COHORTFLOW_HOME, else ./cohortflow-data);
+            its inbox/ holds one folder per centre, centres/ one mapping file per centre.
+        fit_models: refit and publish the models when the data changed.
+    """
     settings = Settings.from_env(workspace)
     secret = resolve_pseudonym_key(settings)
     mappings = load_all_mappings(settings.centres_config)
@@ -86,41 +146,77 @@ def nightly(workspace: str | None = None, fit_models: bool = True) -> NightResul
     con = warehouse.connect(settings.warehouse)
     try:
         warehouse.start_run(con, run_id)
-        known = warehouse.known_files(con)
-        futures = prepare_centre_task.map(
-            unmapped(settings.inbox), list(mappings.values()), unmapped(known)
+        outcomes = prepare_centres.with_options(task_runner=centre_task_runner(settings))(
+            settings.inbox,
+            list(mappings.values()),
+            warehouse.known_files(con),
+            settings.settle_seconds,
         )
-        for future in futures:  # the single writer: one centre, then one file, at a time
-            result.files += load_prepared(con, future.result(), run_id, secret)
-        quarantine_csv = settings.reports / run_id / "quarantine.csv"
-        if warehouse.write_run_quarantine(con, run_id, quarantine_csv):
-            result.quarantine_csv = quarantine_csv
-            result.quarantine_reasons = warehouse.quarantine_reasons(con, run_id)
-        result.snapshot_id = warehouse.snapshot_id(con)
-        refresh_views_task(con, result.snapshot_id)
-        result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
-        if fit_models and result.data_changed:
-            result.primary, result.manifest = fit_primary_task(
-                warehouse.patient_months(con),
-                settings.artifacts / run_id,
-                run_id,
-                result.snapshot_id,
-            )
-        warehouse.finish_run(
-            con,
-            run_id,
-            status="completed",
-            snapshot_id=result.snapshot_id,
-            models_published=result.manifest is not None,
-            **_counts(result.files),
-        )
+        _load_centres(con, outcomes, result, secret)
+        _close_night(con, result, settings, fit_models)
     except BaseException as exc:
         warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
         raise
     finally:
         con.close()
     _publish_prefect_artifacts(result)
-    return result
+    return _final_state(result, logger)
+
+
+def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None:
+    """The single writer: one centre, then one file, at a time."""
+    logger = get_run_logger()
+    for centre, outcome in outcomes.items():
+        if isinstance(outcome, FileNotReady):
+            result.waiting[centre] = outcome.names
+            logger.warning("%s", outcome)
+        elif isinstance(outcome, Exception):
+            result.failed_centres[centre] = f"{type(outcome).__name__}: {outcome}"
+            logger.error("centre %s failed; the other centres are loaded: %s", centre, outcome)
+        else:
+            result.files += load_prepared(con, outcome, result.run_id, secret)
+
+
+def _close_night(con, result: NightResult, settings: Settings, fit_models: bool) -> None:
+    """Quarantine report, snapshot, views, models if the data changed, then the run row."""
+    run_id = result.run_id
+    quarantine_csv = settings.reports / run_id / "quarantine.csv"
+    if warehouse.write_run_quarantine(con, run_id, quarantine_csv):
+        result.quarantine_csv = quarantine_csv
+        result.quarantine_reasons = warehouse.quarantine_reasons(con, run_id)
+    result.snapshot_id = warehouse.snapshot_id(con)
+    refresh_views_task(con, result.snapshot_id)
+    result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
+    if fit_models and result.data_changed:
+        result.primary, result.manifest = fit_primary_task(
+            warehouse.patient_months(con),
+            settings.artifacts / run_id,
+            run_id,
+            result.snapshot_id,
+        )
+    warehouse.finish_run(
+        con,
+        run_id,
+        status="partial" if result.failed_centres else "completed",
+        snapshot_id=result.snapshot_id,
+        models_published=result.manifest is not None,
+        message="; ".join(f"{c}: {e}" for c, e in result.failed_centres.items())[:500] or None,
+        **_counts(result.files),
+    )
+
+
+def _final_state(result: NightResult, logger) -> State:
+    if result.failed_centres:
+        names = ", ".join(result.failed_centres)
+        return Failed(message=f"centre(s) failed: {names} (others loaded)", data=result)
+    warnings = result.warnings()
+    if warnings:
+        for line in warnings:
+            logger.warning("%s", line)
+        return Completed(
+            name="Completed with warnings", message="; ".join(warnings)[:1000], data=result
+        )
+    return Completed(message="all files loaded", data=result)
 
 
 def _counts(files: list[FileReport]) -> dict:
@@ -134,6 +230,11 @@ def _counts(files: list[FileReport]) -> dict:
 
 def _publish_prefect_artifacts(result: NightResult) -> None:
     """Readable summaries in the Prefect UI (keys: lowercase letters, digits, dashes)."""
+    create_table_artifact(
+        key="ingestion-per-centre",
+        table=per_centre_rows(result),
+        description=f"Run {result.run_id}: one row per centre",
+    )
     create_table_artifact(
         key="ingestion-per-file",
         table=[
@@ -154,6 +255,9 @@ def _publish_prefect_artifacts(result: NightResult) -> None:
     )
     if result.primary is not None:
         es = result.primary.effect_size.row(0, named=True)
+        files = "\n".join(
+            f"- [{p.name}]({p.as_uri()})" for p in sorted(result.manifest.parent.iterdir())
+        )
         create_markdown_artifact(
             key="primary-model",
             markdown=(
@@ -161,6 +265,36 @@ def _publish_prefect_artifacts(result: NightResult) -> None:
                 f"One-year standardised change in NPRS: **{es['estimate']:.2f}** "
                 f"(95% CI {es['ci_low']:.2f} to {es['ci_high']:.2f}), "
                 f"{es['n_patients']} patients, {es['n_observations']} patient-months.\n\n"
-                f"Results: `{result.manifest.parent}`\n"
+                f"Published files (`{result.manifest.parent}`):\n\n{files}\n"
             ),
         )
+
+
+def per_centre_rows(result: NightResult) -> list[dict]:
+    """One row per centre: files and rows of the night, and what needs attention."""
+    rows: dict[str, dict] = {}
+    for f in result.files:
+        row = rows.setdefault(
+            f.centre_id,
+            {
+                "centre": f.centre_id,
+                "status": "ok",
+                "files": 0,
+                "rejected": 0,
+                "loaded": 0,
+                "quarantined": 0,
+            },
+        )
+        row["files"] += 1
+        row["rejected"] += f.status == "rejected"
+        row["loaded"] += f.rows_loaded
+        row["quarantined"] += f.rows_quarantined
+    empty = {"files": 0, "rejected": 0, "loaded": 0, "quarantined": 0}
+    for centre, names in result.waiting.items():
+        rows[centre] = {"centre": centre, "status": f"waiting: {', '.join(names)}", **empty}
+    for centre, error in result.failed_centres.items():
+        rows[centre] = {"centre": centre, "status": f"FAILED: {error}", **empty}
+    for row in rows.values():
+        if row["status"] == "ok" and (row["rejected"] or row["quarantined"]):
+            row["status"] = "warnings"
+    return [rows[c] for c in sorted(rows)]

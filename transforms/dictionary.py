@@ -24,7 +24,8 @@ COMMON = {
     "_valid_to": "history: run_seq from which it is superseded (null: still current)",
 }
 OPERATIONAL = {
-    "runs": "one row per pipeline run: status, counts, snapshot id, whether models were "
+    "runs": "one row per pipeline run: status (running, completed, partial: a centre "
+    "failed and the others loaded, failed), counts, snapshot id, whether models were "
     "published; run_seq orders runs (the time axis of history)",
     "ingested_files": "one row per (file content, form): status loaded/rejected, rows read, "
     "loaded (new, changed), quarantined, exact duplicates, absent; the error if rejected",

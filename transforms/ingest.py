@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from cohortflow.errors import FileRejected
+from cohortflow.errors import FileNotReady, FileRejected
 from schemas.forms import FORMS
 from transforms.mapping import CentreMapping
 from transforms.pseudonym import pseudonymise
@@ -63,6 +64,37 @@ def file_hash(content: bytes) -> str:
 
 
 UNRECOGNISED = "unrecognised"  # the form recorded for a file that matches no pattern
+COMPLETION_MARKER = ".done"  # "<file>.done" beside a file says its copy is complete
+PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart")
+
+
+def unsettled_files(folder: Path, settle_seconds: float, now: float | None = None) -> list[str]:
+    """Files that may still be being copied: partial downloads, or modified too recently.
+
+    A file with a completion marker (``<name>.done``) is complete whatever its age.
+    """
+    now = time.time() if now is None else now
+    waiting = []
+    for path in _export_paths(folder, with_partial=True):
+        if path.name.endswith(PARTIAL_SUFFIXES):
+            waiting.append(path.name)
+        elif not path.with_name(path.name + COMPLETION_MARKER).exists() and (
+            now - path.stat().st_mtime < settle_seconds
+        ):
+            waiting.append(path.name)
+    return waiting
+
+
+def _export_paths(folder: Path, *, with_partial: bool = False) -> list[Path]:
+    """The centre's export files: not hidden, not markers, not partial copies."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and not p.name.endswith(COMPLETION_MARKER)
+        and (with_partial or not p.name.endswith(PARTIAL_SUFFIXES))
+    )
 
 
 def discover_centre_files(
@@ -75,7 +107,7 @@ def discover_centre_files(
     folder = inbox / mapping.centre_id
     order = [*FORMS, UNRECOGNISED]
     found = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in _export_paths(folder):
         content = path.read_bytes()
         digest = file_hash(content)
         forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
@@ -119,9 +151,20 @@ def prepare_file(export: ExportFile, mapping: CentreMapping) -> PreparedFile | R
 
 
 def prepare_centre(
-    inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]]
+    inbox: Path,
+    mapping: CentreMapping,
+    known: set[tuple[str, str]],
+    *,
+    settle_seconds: float = 0.0,
 ) -> list[PreparedFile | Rejection]:
-    """Everything a centre sent since the last night, ready to load (no database access)."""
+    """Everything a centre sent since the last night, ready to load (no database access).
+
+    Raises ``FileNotReady`` while any of the centre's files may still be being copied:
+    the centre's files load together, in order (inclusion first), or not at all tonight.
+    """
+    waiting = unsettled_files(inbox / mapping.centre_id, settle_seconds)
+    if waiting:
+        raise FileNotReady(mapping.centre_id, waiting)
     return [prepare_file(f, mapping) for f in discover_centre_files(inbox, mapping, known)]
 
 

@@ -282,7 +282,7 @@ def snapshot_run_seq(con: duckdb.DuckDBPyConnection, snapshot: str) -> int | Non
     """The last run whose data was this snapshot (its state can be rebuilt from history)."""
     row = first_row(
         con,
-        "SELECT max(run_seq) FROM runs WHERE snapshot_id = ? AND status = 'completed'",
+        "SELECT max(run_seq) FROM runs WHERE snapshot_id = ? AND status IN ('completed', 'partial')",
         [snapshot],
     )
     return row[0]

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def keyed(monkeypatch):
     monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", TEST_KEY)
+    monkeypatch.setenv("COHORTFLOW_SETTLE_SECONDS", "0")  # the fixtures' files are fresh
 
 
 def test_nightly_ingests_fits_publishes_then_does_nothing_new(prefect_harness, keyed, workspace):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import polars as pl
 import pytest
 
@@ -170,3 +172,19 @@ def test_file_matching_no_pattern_is_rejected_and_reported(workspace):
     assert con.execute(
         "SELECT status FROM ingested_files WHERE file_name = 'notes.txt'"
     ).fetchall()[0] == ("rejected",)
+
+
+def test_unsettled_files_are_recent_or_partial_unless_marked_done(tmp_path):
+    """It names files that may still be being copied; a '.done' marker settles a file."""
+    from transforms.ingest import unsettled_files
+
+    old, young, marked, partial = (tmp_path / n for n in ("a.csv", "b.csv", "c.csv", "d.csv.part"))
+    for path in (old, young, marked, partial):
+        path.write_text("x\n")
+    (tmp_path / "c.csv.done").write_text("")
+    now = 1_000_000.0
+    os.utime(old, (now - 120, now - 120))
+    for path in (young, marked, partial):
+        os.utime(path, (now - 5, now - 5))
+    assert unsettled_files(tmp_path, 30, now=now) == ["b.csv", "d.csv.part"]
+    assert unsettled_files(tmp_path, 0, now=now) == ["d.csv.part"]

@@ -1,0 +1,130 @@
+"""Orchestration: concurrency, isolation of a failing centre, files still being copied,
+and the Dask task runner, under Prefect's harness on a small simulated cohort."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+
+import duckdb
+import pytest
+
+from tests.conftest import TEST_KEY
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def keyed(monkeypatch):
+    monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", TEST_KEY)
+    monkeypatch.setenv("COHORTFLOW_SETTLE_SECONDS", "0")
+
+
+def _snapshot(workspace) -> str:
+    from transforms import warehouse
+
+    con = warehouse.connect(workspace / "warehouse.duckdb", read_only=True)
+    try:
+        return warehouse.snapshot_id(con)
+    finally:
+        con.close()
+
+
+def test_nightly_prepares_centres_concurrently(prefect_harness, keyed, workspace, monkeypatch):
+    """It runs per-centre tasks at the same time: each waits at a barrier for a second one."""
+    import flows.nightly as nightly_module
+
+    barrier = threading.Barrier(2, timeout=30)
+    real = nightly_module.prepare_centre
+
+    def meets_another_centre(*args, **kwargs):
+        barrier.wait()  # broken (an error) if centres ran one after the other
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nightly_module, "prepare_centre", meets_another_centre)
+    result = nightly_module.nightly(workspace=str(workspace), fit_models=False)
+    assert result.failed_centres == {}
+    assert len({f.centre_id for f in result.files}) == 6
+
+
+def test_a_failing_centre_fails_the_run_but_the_others_load(
+    prefect_harness, keyed, workspace, monkeypatch
+):
+    """Invariant 4 for unexpected errors: the flow ends Failed, names the centre, loads the rest."""
+    import flows.nightly as nightly_module
+
+    real = nightly_module.prepare_centre
+
+    def c02_breaks(inbox, mapping, known, **kwargs):
+        if mapping.centre_id == "C02":
+            raise RuntimeError("disk error while reading C02")
+        return real(inbox, mapping, known, **kwargs)
+
+    monkeypatch.setattr(nightly_module, "prepare_centre", c02_breaks)
+    state = nightly_module.nightly(workspace=str(workspace), fit_models=False, return_state=True)
+    assert state.is_failed() and "C02" in state.message
+    result = state.result(raise_on_failure=False)
+    assert "disk error while reading C02" in result.failed_centres["C02"]
+    assert {f.centre_id for f in result.files} == {"C01", "C03", "C04", "C05", "C06"}
+    con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT status, message FROM runs").fetchall()[0][0] == "partial"
+    centres = con.execute("SELECT DISTINCT centre_id FROM patients ORDER BY 1").fetchall()
+    assert [c for (c,) in centres] == ["C01", "C03", "C04", "C05", "C06"]
+    con.close()
+
+
+def test_a_file_still_being_copied_is_retried_then_loaded(
+    prefect_harness, keyed, workspace, monkeypatch
+):
+    """A file modified a moment ago is waited for (retries with backoff), then loaded."""
+    from flows.nightly import nightly
+
+    monkeypatch.setenv("COHORTFLOW_SETTLE_SECONDS", "1")
+    now = time.time()
+    for path in (workspace / "inbox").rglob("*"):
+        if path.is_file():
+            os.utime(path, (now - 3600, now - 3600))
+    fresh = next((workspace / "inbox" / "C01").iterdir())
+    os.utime(fresh, (now, now))  # as if the copy had just finished
+    state = nightly(workspace=str(workspace), fit_models=False, return_state=True)
+    result = state.result()
+    assert result.waiting == {}
+    assert fresh.name in {f.file_name for f in result.files if f.status == "loaded"}
+
+
+def test_a_partial_download_defers_its_centre_to_the_next_night(prefect_harness, keyed, workspace):
+    """A '.part' file never settles: the centre waits (a warning), the others load."""
+    from flows.nightly import nightly
+
+    folder = workspace / "inbox" / "C02"
+    partial = folder / "suivi_C02_next.csv.part"
+    partial.write_bytes(b"N\xb0 patient;EN_M0\n")
+    state = nightly(workspace=str(workspace), fit_models=False, return_state=True)
+    assert state.is_completed() and state.name == "Completed with warnings"
+    first = state.result()
+    assert first.waiting == {"C02": [partial.name]}
+    assert "C02" not in {f.centre_id for f in first.files}
+
+    partial.unlink()  # the copy was abandoned; tomorrow the centre's files load
+    second = nightly(workspace=str(workspace), fit_models=False)
+    assert second.waiting == {} and {f.centre_id for f in second.files} == {"C02"}
+
+
+def test_dask_task_runner_gives_the_same_warehouse(
+    prefect_harness, keyed, workspace, tmp_path, monkeypatch
+):
+    """It reads and validates on a local Dask cluster (worker processes) with the same result."""
+    from flows.nightly import nightly
+
+    other = tmp_path / "dask-ws"
+    shutil.copytree(workspace, other)
+    threads = nightly(workspace=str(workspace), fit_models=False)
+
+    monkeypatch.setenv("COHORTFLOW_TASK_RUNNER", "dask")
+    monkeypatch.setenv("COHORTFLOW_MAX_WORKERS", "2")
+    on_dask = nightly(workspace=str(other), fit_models=False)
+    assert on_dask.failed_centres == {}
+    assert on_dask.snapshot_id == threads.snapshot_id == _snapshot(other)
+    assert len(on_dask.files) == len(threads.files)
