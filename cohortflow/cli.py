@@ -61,6 +61,22 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="last runs and per-centre files")
     status.set_defaults(handler=cmd_status)
 
+    fit = sub.add_parser("fit", parents=[common], help="refit and publish the models now")
+    fit.add_argument(
+        "--force", action="store_true", help="refit even if this snapshot is already published"
+    )
+    fit.set_defaults(handler=cmd_fit)
+
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the schedules (nightly ingestion, weekly refit) in this process",
+        description="Serve cohortflow's deployments with their schedules from this process "
+        "(no work pool needed). Stops with Ctrl-C. Nightly time: COHORTFLOW_NIGHTLY_CRON "
+        "(default '0 2 * * *'), in COHORTFLOW_TIMEZONE (default Europe/Paris).",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
     profile = sub.add_parser(
         "profile",
         help="profile a new centre's export files and draft its mapping file",
@@ -173,6 +189,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _night_result(state)
     print(night_summary(result))
     return 1 if result.failed_centres else 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(args.workspace)
+    if not settings.warehouse.exists():
+        raise CohortflowError(f"no warehouse at {settings.warehouse}: run `cohortflow run` first")
+    configure_prefect(settings)
+    from flows.fit import fit
+
+    result = fit(workspace=str(settings.workspace), force=args.force)
+    if result.published:
+        print(f"Models refitted on snapshot {result.snapshot_id}: {result.manifest.parent}/")
+    else:
+        print(f"Snapshot {result.snapshot_id} is already published; --force refits it anyway.")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(args.workspace)
+    if not settings.centres_config.is_dir():
+        raise CohortflowError(f"{settings.centres_config} does not exist: nothing to serve")
+    configure_prefect(settings)
+    from prefect import serve
+
+    from flows.deployments import runner_deployments
+    from flows.secrets import resolve_pseudonym_key
+
+    resolve_pseudonym_key(settings)  # fail now, not at 02:00
+    serve(*runner_deployments(settings))
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

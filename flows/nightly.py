@@ -13,12 +13,9 @@ are loaded all the same) or the warehouse could not be written.
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -26,10 +23,10 @@ from prefect.states import Completed, Failed, State
 
 from cohortflow.errors import FileNotReady
 from cohortflow.settings import Settings
+from flows.fit import fit_models_task
 from flows.runners import centre_task_runner
 from flows.secrets import resolve_pseudonym_key
 from models.lmm import PrimaryResult
-from models.primary import fit_and_publish_primary
 from transforms import warehouse
 from transforms.ingest import (
     FileReport,
@@ -119,11 +116,6 @@ def refresh_views_task(con, snapshot: str) -> bool:
     return warehouse.refresh_views(con, snapshot)
 
 
-@task(name="fit-primary-model")
-def fit_primary_task(analysis: pl.DataFrame, out_dir: Path, run_id: str, snapshot: str):
-    return fit_and_publish_primary(analysis, out_dir, run_id=run_id, snapshot_id=snapshot)
-
-
 @flow(name="cohortflow-nightly", log_prints=True)
 def nightly(workspace: str | None = None, fit_models: bool = True) -> State:
     """Ingest the inbox of ``workspace``; refit the models if the data changed.
@@ -136,7 +128,7 @@ def nightly(workspace: str | None = None, fit_models: bool = True) -> State:
     settings = Settings.from_env(workspace)
     secret = resolve_pseudonym_key(settings)
     mappings = load_all_mappings(settings.centres_config)
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    run_id = warehouse.new_run_id()
     result = NightResult(run_id, settings.workspace)
     result.unconfigured = unconfigured_centres(settings.inbox, mappings)
     logger = get_run_logger()
@@ -188,12 +180,8 @@ def _close_night(con, result: NightResult, settings: Settings, fit_models: bool)
     refresh_views_task(con, result.snapshot_id)
     result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
     if fit_models and result.data_changed:
-        result.primary, result.manifest = fit_primary_task(
-            warehouse.patient_months(con),
-            settings.artifacts / run_id,
-            run_id,
-            result.snapshot_id,
-        )
+        fitted = fit_models_task(con, settings.artifacts / run_id, run_id, result.snapshot_id)
+        result.primary, result.manifest = fitted.primary, fitted.manifest
     warehouse.finish_run(
         con,
         run_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,6 +235,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def new_run_id() -> str:
+    """Sortable and unique: UTC time of the start, then a random suffix."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     """Register a run; returns its sequence number (the time axis of history)."""
     seq = first_row(con, "SELECT coalesce(max(run_seq), 0) + 1 FROM runs")[0]
@@ -282,7 +288,8 @@ def snapshot_run_seq(con: duckdb.DuckDBPyConnection, snapshot: str) -> int | Non
     """The last run whose data was this snapshot (its state can be rebuilt from history)."""
     row = first_row(
         con,
-        "SELECT max(run_seq) FROM runs WHERE snapshot_id = ? AND status IN ('completed', 'partial')",
+        "SELECT max(run_seq) FROM runs "
+        "WHERE snapshot_id = ? AND status IN ('completed', 'partial')",
         [snapshot],
     )
     return row[0]
