@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean docs
+.PHONY: demo test lint clean docs check-server
 
 demo: $(VENV)/.installed
 	$(BIN)/cohortflow demo
@@ -27,3 +27,7 @@ clean:
 
 docs: $(VENV)/.installed
 	$(BIN)/python -c 'from pathlib import Path; from transforms.dictionary import write_data_dictionary as w; w(Path("docs/data_dictionary.md"))'
+
+# A real Prefect server on loopback, `cohortflow serve`, triggered runs seen through the API.
+check-server: $(VENV)/.installed
+	$(BIN)/python scripts/check_prefect_server.py
