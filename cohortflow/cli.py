@@ -77,6 +77,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+    pull = sub.add_parser(
+        "pull",
+        parents=[common],
+        help="write a harmonised table or analysis view as parquet or CSV, with a data card",
+        description="Pull one table or view of the warehouse, as it stands or at a past "
+        "snapshot, into a file with a data card beside it (PATH.card.json); every pull is "
+        "recorded in the warehouse's pulls table.",
+    )
+    pull.add_argument("table", nargs="?", help="table or view to pull (see --list)")
+    pull.add_argument("--out", type=Path, help="output file; the data card is written beside it")
+    pull.add_argument(
+        "--format",
+        choices=["parquet", "csv"],
+        help="file format (default: from --out's extension, else parquet)",
+    )
+    pull.add_argument("--columns", type=_comma_list, help="columns to keep, comma-separated")
+    pull.add_argument("--centres", type=_comma_list, help="keep these centres only (C01,C02)")
+    pull.add_argument(
+        "--months", type=_int_list, help="keep these months only (tables with a month column)"
+    )
+    when = pull.add_mutually_exclusive_group()
+    when.add_argument("--snapshot", help="the exact past state with this snapshot id")
+    when.add_argument(
+        "--as-of",
+        help="the state after the last completed run started by this time (ISO; "
+        "UTC unless an offset is given; a bare date means the end of that day)",
+    )
+    pull.add_argument(
+        "--lineage", action="store_true", help="keep the lineage columns (_file_hash, ...)"
+    )
+    pull.add_argument(
+        "--csv-dialect",
+        choices=["default", "fr"],
+        default="default",
+        help="fr: ';' separator and decimal comma, for French-locale spreadsheets",
+    )
+    pull.add_argument(
+        "--list", action="store_true", help="show the snapshots, and the tables and views"
+    )
+    pull.set_defaults(handler=cmd_pull)
+
     profile = sub.add_parser(
         "profile",
         help="profile a new centre's export files and draft its mapping file",
@@ -218,6 +259,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     resolve_pseudonym_key(settings)  # fail now, not at 02:00
     serve(*runner_deployments(settings))
+    return 0
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in _comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: months are integers, e.g. 0,6,12") from None
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(args.workspace)
+    if not settings.warehouse.exists():
+        raise CohortflowError(f"no warehouse at {settings.warehouse}: nothing has run yet")
+    from transforms import warehouse
+    from transforms.pull import list_pullable, pull
+
+    con = warehouse.connect(settings.warehouse)
+    try:
+        if args.list:
+            print(list_pullable(con, snapshot=args.snapshot, as_of=args.as_of))
+            return 0
+        if not args.table or not args.out:
+            raise CohortflowError("pull needs a TABLE and --out PATH (--list shows the tables)")
+        result = pull(
+            con,
+            args.table,
+            args.out,
+            fmt=args.format,
+            columns=args.columns,
+            centres=args.centres,
+            months=args.months,
+            snapshot=args.snapshot,
+            as_of=args.as_of,
+            lineage=args.lineage,
+            csv_dialect=args.csv_dialect,
+        )
+    finally:
+        con.close()
+    for warning in result.warnings:
+        print(f"cohortflow: warning: {warning}", file=sys.stderr)
+    print(result.summary())
     return 0
 
 

@@ -106,3 +106,22 @@ def test_demo_prints_a_summary_a_data_manager_can_read(prefect_harness, tmp_path
     # run again: the demo starts from a clean workspace each time
     assert subprocess.run(command, env=env, capture_output=True, timeout=300).returncode == 0
     assert len(list((ws / "artifacts").glob("*/manifest.json"))) == 1
+
+
+def test_pull_writes_the_file_and_card_and_lists_tables(workspace, tmp_path, capsys):
+    import polars as pl
+
+    from tests.transforms.test_history import night
+
+    night(workspace, "run-1")[0].close()
+    out = tmp_path / "months.csv"
+    args = ["pull", "analysis_patient_months", "--workspace", str(workspace), "--out", str(out)]
+    assert main([*args, "--months", "0,12", "--csv-dialect", "fr"]) == 0
+    assert "rows of analysis_patient_months" in capsys.readouterr().out
+    frame = pl.read_csv(out, separator=";", decimal_comma=True)
+    assert set(frame["month"].unique()) <= {0, 12} and frame.height > 0
+    assert out.with_name("months.csv.card.json").exists()
+    assert main(["pull", "--list", "--workspace", str(workspace)]) == 0
+    assert "analysis_patients" in capsys.readouterr().out
+    assert main(["pull", "patients", "--workspace", str(workspace)]) == 1
+    assert "--out" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from schemas.forms import FORMS, Form
 from transforms import views, warehouse
+from transforms.pull import PULLS_DDL
 
 COMMON = {
     "patient_key": "pseudonym of the patient: HMAC-SHA256 of centre and local id under a key "
@@ -34,6 +35,8 @@ OPERATIONAL = {
     "changes": "one row per corrected value: old and new value, old and new file, run",
     "absent_rows": "rows of an earlier full export missing from a newer one (flagged, kept)",
     "views_built": "the snapshot id the analysis views were last built from",
+    "pulls": "one row per `cohortflow pull`: when, OS user, table, query (JSON), snapshot, "
+    "format, rows, output path and the output's SHA-256",
 }
 
 
@@ -54,6 +57,7 @@ def data_dictionary() -> str:
     ]
     for form in FORMS.values():
         lines += _form_section(con, form)
+    con.execute(PULLS_DDL)  # created by the first pull
     lines += _views_section(con)
     lines += ["", "## Operational tables", ""]
     for table, about in OPERATIONAL.items():
