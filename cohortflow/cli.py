@@ -144,6 +144,12 @@ def _simulation_options(parser: argparse.ArgumentParser) -> None:
         default=0.02,
         help="share of export rows damaged on purpose, to exercise quarantine (0.02)",
     )
+    parser.add_argument(
+        "--styles",
+        type=_comma_list,
+        default=None,
+        help="export styles, given to centres in turn (default: redcap,fr_wide,xlsx,parquet)",
+    )
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -162,6 +168,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> str:
         n_centres=args.centres,
         seed=args.seed,
         fault_rate=args.fault_rate,
+        **({"styles": args.styles} if args.styles else {}),
     )
     return (
         f"Simulated {cohort.patients.height} patients in {cohort.centres.height} centres "

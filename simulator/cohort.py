@@ -326,85 +326,72 @@ def _sf12(p, rng, patients: pl.DataFrame, latent: pl.DataFrame) -> pl.DataFrame:
 
 
 def _ketamine(rng, patients: pl.DataFrame, latent: pl.DataFrame) -> pl.DataFrame:
-    rows = []
-    for (centre, pid, incl, weight), last in zip(
-        patients.select("centre_id", "patient_id", "inclusion_date", "weight_kg").iter_rows(),
-        latent["last_month"].to_list(),
-        strict=True,
-    ):
-        n_sessions = 1 + rng.poisson(1 + last / 4)
-        days = np.sort(rng.integers(1, 30 * max(last, 1) + 1, n_sessions - 1))
-        for seq, day in enumerate(np.concatenate([[0], days]), start=1):
-            mg_per_kg = rng.lognormal(np.log(1.5), 0.35)
-            rows.append(
-                (
-                    centre,
-                    pid,
-                    seq,
-                    incl + dt.timedelta(days=int(day)),
-                    round(float(mg_per_kg * weight), 1),
-                    "iv",
-                    str(rng.choice(["day_hospital", "inpatient"], p=[0.7, 0.3])),
-                )
-            )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "centre_id": pl.String,
-            "patient_id": pl.String,
-            "sequence": pl.Int64,
-            "administration_date": pl.Date,
-            "dose_mg": pl.Float64,
-            "route": pl.String,
-            "setting": pl.String,
-        },
-        orient="row",
+    """A first session at inclusion, then about one every four months while followed."""
+    last = latent["last_month"].to_numpy()
+    n_sessions = 1 + rng.poisson(1 + last / 4)
+    later = np.repeat(np.arange(patients.height), n_sessions - 1)
+    days = rng.integers(1, 30 * np.maximum(last, 1)[later] + 1)
+    sessions = pl.concat(
+        [
+            pl.DataFrame({"row": np.arange(patients.height), "day": 0}),
+            pl.DataFrame({"row": later, "day": days}),
+        ],
+        how="vertical_relaxed",
+    ).sort("row", "day")
+    n = sessions.height
+    mg_per_kg = rng.lognormal(np.log(1.5), 0.35, n)
+    setting = rng.choice(["day_hospital", "inpatient"], p=[0.7, 0.3], size=n)
+    base = patients.select("centre_id", "patient_id", "inclusion_date", "weight_kg")
+    return (
+        sessions.with_columns(
+            mg_per_kg=pl.Series(mg_per_kg), setting=pl.Series(setting, dtype=pl.String)
+        )
+        .join(base.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64)), on="row")
+        .with_columns(
+            sequence=(pl.int_range(pl.len()).over("row") + 1).cast(pl.Int64),
+            administration_date=pl.col("inclusion_date") + pl.duration(days=pl.col("day")),
+            dose_mg=(pl.col("mg_per_kg") * pl.col("weight_kg")).round(1),
+            route=pl.lit("iv"),
+        )
+        .sort("row", "sequence")
+        .select(
+            "centre_id",
+            "patient_id",
+            "sequence",
+            "administration_date",
+            "dose_mg",
+            "route",
+            "setting",
+        )
     )
 
 
 def _treatments(rng, patients: pl.DataFrame) -> pl.DataFrame:
-    rows = [
-        (c, pid, 0, cls)
-        for c, pid in patients.select("centre_id", "patient_id").iter_rows()
-        for cls, prev in TREATMENT_PREVALENCE.items()
-        if rng.random() < prev
-    ]
-    return pl.DataFrame(
-        rows,
-        schema={
-            "centre_id": pl.String,
-            "patient_id": pl.String,
-            "month": pl.Int64,
-            "drug_class": pl.String,
-        },
-        orient="row",
+    """Drug classes at baseline, each independently at its prevalence."""
+    classes = list(TREATMENT_PREVALENCE)
+    taken = rng.random((patients.height, len(classes))) < np.array(
+        list(TREATMENT_PREVALENCE.values())
+    )
+    rows, cols = np.nonzero(taken)
+    return patients.select("centre_id", "patient_id")[rows].with_columns(
+        month=pl.lit(0, dtype=pl.Int64),
+        drug_class=pl.Series(np.array(classes)[cols], dtype=pl.String),
     )
 
 
 def _adverse_events(rng, ketamine: pl.DataFrame) -> pl.DataFrame:
     """About half the patients report an adverse effect the week after a procedure."""
-    rows = []
-    for c, pid, date in ketamine.select("centre_id", "patient_id", "administration_date").rows():
-        if rng.random() < 0.3:
-            rows.append(
-                (
-                    c,
-                    pid,
-                    date + dt.timedelta(days=int(rng.integers(0, 8))),
-                    str(rng.choice(list(AE_PROBABILITIES), p=list(AE_PROBABILITIES.values()))),
-                    str(rng.choice(["mild", "moderate", "severe"], p=[0.65, 0.3, 0.05])),
-                )
-            )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "centre_id": pl.String,
-            "patient_id": pl.String,
-            "onset_date": pl.Date,
-            "ae_type": pl.String,
-            "severity": pl.String,
-        },
-        orient="row",
+    hit = np.nonzero(rng.random(ketamine.height) < 0.3)[0]
+    n = len(hit)
+    delay = rng.integers(0, 8, n)
+    ae_type = rng.choice(list(AE_PROBABILITIES), p=list(AE_PROBABILITIES.values()), size=n)
+    severity = rng.choice(["mild", "moderate", "severe"], p=[0.65, 0.3, 0.05], size=n)
+    return ketamine.select("centre_id", "patient_id", "administration_date")[hit].select(
+        "centre_id",
+        "patient_id",
+        onset_date=pl.col("administration_date") + pl.duration(days=pl.Series(delay)),
+        ae_type=pl.Series(ae_type, dtype=pl.String),
+        severity=pl.Series(severity, dtype=pl.String),
     )
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from cohortflow.errors import ConfigError
 from schemas.forms import FORMS
 from simulator.cohort import SimulatedCohort
 from simulator.styles import STYLES, Style, StyleForm
@@ -37,10 +39,13 @@ FAULT_COLUMNS = ["centre_id", "file", "form", "source_row", "source_column", "ki
 UNKNOWN_PATIENT = "unknown patient"
 
 
-def centre_styles(cohort: SimulatedCohort) -> dict[str, str]:
+def centre_styles(cohort: SimulatedCohort, styles: Sequence[str] = STYLE_ORDER) -> dict[str, str]:
     """Each centre's export style, in turn, so that every style covers several centres."""
+    unknown = sorted(set(styles) - set(STYLE_ORDER))
+    if unknown or not styles:
+        raise ConfigError(f"unknown export styles {unknown}: choose among {', '.join(STYLE_ORDER)}")
     ids = cohort.centres["centre_id"].to_list()
-    return {c: STYLE_ORDER[i % len(STYLE_ORDER)] for i, c in enumerate(ids)}
+    return {c: styles[i % len(styles)] for i, c in enumerate(ids)}
 
 
 def write_centre_exports(
@@ -49,6 +54,7 @@ def write_centre_exports(
     *,
     fault_rate: float = 0.0,
     export_date: dt.date = dt.date(2017, 9, 22),
+    styles: Sequence[str] = STYLE_ORDER,
 ) -> pl.DataFrame:
     """Write every centre's exports into the inbox and its mapping file into centres/.
 
@@ -58,7 +64,7 @@ def write_centre_exports(
     rng = np.random.default_rng(cohort.parameters.seed + 1)
     (workspace / "centres").mkdir(parents=True, exist_ok=True)
     faults = []
-    for centre, style_name in centre_styles(cohort).items():
+    for centre, style_name in centre_styles(cohort, styles).items():
         style = STYLES[style_name]
         tables = {f: render_form(cohort, centre, style, f) for f in style.forms}
         injector = _FaultInjector(rng, style, centre, fault_rate)
@@ -244,24 +250,30 @@ class _FaultInjector:
         self.appended: dict[str, int] = {}  # form -> number of original rows (before copies)
 
     def inject(self, form: str, table: pl.DataFrame) -> pl.DataFrame:
+        """Damage about ``rate`` of the rows, then append duplicates.
+
+        Only the rows it touches become Python lists: a centre of any size stays cheap.
+        """
         hits = self.hits.setdefault(form, [])
         self.appended[form] = table.height
         if self.rate <= 0 or table.height == 0:
             return table
         spec = self.style.forms[form]
-        rows = [list(r) for r in table.rows()]
         columns = table.columns
         id_col = columns.index(spec.columns["patient_id"])
-        for i, row in enumerate(rows):
-            if self.rng.random() < self.rate:
-                fault = FORM_FAULTS[form][self.rng.integers(len(FORM_FAULTS[form]))]
-                hit = self._damage(form, spec, columns, row, fault)
-                if hit:
-                    hits.append((i + 1, *hit))
-                    if form == "inclusion":
-                        self.lost_patients.add(table.row(i)[id_col])
-        rows += self._duplicates(form, spec, columns, rows, hits, id_col)
-        return pl.DataFrame(rows, schema=table.schema, orient="row")
+        touched: dict[int, list] = {}
+        for i in np.nonzero(self.rng.random(table.height) < self.rate)[0].tolist():
+            row = list(table.row(i))
+            fault = FORM_FAULTS[form][self.rng.integers(len(FORM_FAULTS[form]))]
+            hit = self._damage(form, spec, columns, row, fault)
+            if hit:
+                touched[i] = row
+                hits.append((i + 1, *hit))
+                if form == "inclusion":
+                    self.lost_patients.add(table.row(i)[id_col])
+        damaged = _replace_rows(table, touched)
+        extra = self._duplicates(form, spec, damaged, hits, id_col)
+        return pl.concat([damaged, pl.DataFrame(extra, schema=table.schema, orient="row")])
 
     def _damage(self, form, spec: StyleForm, columns, row, fault: Fault):
         source = self._source_column(spec, columns, row, fault.column)
@@ -310,34 +322,53 @@ class _FaultInjector:
             return f"{self.centre}-X{self.rng.integers(1000, 9999)}", UNKNOWN_PATIENT
         raise ValueError(f"no such fault {fault.kind} ({dtype})")
 
-    def _duplicates(self, form, spec, columns, rows, hits, id_col) -> list[list]:
+    def _duplicates(self, form, spec, table: pl.DataFrame, hits, id_col) -> list[list]:
         """Exact copies of intact rows, and (long forms) copies with one value changed."""
+        n_rows = table.height
         damaged = {h[0] - 1 for h in hits}
-        intact = [i for i in range(len(rows)) if i not in damaged]
+        intact = [i for i in range(n_rows) if i not in damaged]
         extra = []
-        for i in self.rng.permutation(intact)[: int(self.rng.binomial(len(rows), self.rate / 3))]:
-            extra.append(list(rows[i]))
-            hits.append((len(rows) + len(extra), None, "exact_duplicate", "exact duplicate"))
+        for i in self.rng.permutation(intact)[: int(self.rng.binomial(n_rows, self.rate / 3))]:
+            extra.append(list(table.row(int(i))))
+            for column in self._records_of(spec, table.columns, extra[-1]):
+                hits.append((n_rows + len(extra), column, "exact_duplicate", "exact duplicate"))
             damaged.add(int(i))
         conflict = CONFLICT_COLUMNS.get(form)
         if conflict and not spec.wide:
             key = ", ".join(FORMS[form].schema.Config.unique)
             rule = f"conflicting duplicate of natural key ({key})"
-            j = columns.index(spec.columns[conflict])
-            candidates = [i for i in intact if i not in damaged and rows[i][j] not in (None, "")]
-            n = min(int(self.rng.binomial(len(rows), self.rate / 3)), len(candidates))
+            j = table.columns.index(spec.columns[conflict])
+            filled = table[spec.columns[conflict]].fill_null("").ne("").to_list()
+            candidates = [i for i in intact if i not in damaged and filled[i]]
+            n = min(int(self.rng.binomial(n_rows, self.rate / 3)), len(candidates))
             for i in self.rng.permutation(candidates)[:n]:
-                copy = list(rows[i])
+                copy = list(table.row(int(i)))
                 low, high = _bounds(form, conflict)
                 copy[j] = str((int(copy[j]) - int(low) + 1) % int(high - low + 1) + int(low))
                 extra.append(copy)
                 hits.append((int(i) + 1, spec.columns[conflict], "conflicting_duplicate", rule))
                 hits.append(
-                    (len(rows) + len(extra), spec.columns[conflict], "conflicting_duplicate", rule)
+                    (n_rows + len(extra), spec.columns[conflict], "conflicting_duplicate", rule)
                 )
                 if form == "inclusion":
-                    self.lost_patients.add(rows[i][id_col])
+                    self.lost_patients.add(copy[id_col])
         return extra
+
+    @staticmethod
+    def _records_of(spec: StyleForm, columns, row) -> list[str | None]:
+        """The records a row becomes: itself, or (wide) one per month with a value.
+
+        The pipeline counts records after melting, so a duplicated wide row is as many
+        duplicate records as it has months; each is named by its first measure's column.
+        """
+        if not spec.wide:
+            return [None]
+        present = []
+        for m in range(13):
+            cells = [template.format(m=m) for template in spec.wide.values()]
+            if any(row[columns.index(c)] not in (None, "", "ND") for c in cells if c in columns):
+                present.append(cells[0])
+        return present
 
     def records(self, names: dict[str, str], tables: dict[str, pl.DataFrame]) -> list[tuple]:
         """Every fault, plus the rows of lost patients in the other forms."""
@@ -357,6 +388,25 @@ class _FaultInjector:
                         (self.centre, file, form, i + 1, None, "patient_lost", UNKNOWN_PATIENT)
                     )
         return out
+
+
+def _replace_rows(table: pl.DataFrame, rows: dict[int, list]) -> pl.DataFrame:
+    """``table`` with the rows at these positions replaced (order kept)."""
+    if not rows:
+        return table
+    index = sorted(rows)
+    replaced = pl.DataFrame([rows[i] for i in index], schema=table.schema, orient="row")
+    return (
+        table.with_row_index("_at")
+        .filter(~pl.col("_at").is_in(index))
+        .vstack(
+            replaced.with_columns(_at=pl.Series(index, dtype=pl.UInt32)).select(
+                "_at", *table.columns
+            )
+        )
+        .sort("_at")
+        .drop("_at")
+    )
 
 
 def _bounds(form: str, column: str) -> tuple[float, float]:

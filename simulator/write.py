@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
 from simulator.cohort import SimulatedCohort, SimulationParameters, simulate_cohort
-from simulator.exports import write_centre_exports
+from simulator.exports import STYLE_ORDER, write_centre_exports
 
 
 def simulate_into_workspace(
@@ -18,6 +19,7 @@ def simulate_into_workspace(
     n_centres: int = 30,
     seed: int = 20230516,
     fault_rate: float = 0.02,
+    styles: Sequence[str] = STYLE_ORDER,
 ) -> tuple[SimulatedCohort, pl.DataFrame]:
     """Write exports to ``inbox/``, mappings to ``centres/``, truth to ``simulation/``.
 
@@ -28,7 +30,7 @@ def simulate_into_workspace(
     cohort = simulate_cohort(
         SimulationParameters(n_patients=n_patients, n_centres=n_centres, seed=seed)
     )
-    faults = write_centre_exports(cohort, workspace, fault_rate=fault_rate)
+    faults = write_centre_exports(cohort, workspace, fault_rate=fault_rate, styles=styles)
     out = workspace / "simulation"
     out.mkdir(parents=True, exist_ok=True)
     (out / "truth.json").write_text(json.dumps(cohort.truth(), indent=2), encoding="utf-8")
