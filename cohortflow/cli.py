@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="last runs and per-centre files")
     status.set_defaults(handler=cmd_status)
 
+    quality = sub.add_parser(
+        "quality", parents=[common], help="run the data-quality checks and write their report"
+    )
+    quality.set_defaults(handler=cmd_quality)
+
     fit = sub.add_parser("fit", parents=[common], help="refit and publish the models now")
     fit.add_argument(
         "--force", action="store_true", help="refit even if this snapshot is already published"
@@ -237,6 +242,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _night_result(state)
     print(night_summary(result))
     return 1 if result.failed_centres else 0
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(args.workspace)
+    if not settings.warehouse.exists():
+        raise CohortflowError(f"no warehouse at {settings.warehouse}: run `cohortflow run` first")
+    configure_prefect(settings)
+    from cohortflow.summary import quality_lines
+    from flows.quality import quality
+
+    print(
+        "\n".join(
+            quality_lines(
+                _night_result(quality(workspace=str(settings.workspace), return_state=True))
+            )
+        )
+    )
+    return 0
 
 
 def cmd_fit(args: argparse.Namespace) -> int:

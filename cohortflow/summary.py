@@ -18,14 +18,28 @@ PUBLISHED_EFFECT_SIZE = "-0.52 (95% CI -0.62 to -0.41)"
 
 def night_summary(result, truth_path: Path | None = None) -> str:
     """The per-centre table, the quarantine's main reasons, the model, and where files are."""
-    files = result.files
     lines = [f"Night {result.run_id}"]
-    if not files:
+    if not result.files:
         lines.append("  no new files in the inbox: nothing loaded")
     else:
-        lines += _ingestion_lines(files)
-    for centre in result.unconfigured:
-        lines.append(f"  WARNING inbox/{centre}/ has no mapping file in centres/: not read")
+        lines += _ingestion_lines(result.files)
+    lines += _attention_lines(result)
+    if result.quality is not None:
+        lines += ["", *quality_lines(result.quality)]
+    elif result.quality_error:
+        lines += ["", f"  ERROR   data-quality checks failed: {result.quality_error}"]
+    lines.append("")
+    lines += _model_lines(result, truth_path)
+    lines += _files_to_open(result)
+    return "\n".join(lines)
+
+
+def _attention_lines(result) -> list[str]:
+    """Centres not read, deferred or failed, and the quarantine's main reasons."""
+    lines = [
+        f"  WARNING inbox/{centre}/ has no mapping file in centres/: not read"
+        for centre in result.unconfigured
+    ]
     for centre, names in result.waiting.items():
         lines.append(
             f"  WARNING {centre}: files still being copied ({', '.join(names)}): "
@@ -40,9 +54,11 @@ def night_summary(result, truth_path: Path | None = None) -> str:
         hidden = result.quarantine_reasons[TOP_REASONS:]
         if hidden:
             lines.append(f"  {sum(n for *_, n in hidden):>6}  ({len(hidden)} more kinds)")
-    lines.append("")
-    lines += _model_lines(result, truth_path)
-    lines += [
+    return lines
+
+
+def _files_to_open(result) -> list[str]:
+    lines = [
         "",
         "Files to open:",
         f"  warehouse   {result.workspace / 'warehouse.duckdb'}",
@@ -50,13 +66,32 @@ def night_summary(result, truth_path: Path | None = None) -> str:
         "              analysis views: analysis_patient_months, analysis_patients, "
         "hads_scored, sf12_scored, ketamine_doses;",
         "              history: <table>_history, changes, absent_rows; "
-        "operations: quarantine, ingested_files, runs",
+        "operations: quarantine, ingested_files, runs, dq_results",
     ]
     if result.quarantine_csv:
         lines.append(f"  quarantine  {result.quarantine_csv}")
+    if result.quality is not None:
+        lines.append(f"  quality     {result.quality.report}  (open in a browser)")
     if result.manifest:
         lines.append(f"  results     {result.manifest.parent}/  (parquet + manifest.json)")
-    return "\n".join(lines)
+    return lines
+
+
+def quality_lines(quality, top: int = 8) -> list[str]:
+    """The scorecard's headline and the breaches a data manager acts on first."""
+    overall = quality.scorecard.filter(pl.col("centre_id") == "ALL").row(0, named=True)
+    cells = ", ".join(
+        f"{name} {overall[name]:.0f}%"
+        for name in ("conformance", "completeness", "plausibility", "timeliness")
+        if overall.get(name) is not None
+    )
+    lines = [f"Data quality: checks passed {cells}; {len(quality.breaches)} thresholds breached"]
+    for breach in quality.breaches[:top]:
+        lines.append(f"  {breach}")
+    if len(quality.breaches) > top:
+        lines.append(f"  ... {len(quality.breaches) - top} more in the report")
+    lines.append(f"  report: {quality.report}; queries to send back: {len(quality.queries)} CSV")
+    return lines
 
 
 def _ingestion_lines(files) -> list[str]:
@@ -110,6 +145,32 @@ def _model_lines(result, truth_path: Path | None) -> list[str]:
     if truth_path and truth_path.exists():
         truth = json.loads(truth_path.read_text())
         lines.append(f"  simulator's true mean slope per month: {truth['expected_slope']:+.3f}")
+    if getattr(result, "study", None) is not None:
+        lines += study_lines(result.study)
+    return lines
+
+
+def study_lines(study) -> list[str]:
+    """The secondary analyses in one line each, next to the published figures."""
+    lines = ["", "Secondary analyses (all results in the parquet files):"]
+    inter = study.interaction
+    if inter:
+        lines.append(
+            f"  time x depression (HADS-D >= 8)  {inter['estimate']:+.3f}/month (95% CI "
+            f"{inter['ci_low']:+.3f} to {inter['ci_high']:+.3f}), LRT p = "
+            f"{inter['lrt_p_value']:.3f}   published: |0.04| (CI 0.01 to 0.06), p = .002"
+        )
+    if study.trajectory_groups:
+        shares = " / ".join(f"{s:.0%}" for s in study.trajectory_shares)
+        groups = study.trajectory_groups
+        lines.append(f"  pain trajectories (BIC)          {groups} groups: {shares}")
+    if study.mediation:
+        main = ("indirect_acme", "direct_ade", "total", "proportion_mediated")
+        effects = ", ".join(f"{k} {study.mediation[k]:+.3f}" for k in main if k in study.mediation)
+        lines.append(f"  mediation (per 100 mg)           {effects}")
+    for score, (before, after, p) in study.sf12.items():
+        lines.append(f"  {score:<32} {before:.1f} -> {after:.1f}, paired p = {p:.3f}")
+    lines += [f"  not fitted: {step}: {error}" for step, error in study.failed.items()]
     return lines
 
 

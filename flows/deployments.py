@@ -1,7 +1,8 @@
 """The schedules of cohortflow, for ``cohortflow serve`` (prefect.yaml mirrors them).
 
-Three deployments: the nightly ingestion (which refits when the data changed), a weekly
-refit regardless of change, and the data-quality report each morning. Times are local
+Three deployments: the nightly ingestion (which refits when the data changed and checks
+data quality), a weekly refit regardless of change, and a data-quality report each
+morning (it also flags centres whose exports are late when no file came in the night). Times are local
 to ``COHORTFLOW_TIMEZONE`` (default Europe/Paris); the nightly cron can be moved with
 ``COHORTFLOW_NIGHTLY_CRON``. A test keeps prefect.yaml and this table in agreement.
 """
@@ -31,7 +32,7 @@ SCHEDULES = (
         "flows/nightly.py:nightly",
         "0 2 * * *",
         "Ingest every centre's new exports, then refit the models if the data changed.",
-        {"workspace": None, "fit_models": True},
+        {"workspace": None, "fit_models": True, "check_quality": True},
     ),
     Schedule(
         "weekly-refit",
@@ -39,6 +40,13 @@ SCHEDULES = (
         "0 4 * * 0",
         "Refit and publish the models every Sunday, whether or not the data changed.",
         {"workspace": None, "force": True},
+    ),
+    Schedule(
+        "morning-quality",
+        "flows/quality.py:quality",
+        "30 6 * * *",
+        "Run the data-quality checks on the warehouse and write the morning report.",
+        {"workspace": None},
     ),
 )
 DEFAULT_TIMEZONE = "Europe/Paris"

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cohortflow.settings import Settings
 from models.lmm import PrimaryResult
-from models.primary import fit_and_publish_primary
+from models.suite import StudyResults, fit_and_publish_all
 from transforms import warehouse
 
 
@@ -25,6 +26,7 @@ class FitResult:
     snapshot_id: str
     primary: PrimaryResult | None = None
     manifest: Path | None = None
+    study: StudyResults | None = None
 
     @property
     def published(self) -> bool:
@@ -35,10 +37,38 @@ class FitResult:
 def fit_models_task(
     con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str, snapshot: str
 ) -> FitResult:
-    primary, manifest = fit_and_publish_primary(
-        warehouse.patient_months(con), out_dir, run_id=run_id, snapshot_id=snapshot
+    study = fit_and_publish_all(
+        warehouse.analysis_views(con), out_dir, run_id=run_id, snapshot_id=snapshot
     )
-    return FitResult(run_id, snapshot, primary, manifest)
+    for step, error in study.failed.items():
+        get_run_logger().warning("model %s not fitted: %s", step, error)
+    _model_artifact(study, snapshot)
+    return FitResult(run_id, snapshot, study.primary, study.manifest, study)
+
+
+def _model_artifact(study: StudyResults, snapshot: str) -> None:
+    """The headline results and links to every published file, in the Prefect UI."""
+    es, inter = study.effect_size, study.interaction
+    lines = [
+        f"# Models (snapshot `{snapshot}`)",
+        "",
+        f"- One-year standardised change in NPRS: **{es['estimate']:.2f}** "
+        f"(95% CI {es['ci_low']:.2f} to {es['ci_high']:.2f})",
+    ]
+    if inter:
+        lines.append(
+            f"- Time x baseline depression: {inter['estimate']:+.3f}/month "
+            f"(95% CI {inter['ci_low']:.3f} to {inter['ci_high']:.3f}), "
+            f"LRT p = {inter['lrt_p_value']:.3g}"
+        )
+    if study.trajectory_groups:
+        shares = ", ".join(f"{s:.0%}" for s in study.trajectory_shares)
+        lines.append(f"- Pain trajectories: {study.trajectory_groups} groups ({shares})")
+    lines += [f"- not fitted: {step}: {error}" for step, error in study.failed.items()]
+    folder = study.manifest.parent
+    lines += ["", f"Published files (`{folder}`):", ""]
+    lines += [f"- [{p.name}]({p.as_uri()})" for p in sorted(folder.iterdir())]
+    create_markdown_artifact(key="models", markdown="\n".join(lines))
 
 
 @flow(name="cohortflow-fit", log_prints=True)

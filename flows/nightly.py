@@ -17,16 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
 from cohortflow.errors import FileNotReady
 from cohortflow.settings import Settings
 from flows.fit import fit_models_task
+from flows.quality import quality_task
 from flows.runners import centre_task_runner
 from flows.secrets import resolve_pseudonym_key
 from models.lmm import PrimaryResult
+from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import (
     FileReport,
@@ -37,6 +39,7 @@ from transforms.ingest import (
     unconfigured_centres,
 )
 from transforms.mapping import CentreMapping, load_all_mappings
+from transforms.quality import QualityResult
 
 NOT_READY_RETRIES = 3  # waits of 1x, 2x, 4x the settle time, then the centre waits a night
 
@@ -57,6 +60,9 @@ class NightResult:
     manifest: Path | None = None
     quarantine_csv: Path | None = None
     quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
+    study: StudyResults | None = None
+    quality: QualityResult | None = None
+    quality_error: str | None = None
 
     @property
     def rows_quarantined(self) -> int:
@@ -72,6 +78,8 @@ class NightResult:
             f"{c}: still being copied, deferred: {', '.join(n)}" for c, n in self.waiting.items()
         ]
         notes += [f"inbox/{c}/ has no mapping file" for c in self.unconfigured]
+        if self.quality is not None:
+            notes += [f"data quality: {line}" for line in self.quality.warnings()]
         return notes
 
 
@@ -117,13 +125,16 @@ def refresh_views_task(con, snapshot: str) -> bool:
 
 
 @flow(name="cohortflow-nightly", log_prints=True)
-def nightly(workspace: str | None = None, fit_models: bool = True) -> State:
+def nightly(
+    workspace: str | None = None, fit_models: bool = True, check_quality: bool = True
+) -> State:
     """Ingest the inbox of ``workspace``; refit the models if the data changed.
 
     Args:
         workspace: the workspace folder (null: $COHORTFLOW_HOME, else ./cohortflow-data);
             its inbox/ holds one folder per centre, centres/ one mapping file per centre.
         fit_models: refit and publish the models when the data changed.
+        check_quality: run the data-quality checks and write their report.
     """
     settings = Settings.from_env(workspace)
     secret = resolve_pseudonym_key(settings)
@@ -146,6 +157,8 @@ def nightly(workspace: str | None = None, fit_models: bool = True) -> State:
         )
         _load_centres(con, outcomes, result, secret)
         _close_night(con, result, settings, fit_models)
+        if check_quality:
+            _check_quality(con, result, settings, sorted(mappings))
     except BaseException as exc:
         warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
         raise
@@ -153,6 +166,15 @@ def nightly(workspace: str | None = None, fit_models: bool = True) -> State:
         con.close()
     _publish_prefect_artifacts(result)
     return _final_state(result, logger)
+
+
+def _check_quality(con, result: NightResult, settings: Settings, centres: list[str]) -> None:
+    """The data is loaded and the run recorded: a failing check fails the flow, not the run."""
+    try:
+        result.quality = quality_task(con, settings, result.run_id, centres)
+    except Exception as exc:
+        result.quality_error = f"{type(exc).__name__}: {exc}"
+        get_run_logger().error("data-quality checks failed: %s", result.quality_error)
 
 
 def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None:
@@ -182,6 +204,7 @@ def _close_night(con, result: NightResult, settings: Settings, fit_models: bool)
     if fit_models and result.data_changed:
         fitted = fit_models_task(con, settings.artifacts / run_id, run_id, result.snapshot_id)
         result.primary, result.manifest = fitted.primary, fitted.manifest
+        result.study = fitted.study
     warehouse.finish_run(
         con,
         run_id,
@@ -197,6 +220,8 @@ def _final_state(result: NightResult, logger) -> State:
     if result.failed_centres:
         names = ", ".join(result.failed_centres)
         return Failed(message=f"centre(s) failed: {names} (others loaded)", data=result)
+    if result.quality_error:
+        return Failed(message=f"data-quality checks failed: {result.quality_error}", data=result)
     warnings = result.warnings()
     if warnings:
         for line in warnings:
@@ -241,21 +266,7 @@ def _publish_prefect_artifacts(result: NightResult) -> None:
         ],
         description=f"Run {result.run_id}: one row per file received",
     )
-    if result.primary is not None:
-        es = result.primary.effect_size.row(0, named=True)
-        files = "\n".join(
-            f"- [{p.name}]({p.as_uri()})" for p in sorted(result.manifest.parent.iterdir())
-        )
-        create_markdown_artifact(
-            key="primary-model",
-            markdown=(
-                f"# Primary model (snapshot `{result.snapshot_id}`)\n\n"
-                f"One-year standardised change in NPRS: **{es['estimate']:.2f}** "
-                f"(95% CI {es['ci_low']:.2f} to {es['ci_high']:.2f}), "
-                f"{es['n_patients']} patients, {es['n_observations']} patient-months.\n\n"
-                f"Published files (`{result.manifest.parent}`):\n\n{files}\n"
-            ),
-        )
+    # the models and data-quality artifacts are made by their own tasks
 
 
 def per_centre_rows(result: NightResult) -> list[dict]:

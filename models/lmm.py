@@ -46,40 +46,36 @@ def fit_growth_model(
     group: str,
     reml: bool = True,
     time_scale: float = 1.0,
+    fixed: str | None = None,
 ) -> GrowthModelFit:
-    """Fit ``outcome ~ time`` with random intercept and slope of ``time`` per ``group``.
+    """Fit ``outcome ~ fixed`` with random intercept and slope of ``time`` per ``group``.
 
-    ``time_scale`` divides time before fitting and the results are transformed back
-    exactly (slope and its SE x 1/scale, slope variance x 1/scale^2). MixedLM's optimiser
-    often fails on monthly slopes, whose variance is ~1000x smaller than the intercept's;
-    in years (scale 12) it converges.
+    ``fixed`` is the right-hand side of the fixed part (default: ``time``; e.g.
+    ``"month * depressed"``). ``time_scale`` divides time before fitting and the results
+    are transformed back exactly (every term containing time, its SE x 1/scale per time
+    factor; slope variance x 1/scale^2). MixedLM's optimiser often fails on monthly
+    slopes, whose variance is ~1000x smaller than the intercept's; in years (scale 12) it
+    converges.
     """
     data = data.assign(**{time: data[time] / time_scale})
-    model = smf.mixedlm(f"{outcome} ~ {time}", data, groups=data[group], re_formula=f"~{time}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = model.fit(reml=reml)
-    converged = bool(result.converged) and not any(
-        "converge" in str(w.message).lower() for w in caught
+    model = smf.mixedlm(
+        f"{outcome} ~ {fixed or time}", data, groups=data[group], re_formula=f"~{time}"
     )
-    z = stats.norm.ppf(0.975)
-    back = pd.Series(1.0, index=result.fe_params.index)
-    back[time] = 1 / time_scale
-    fe = result.fe_params * back
-    se = result.bse_fe * back
-    fixed = pl.DataFrame(
-        {
-            "term": list(fe.index),
-            "estimate": fe.to_numpy(),
-            "std_error": se.to_numpy(),
-            "z": (fe / se).to_numpy(),
-            "p_value": 2 * stats.norm.sf(np.abs((fe / se).to_numpy())),
-            "ci_low": (fe - z * se).to_numpy(),
-            "ci_high": (fe + z * se).to_numpy(),
-        }
+    result, converged = fit_quietly(model, reml=reml)
+    return GrowthModelFit(
+        fixed_effects=tidy_fixed_effects(result, time=time, time_scale=time_scale),
+        variance_components=variance_components(result, time_scale),
+        n_observations=int(result.nobs),
+        n_groups=len(result.random_effects),
+        log_likelihood=float(result.llf),
+        converged=converged,
     )
+
+
+def variance_components(result, time_scale: float = 1.0) -> pl.DataFrame:
+    """Random intercept and slope (co)variances, in the original time units, and residual."""
     cov = result.cov_re
-    variance = pl.DataFrame(
+    return pl.DataFrame(
         {
             "component": ["intercept_var", "slope_var", "intercept_slope_cov", "residual_var"],
             "estimate": [
@@ -90,13 +86,36 @@ def fit_growth_model(
             ],
         }
     )
-    return GrowthModelFit(
-        fixed_effects=fixed,
-        variance_components=variance,
-        n_observations=int(result.nobs),
-        n_groups=len(result.random_effects),
-        log_likelihood=float(result.llf),
-        converged=converged,
+
+
+def fit_quietly(model, **fit_kwargs):
+    """Fit a MixedLM; converged only if statsmodels says so and warned of no failure."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = model.fit(**fit_kwargs)
+    converged = bool(result.converged) and not any(
+        "converge" in str(w.message).lower() for w in caught
+    )
+    return result, converged
+
+
+def tidy_fixed_effects(result, *, time: str = "", time_scale: float = 1.0) -> pl.DataFrame:
+    """Fixed effects with Wald z, p and 95% CI, time terms scaled back to ``time`` units."""
+    z = stats.norm.ppf(0.975)
+    factors = [str(term).split(":") for term in result.fe_params.index]
+    back = np.array([time_scale ** -sum(f == time for f in parts) for parts in factors])
+    fe = result.fe_params.to_numpy() * back
+    se = result.bse_fe.to_numpy() * back
+    return pl.DataFrame(
+        {
+            "term": [str(t) for t in result.fe_params.index],
+            "estimate": fe,
+            "std_error": se,
+            "z": fe / se,
+            "p_value": 2 * stats.norm.sf(np.abs(fe / se)),
+            "ci_low": fe - z * se,
+            "ci_high": fe + z * se,
+        }
     )
 
 

@@ -49,8 +49,12 @@ def test_served_deployments_use_the_workspace_and_the_configured_time(tmp_path, 
 
     monkeypatch.setenv("COHORTFLOW_NIGHTLY_CRON", "30 1 * * *")
     deployments = {d.name: d for d in runner_deployments(Settings.from_env(tmp_path))}
-    assert set(deployments) == {"nightly", "weekly-refit"}
+    assert set(deployments) == {"nightly", "weekly-refit", "morning-quality"}
     nightly = deployments["nightly"]
-    assert nightly.parameters == {"workspace": str(tmp_path), "fit_models": True}
+    assert nightly.parameters == {
+        "workspace": str(tmp_path),
+        "fit_models": True,
+        "check_quality": True,
+    }
     schedule = nightly.schedules[0].schedule
     assert (schedule.cron, schedule.timezone) == ("30 1 * * *", "Europe/Paris")

@@ -13,6 +13,7 @@ from pathlib import Path
 from schemas.forms import FORMS, Form
 from transforms import views, warehouse
 from transforms.pull import PULLS_DDL
+from transforms.quality import ensure_quality_tables
 
 COMMON = {
     "patient_key": "pseudonym of the patient: HMAC-SHA256 of centre and local id under a key "
@@ -35,6 +36,13 @@ OPERATIONAL = {
     "changes": "one row per corrected value: old and new value, old and new file, run",
     "absent_rows": "rows of an earlier full export missing from a newer one (flagged, kept)",
     "views_built": "the snapshot id the analysis views were last built from",
+    "dq_runs": "one row per data-quality run: when, snapshot, cadence, whether GX ran, "
+    "number of results and breaches, report and Data Docs paths",
+    "dq_results": "one row per (quality run, check, centre): Kahn category, table, column, "
+    "rows checked and violating, thresholds (percent and count), status passed / failed / "
+    "not_applicable / error; re-scorable against new thresholds",
+    "dq_queries": "one row per actionable query to send back to a centre: check, patient "
+    "pseudonym, month, field, problem, value",
     "pulls": "one row per `cohortflow pull`: when, OS user, table, query (JSON), snapshot, "
     "format, rows, output path and the output's SHA-256",
 }
@@ -58,6 +66,7 @@ def data_dictionary() -> str:
     for form in FORMS.values():
         lines += _form_section(con, form)
     con.execute(PULLS_DDL)  # created by the first pull
+    ensure_quality_tables(con)  # created by the first quality run
     lines += _views_section(con)
     lines += ["", "## Operational tables", ""]
     for table, about in OPERATIONAL.items():

@@ -326,6 +326,13 @@ def refresh_views(con: duckdb.DuckDBPyConnection, snapshot: str) -> bool:
     return True
 
 
+def analysis_views(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """The materialised analysis views, and adverse_events, as the models read them."""
+    frames = {name: con.sql(f"SELECT * FROM {name}").pl() for name in views.VIEW_NAMES}
+    frames["adverse_events"] = con.sql("SELECT * FROM adverse_events").pl()
+    return frames
+
+
 def patient_months(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per observed patient-month: the models' input (analysis_patient_months)."""
     return con.sql("SELECT * FROM analysis_patient_months ORDER BY patient_key, month").pl()

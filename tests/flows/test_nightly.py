@@ -33,7 +33,8 @@ def test_nightly_ingests_fits_publishes_then_does_nothing_new(prefect_harness, k
 
     manifest = json.loads(first.manifest.read_text())
     assert manifest["snapshot_id"] == first.snapshot_id
-    assert manifest["specification"]["formula"] == "nprs ~ month"
+    assert manifest["specification"]["lmm_primary"]["formula"] == "nprs ~ month"
+    assert {"lmm_interaction", "trajectory", "mediation"} <= set(manifest["specification"])
     fixed = pl.read_parquet(first.manifest.parent / "lmm_primary_fixed_effects.parquet")
     assert fixed["term"].to_list() == ["Intercept", "month"]
     assert fixed.filter(term="month")["estimate"].item() < 0

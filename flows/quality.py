@@ -1,0 +1,69 @@
+"""The data-quality flow: every check on the warehouse, stored per run and centre, reported.
+
+Runs inside the nightly flow after the views are rebuilt, each morning on its own
+(prefect.yaml), and on demand (``cohortflow quality``). Breached thresholds make the
+flow end "Completed with warnings", never crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
+
+from cohortflow.settings import Settings
+from transforms import warehouse
+from transforms.mapping import load_all_mappings
+from transforms.quality import QualityResult, run_quality
+
+
+@task(name="data-quality", cache_policy=NO_CACHE)  # input: a live connection
+def quality_task(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, centres: list[str]
+) -> QualityResult:
+    result = run_quality(
+        con,
+        run_id=run_id,
+        workspace_reports=settings.reports,
+        now=dt.datetime.now(dt.UTC),
+        expected_centres=centres,
+    )
+    create_markdown_artifact(
+        key="data-quality-scorecard",
+        markdown=result.markdown,
+        description=f"Data quality of run {run_id}",
+    )
+    logger = get_run_logger()
+    for line in result.warnings():
+        logger.warning("data quality: %s", line)
+    return result
+
+
+@flow(name="cohortflow-quality", log_prints=True)
+def quality(workspace: str | None = None) -> State:
+    """Check the warehouse as it stands and write the report (reports/<run>/quality.html).
+
+    Args:
+        workspace: the workspace folder (null: $COHORTFLOW_HOME, else ./cohortflow-data).
+    """
+    settings = Settings.from_env(workspace)
+    centres = sorted(load_all_mappings(settings.centres_config))
+    run_id = warehouse.new_run_id()
+    con = warehouse.connect(settings.warehouse)
+    try:
+        warehouse.refresh_views(con, warehouse.snapshot_id(con))
+        result = quality_task(con, settings, run_id, centres)
+    finally:
+        con.close()
+    print(f"data-quality report: {result.report}")
+    if result.breaches:
+        return Completed(
+            name="Completed with warnings",
+            message=f"{len(result.breaches)} data-quality breaches",
+            data=result,
+        )
+    return Completed(message="no data-quality threshold breached", data=result)

@@ -1,0 +1,37 @@
+"""Great Expectations on an empty warehouse: nothing to check, and a check that cannot run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from cohortflow.errors import CohortflowError
+from transforms import views, warehouse
+from transforms.quality import expand, run_quality
+from transforms.quality_gx import run_gx_checks
+from transforms.quality_score import score
+
+
+def test_gx_checks_on_empty_tables_are_not_applicable_and_a_broken_one_is_error(tmp_path):
+    """Empty tables give no counts (not_applicable); a missing column errors in every centre."""
+    con = warehouse.connect(Path(":memory:"))
+    views.materialise_views(con, views.build_views(warehouse.current_tables(con)), "empty")
+    con.execute("ALTER TABLE sf12_scored DROP COLUMN mcs12")
+    outcome = run_gx_checks(con, tmp_path / "docs", "empty-run")
+    results = score(expand(outcome.counts, ["C01", "C02"], outcome.ran))
+    broken = results.filter(check_id="conf_sf12_scores")
+    assert broken["status"].to_list() == ["error", "error"]
+    assert "mcs12" in broken["observed"][0]
+    others = results.filter(check_id="conf_hads_items")
+    assert others["status"].to_list() == ["not_applicable", "not_applicable"]
+    assert outcome.queries.is_empty()
+    assert (tmp_path / "docs" / "index.html").exists()
+
+
+def test_run_quality_needs_the_analysis_views(tmp_path):
+    """A warehouse never refreshed gives a clear error, not a missing-table traceback."""
+    con = warehouse.connect(Path(":memory:"))
+    with pytest.raises(CohortflowError, match="no analysis views"):
+        run_quality(con, run_id="r", workspace_reports=tmp_path, now=dt.datetime(2026, 1, 1))

@@ -1,0 +1,280 @@
+"""The morning data-quality report: one self-contained HTML page per run, and its markdown.
+
+The page holds the per-centre scorecard, the breaches (observed vs threshold), what
+changed since the last run, the centre x month completeness heatmap of monthly calls,
+the trend of checks passed over the last runs, the quarantine's reasons per centre, the
+queries files and the check catalogue, with a link to the run's GX Data Docs. Plots are
+matplotlib PNGs embedded in base64, so the page can be mailed or archived alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import polars as pl
+
+from schemas import expectations as ex
+
+PASS_GOOD, PASS_FAIR = 95.0, 80.0  # scorecard colours: green at or above, amber, then red
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;
+padding:3px 8px;font-size:13px;text-align:left}th{background:#f3f3f3}
+td.num{text-align:right}.good{background:#c8e6c9}.fair{background:#ffe0b2}
+.bad{background:#ffcdd2}.na{color:#999}h2{margin-top:1.6em}img{max-width:100%}
+"""
+
+
+def write_report(
+    path: Path,
+    *,
+    run_id: str,
+    results: pl.DataFrame,
+    scorecard: pl.DataFrame,
+    completeness: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    trend: pl.DataFrame,
+    changes: pl.DataFrame,
+    data_docs: Path | None,
+    queries: dict[str, Path] | None = None,
+) -> Path:
+    """Write the run's HTML report to ``path`` and return it."""
+    failed = results.filter(pl.col("status") == "failed")
+    docs = (
+        f'<a href="{html.escape(_relative(data_docs / "index.html", path))}">GX Data Docs</a>'
+        if data_docs
+        else "GX suites not run"
+    )
+    sections = [
+        f"<h1>Data quality, run {html.escape(run_id)}</h1>",
+        f"<p>{results['check_id'].n_unique()} checks x {results['centre_id'].n_unique()} "
+        f"centres; {failed.height} breaches. {docs}.</p>",
+        "<h2>Scorecard: percent of applicable checks passed</h2>",
+        _scorecard_table(scorecard),
+        "<h2>Breaches: observed vs threshold</h2>",
+        _breaches_table(failed),
+        "<h2>Changed since the previous run</h2>",
+        _table(changes) if changes.height else "<p>No status changed (or first run).</p>",
+        "<h2>Monthly calls received / expected, per centre and follow-up month</h2>",
+        _img(completeness_heatmap(completeness), "completeness heatmap"),
+        "<h2>Trend: percent of centre results passed, per category</h2>",
+        _img(trend_plot(trend), "trend of checks passed"),
+        "<h2>Quarantined rows at ingestion, per centre</h2>",
+        _quarantine_table(quarantine),
+        "<h2>Queries to send back</h2>",
+        _queries_list(queries or {}, path),
+        "<h2>Check catalogue</h2>",
+        _catalogue_table(),
+    ]
+    page = (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Data quality {run_id}'
+        f"</title><style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _relative(target: Path, page: Path) -> str:
+    try:
+        return target.relative_to(page.parent).as_posix()
+    except ValueError:
+        return target.as_uri() if target.is_absolute() else target.as_posix()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return '<td class="na">-</td>'
+    if isinstance(value, float):
+        return f'<td class="num">{value:.1f}</td>'
+    if isinstance(value, int):
+        return f'<td class="num">{value}</td>'
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def _table(frame: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    body = "".join(f"<tr>{''.join(_cell(v) for v in row)}</tr>" for row in frame.iter_rows())
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _pass_cell(value: float | None) -> str:
+    if value is None:
+        return '<td class="na">n/a</td>'
+    kind = "good" if value >= PASS_GOOD else "fair" if value >= PASS_FAIR else "bad"
+    return f'<td class="num {kind}">{value:.0f}%</td>'
+
+
+def _scorecard_table(card: pl.DataFrame) -> str:
+    columns = [*ex.CATEGORIES, "overall"]
+    head = "".join(f"<th>{c}</th>" for c in ["centre", *columns, "failed checks"])
+    rows = []
+    for r in card.iter_rows(named=True):
+        cells = "".join(_pass_cell(r[c]) for c in columns)
+        rows.append(f"<tr>{_cell(r['centre_id'])}{cells}{_cell(r['failed'])}</tr>")
+    return f'<table id="scorecard"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _threshold_text(pct: float | None, count: int | None) -> str:
+    parts = ([f"> {pct:g}%"] if pct is not None else []) + (
+        [f"> {count}"] if count is not None else []
+    )
+    return " or ".join(parts)
+
+
+def _breaches_table(failed: pl.DataFrame) -> str:
+    if failed.is_empty():
+        return "<p>None: every applicable check is within its thresholds.</p>"
+    rows = failed.sort("centre_id", "category", "check_id").select(
+        "centre_id",
+        "check_id",
+        "category",
+        observed=pl.format("{} of {} {}", "n_violating", "n_checked", "unit"),
+        pct=pl.col("pct_violating").round(1),
+        threshold=pl.struct("threshold_pct", "threshold_count").map_elements(
+            lambda t: _threshold_text(t["threshold_pct"], t["threshold_count"]),
+            return_dtype=pl.String,
+        ),
+        note="observed",
+    )
+    return _table(rows)
+
+
+def _quarantine_table(quarantine: pl.DataFrame) -> str:
+    if quarantine.is_empty():
+        return "<p>Nothing quarantined.</p>"
+    reasons = quarantine.with_columns(
+        reason=pl.format("{}.{} {} ({})", "form", "column_name", "rule", "n_rows")
+    )
+    per_centre = reasons.group_by("centre_id", maintain_order=True).agg(
+        rows=pl.col("n_rows").sum(), main_reasons=pl.col("reason").head(3).str.join("; ")
+    )
+    return _table(per_centre.sort("rows", descending=True))
+
+
+def _queries_list(queries: dict[str, Path], page: Path) -> str:
+    if not queries:
+        return "<p>No queries.</p>"
+    items = "".join(
+        f'<li><a href="{html.escape(_relative(p, page))}">{html.escape(c)}</a></li>'
+        for c, p in sorted(queries.items())
+    )
+    return f"<p>One CSV per centre (patient pseudonyms only):</p><ul>{items}</ul>"
+
+
+def _catalogue_table() -> str:
+    rows = pl.DataFrame(
+        [
+            (
+                c.check_id,
+                c.category,
+                c.subcategory,
+                c.table,
+                c.column,
+                c.description,
+                _threshold_text(c.threshold.pct, c.threshold.count),
+                c.engine,
+            )
+            for c in ex.CHECKS
+        ],
+        schema=["check", "category", "kind", "table", "column", "what", "fails when", "engine"],
+        orient="row",
+    )
+    return _table(rows)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
+
+
+def _png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def completeness_heatmap(completeness: pl.DataFrame) -> bytes:
+    """Centres (rows) x follow-up months: share of expected calls received; cells show
+    the number missing. Grey: no call expected."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    centres = sorted(completeness["centre_id"].unique().to_list()) or ["-"]
+    grid = np.full((len(centres), 13), np.nan)
+    missing = np.zeros((len(centres), 13), dtype=int)
+    for centre, month, expected, received in completeness.select(
+        "centre_id", "month", "expected", "received"
+    ).iter_rows():
+        i = centres.index(centre)
+        grid[i, month] = received / expected if expected else np.nan
+        missing[i, month] = expected - received
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.3 * len(centres)))
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.5, vmax=1, aspect="auto")
+    for (i, j), n in np.ndenumerate(missing):
+        if n > 0:
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(13), [str(m) for m in range(13)])
+    ax.set_yticks(range(len(centres)), centres, fontsize=8)
+    ax.set_xlabel("follow-up month (cell: calls missing)")
+    fig.colorbar(image, ax=ax, label="received / expected", shrink=0.6)
+    return _png(fig)
+
+
+def trend_plot(trend: pl.DataFrame) -> bytes:
+    """Per run and category: percent of the centres' applicable results that passed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = (
+        trend.filter(pl.col("centre_id") != "ALL")
+        .group_by("run_seq", "category")
+        .agg(pl.col("n_passed").sum(), pl.col("n_applicable").sum())
+        .with_columns(pct=100 * pl.col("n_passed") / pl.col("n_applicable"))
+        .sort("run_seq")
+    )
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for category in ex.CATEGORIES:
+        part = rates.filter(category=category)
+        if part.height:
+            ax.plot(part["run_seq"], part["pct"], marker="o", label=category)
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("quality run")
+    ax.set_ylabel("% of centre results passed")
+    ax.set_xticks(rates["run_seq"].unique().sort().to_list())
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def markdown(run_id: str, card: pl.DataFrame, breaches: list, report: Path) -> str:
+    """The scorecard as markdown, for a Prefect artifact."""
+    columns = [*ex.CATEGORIES, "overall"]
+    lines = [
+        f"## Data quality, run {run_id}",
+        "",
+        f"{len(breaches)} breaches; report: `{report}`",
+        "",
+        "| centre | " + " | ".join(columns) + " | failed |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
+    for r in card.iter_rows(named=True):
+        cells = " | ".join("n/a" if r[c] is None else f"{r[c]:.0f}%" for c in columns)
+        lines.append(f"| {r['centre_id']} | {cells} | {r['failed']} |")
+    if breaches:
+        lines += ["", "Breaches:", *[f"- {b}" for b in breaches[:20]]]
+        if len(breaches) > 20:
+            lines.append(f"- ... and {len(breaches) - 20} more (see the report)")
+    return "\n".join(lines)
