@@ -175,7 +175,8 @@ def study_lines(study) -> list[str]:
 
 
 def status_summary(settings: Settings) -> str:
-    """Last runs and, per centre, files received and rows loaded, quarantined, corrected."""
+    """Last runs and, per centre, files and rows (loaded, quarantined, corrected) and the
+    last data-quality run's pass rate and failed checks."""
     con = warehouse.connect(settings.warehouse, read_only=True)
     try:
         runs = con.sql(
@@ -192,7 +193,28 @@ def status_summary(settings: Settings) -> str:
                       CAST(max(ingested_at) AS DATE) AS last_file
                FROM ingested_files GROUP BY centre_id ORDER BY centre_id"""
         ).pl()
+        quality = _last_quality(con)
     finally:
         con.close()
-    with pl.Config(tbl_rows=200, tbl_hide_dataframe_shape=True, tbl_width_chars=160):
+    centres = centres.with_columns(pl.col(pl.Decimal).cast(pl.Int64))  # DuckDB's sum()
+    if quality is not None:
+        centres = centres.join(quality, on="centre_id", how="left")
+    with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=220):
         return f"Last runs:\n{runs}\n\nPer centre:\n{centres}"
+
+
+def _last_quality(con) -> pl.DataFrame | None:
+    """Per centre, the last data-quality run's share of applicable checks passed."""
+    tables = {name for (name,) in con.execute("SHOW TABLES").fetchall()}
+    if "dq_results" not in tables:
+        return None
+    return con.sql(
+        """SELECT centre_id,
+                  round(100.0 * count(*) FILTER (status = 'passed')
+                        / nullif(count(*) FILTER (status IN ('passed', 'failed')), 0), 0)
+                      AS dq_passed_pct,
+                  count(*) FILTER (status = 'failed') AS dq_failed
+           FROM dq_results
+           WHERE run_seq = (SELECT max(run_seq) FROM dq_results)
+           GROUP BY centre_id"""
+    ).pl()

@@ -125,3 +125,30 @@ def test_pull_writes_the_file_and_card_and_lists_tables(workspace, tmp_path, cap
     assert "analysis_patients" in capsys.readouterr().out
     assert main(["pull", "patients", "--workspace", str(workspace)]) == 1
     assert "--out" in capsys.readouterr().err
+
+
+def test_status_shows_per_centre_rows_and_data_quality(workspace, capsys):
+    import datetime as dt
+
+    from tests.transforms.test_history import night
+    from transforms import warehouse
+    from transforms.quality import run_quality
+
+    con, snapshot = night(workspace, "run-1")
+    warehouse.refresh_views(con, snapshot)
+    run_quality(
+        con,
+        run_id="run-1",
+        workspace_reports=workspace / "reports",
+        now=dt.datetime(2017, 10, 1, tzinfo=dt.UTC),
+        with_gx=False,
+    )
+    loaded = dict(
+        con.execute("SELECT centre_id, sum(rows_loaded) FROM ingested_files GROUP BY 1").fetchall()
+    )
+    con.close()
+    assert main(["status", "--workspace", str(workspace)]) == 0
+    out = capsys.readouterr().out
+    assert "run-1" in out and "dq_passed_pct" in out
+    c01 = next(line for line in out.splitlines() if "│ C01" in line)
+    assert f" {loaded['C01']} " in c01
