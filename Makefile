@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean docs check-server
+.PHONY: demo test lint clean docs check-server report-screenshot
 
 demo: $(VENV)/.installed
 	$(BIN)/cohortflow demo
@@ -31,3 +31,7 @@ docs: $(VENV)/.installed
 # A real Prefect server on loopback, `cohortflow serve`, triggered runs seen through the API.
 check-server: $(VENV)/.installed
 	$(BIN)/python scripts/check_prefect_server.py
+
+# The last data-quality report of ./cohortflow-data rendered by headless Chromium (apt: chromium).
+report-screenshot: $(VENV)/.installed
+	$(BIN)/python scripts/screenshot_report.py cohortflow-data
