@@ -89,3 +89,18 @@ def test_fit_and_publish_all_raises_when_the_primary_model_cannot_be_fitted(tmp_
             views | {"analysis_patient_months": empty}, tmp_path, run_id="r", snapshot_id="s"
         )
     assert not (tmp_path / "manifest.json").exists()
+
+
+def test_fit_and_publish_all_twice_on_the_same_data_and_seed_gives_identical_files(
+    published, tmp_path
+):
+    """Reproducible to the byte: the same snapshot and seed publish the same parquet."""
+    _, first = published
+    views, _ = simulated_views(150, 21, n_centres=10)
+    fit_and_publish_all(
+        views, tmp_path, run_id="run-1", snapshot_id="snap-1", seed=3, n_rep=20, n_starts=2
+    )
+    names = sorted(p.name for p in first.glob("*.parquet"))
+    assert names == sorted(p.name for p in tmp_path.glob("*.parquet"))
+    for name in names:
+        assert (first / name).read_bytes() == (tmp_path / name).read_bytes(), name
