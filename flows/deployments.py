@@ -2,9 +2,9 @@
 
 Three deployments: the nightly ingestion (which refits when the data changed and checks
 data quality), a weekly refit regardless of change, and a data-quality report each
-morning (it also flags centres whose exports are late when no file came in the night). Times are local
-to ``COHORTFLOW_TIMEZONE`` (default Europe/Paris); the nightly cron can be moved with
-``COHORTFLOW_NIGHTLY_CRON``. A test keeps prefect.yaml and this table in agreement.
+morning (it also flags centres whose exports are late when no file came in the night).
+Times are local to ``COHORTFLOW_TIMEZONE`` (default Europe/Paris); the nightly cron can
+be moved with ``COHORTFLOW_NIGHTLY_CRON``. A test keeps prefect.yaml and this table in agreement.
 """
 
 from __future__ import annotations

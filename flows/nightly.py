@@ -104,7 +104,7 @@ def prepare_centre_task(
 @flow(name="prepare-centres")
 def prepare_centres(
     inbox: Path, mappings: list[CentreMapping], known: set[tuple[str, str]], settle: float
-) -> dict[str, list[PreparedFile | Rejection] | FileNotReady | Exception]:
+) -> dict[str, list[PreparedFile | Rejection] | FileNotReady | BaseException]:
     """Every centre's new files read and validated, concurrently; one outcome per centre."""
     delays = [settle * 2**i for i in range(NOT_READY_RETRIES)]
     futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
@@ -114,8 +114,10 @@ def prepare_centres(
     for mapping, future in zip(mappings, futures, strict=True):
         try:
             outcomes[mapping.centre_id] = future.result()
-        except Exception as exc:  # one centre's failure never stops the others (invariant 4)
-            outcomes[mapping.centre_id] = exc
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # one centre's failure never stops the others
+            outcomes[mapping.centre_id] = exc  # (invariant 4; a library panic included)
     return outcomes
 
 
@@ -184,7 +186,7 @@ def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None
         if isinstance(outcome, FileNotReady):
             result.waiting[centre] = outcome.names
             logger.warning("%s", outcome)
-        elif isinstance(outcome, Exception):
+        elif isinstance(outcome, BaseException):
             result.failed_centres[centre] = f"{type(outcome).__name__}: {outcome}"
             logger.error("centre %s failed; the other centres are loaded: %s", centre, outcome)
         else:
