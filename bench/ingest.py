@@ -1,0 +1,131 @@
+"""Ingestion benchmark: cohortflow's full and incremental nights against raw DuckDB.
+
+    python bench/ingest.py [--patients 20000] [--centres 50]
+
+Simulates CSV exports (REDCap-like and French wide styles, 2% faults), then measures,
+each step in its own process (so that peak memory is the step's own):
+
+* cohortflow full ingestion: discover, read, map, validate (Pandera), pseudonymise, load
+  (plain functions, no Prefect: its start-up is reported apart by the demo);
+* raw DuckDB: ``read_csv`` of the same files into tables, no mapping or validation;
+* an incremental night: one centre sends one corrected re-export.
+
+Prints a table; nothing is asserted (figures go in the issue note).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STEP = r"""
+import json, resource, sys, time
+from pathlib import Path
+step, ws = sys.argv[1], Path(sys.argv[2])
+t0 = time.perf_counter()
+if step == "cohortflow":
+    from transforms import warehouse
+    from transforms.ingest import load_prepared, prepare_centre
+    from transforms.mapping import load_all_mappings
+    con = warehouse.connect(ws / "warehouse.duckdb")
+    run = f"bench-{time.time_ns()}"
+    warehouse.start_run(con, run)
+    known = warehouse.known_files(con)
+    rows = 0
+    for mapping in load_all_mappings(ws / "centres").values():
+        for report in load_prepared(con, prepare_centre(ws / "inbox", mapping, known), run,
+                                    "bench-key"):
+            rows += report.rows_read
+    con.close()
+elif step == "duckdb":
+    import duckdb
+    con = duckdb.connect(str(ws / "raw.duckdb"))
+    rows = 0
+    for i, path in enumerate(sorted((ws / "inbox").rglob("*.csv"))):
+        latin = path.name.startswith(("suivi", "inclusion", "ketamine", "hads", "sf12", "ei",
+                                      "traitements"))
+        options = ", encoding = 'latin-1'" if latin else ""
+        con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_csv('{path}'{options})")
+        rows += con.execute(f"SELECT count(*) FROM t{i}").fetchone()[0]
+    con.close()
+seconds = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": rows}))
+"""
+
+
+def run_step(step: str, workspace: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", STEP, step, str(workspace)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{step} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def corrected_reexport(workspace: Path) -> Path:
+    """The first REDCap centre re-exports its follow-ups with one score corrected."""
+    import polars as pl
+
+    old = sorted((workspace / "inbox").glob("*/C*_followup_*.csv"))[0]
+    rows = pl.read_csv(old, infer_schema=False)
+    fixed = rows.with_columns(
+        nprs=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("0")).otherwise(pl.col("nprs"))
+    )
+    new = old.with_name(old.name.replace("followup_", "followup_corrected_"))
+    fixed.write_csv(new)
+    return new
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=20_000)
+    parser.add_argument("--centres", type=int, default=50)
+    args = parser.parse_args()
+    from simulator.write import simulate_into_workspace
+
+    workspace = Path(tempfile.mkdtemp(prefix="cohortflow-bench-"))
+    try:
+        t0 = time.perf_counter()
+        simulate_into_workspace(
+            workspace,
+            n_patients=args.patients,
+            n_centres=args.centres,
+            styles=("redcap", "fr_wide"),
+        )
+        simulate_s = time.perf_counter() - t0
+        size_mb = sum(p.stat().st_size for p in (workspace / "inbox").rglob("*")) / 2**20
+        raw = run_step("duckdb", workspace)
+        full = run_step("cohortflow", workspace)
+        corrected_reexport(workspace)
+        incremental = run_step("cohortflow", workspace)
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+    print(
+        f"\n{args.patients} patients, {args.centres} centres: {size_mb:.1f} MB of CSV, "
+        f"{raw['rows']} rows (simulated in {simulate_s:.1f} s)\n"
+    )
+    print(f"| {'step':<44} | {'seconds':>8} | {'peak MB':>8} | {'vs raw':>7} |")
+    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 9}|")
+    for name, r in (
+        ("raw DuckDB read_csv (no mapping/validation)", raw),
+        ("cohortflow full ingestion", full),
+        ("cohortflow incremental (1 re-export)", incremental),
+    ):
+        ratio = r["seconds"] / raw["seconds"]
+        print(f"| {name:<44} | {r['seconds']:>8.2f} | {r['peak_mb']:>8.0f} | {ratio:>6.1f}x |")
+    print(f"\nincremental / full: {incremental['seconds'] / full['seconds']:.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
