@@ -34,6 +34,7 @@ NAME_TOKENS = {
     "nir": "a social security number",
     "secu": "a social security number",
     "ssn": "a social security number",
+    "nss": "a social security number",
     "insee": "a social security number",
     "naissance": "a birth date",
     "ddn": "a birth date",
@@ -43,7 +44,10 @@ NAME_TOKENS = {
 }
 VALUE_PATTERNS = {
     "a phone number": r"^(\+33 ?|0)[1-9]([ .-]?\d{2}){4}$",
-    "a social security number": r"^[12] ?\d{2} ?\d{2} ?\d{2} ?\d{3} ?\d{3}( ?\d{2})?$",
+    # NIR: sex, year, month, department (2A/2B in Corsica), commune, order, [key]
+    "a social security number": (
+        r"^[1-478][ .-]?\d{2}[ .-]?\d{2}[ .-]?(\d{2}|2[ABab])[ .-]?\d{3}[ .-]?\d{3}([ .-]?\d{2})?$"
+    ),
     "an e-mail address": r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$",
 }
 # "name"/"nom" alone are ambiguous: a column naming something else is not a person's name.
@@ -77,7 +81,9 @@ SHARE = 0.5  # a column is an identifier when this share of its sampled values m
 
 
 def _tokens(column: str) -> list[str]:
-    plain = unicodedata.normalize("NFKD", column).encode("ascii", "ignore").decode().lower()
+    """Words of a column name: 'DateNaissance' and 'date_naissance' both give 'naissance'."""
+    plain = unicodedata.normalize("NFKD", column).encode("ascii", "ignore").decode()
+    plain = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", plain).lower()  # split camelCase
     return [t for t in re.split(r"[^a-z0-9]+", plain) if t]
 
 
@@ -93,17 +99,18 @@ def direct_identifier_columns(raw: pl.DataFrame) -> dict[str, str]:
         )
         if kind:
             found[column] = kind
-    text_columns = [c for c in raw.columns if raw[c].dtype == pl.String and c not in found]
-    if not text_columns or raw.height == 0:
+    # by position, never pl.col(name): a header may read '*' or '^.*$' (polars patterns)
+    text = [i for i, c in enumerate(raw.columns) if raw.dtypes[i] == pl.String and c not in found]
+    if not text or raw.height == 0:
         return found
-    sample = raw.head(SAMPLE).select(pl.col(text_columns).str.strip_chars().replace("", None))
+    sample = raw.head(SAMPLE).select(pl.nth(text).str.strip_chars().replace("", None))
+    pairs = [(j, kind) for j in range(len(text)) for kind in VALUE_PATTERNS]
     shares = sample.select(  # one pass over the sample for every column and pattern
-        pl.col(c).str.contains(pattern).mean().alias(f"{c}\x1f{kind}")
-        for c in text_columns
-        for kind, pattern in VALUE_PATTERNS.items()
-    ).row(0, named=True)
-    for name, share in shares.items():
-        column, kind = name.split("\x1f")
+        pl.nth(j).str.contains(VALUE_PATTERNS[kind]).mean().alias(str(n))
+        for n, (j, kind) in enumerate(pairs)
+    ).row(0)
+    for (j, kind), share in zip(pairs, shares, strict=True):
+        column = raw.columns[text[j]]
         if share is not None and share >= SHARE and column not in found:
             found[column] = kind
     return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,15 +87,22 @@ def unsettled_files(folder: Path, settle_seconds: float, now: float | None = Non
 
 
 def _export_paths(folder: Path, *, with_partial: bool = False) -> list[Path]:
-    """The centre's export files: not hidden, not markers, not partial copies."""
+    """The centre's export files: regular files (never symlinks), not hidden, not markers,
+    not partial copies."""
+    if not folder.is_dir():
+        return []
     return sorted(
         p
         for p in folder.iterdir()
-        if p.is_file()
+        if _is_regular(p)
         and not p.name.startswith(".")
         and not p.name.endswith(COMPLETION_MARKER)
         and (with_partial or not p.name.endswith(PARTIAL_SUFFIXES))
     )
+
+
+def _is_regular(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
 
 
 def discover_centre_files(
@@ -102,19 +110,65 @@ def discover_centre_files(
 ) -> list[ExportFile]:
     """New (file, form) pairs of a centre by content hash, in load order: inclusion first.
 
-    A workbook holding several forms (one per sheet) gives one pair per form.
+    A workbook holding several forms (one per sheet) gives one pair per form. The same
+    content under two names is one export: only the first name (in order) is kept.
     """
     folder = inbox / mapping.centre_id
+    if _outside(folder, inbox):
+        return []  # reported by refused_entries
     order = [*FORMS, UNRECOGNISED]
-    found = []
+    found, seen = [], set(known)
     for path in _export_paths(folder):
         content = path.read_bytes()
         digest = file_hash(content)
         forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
         for form in forms or [UNRECOGNISED]:
-            if (digest, form) not in known:
+            if (digest, form) not in seen:
+                seen.add((digest, form))
                 found.append(ExportFile(mapping.centre_id, path, form, digest, len(content)))
     return sorted(found, key=lambda f: (order.index(f.form), f.path.name))
+
+
+def _outside(path: Path, inbox: Path) -> bool:
+    """Whether a path resolves (through links) to somewhere outside the inbox."""
+    return not path.resolve().is_relative_to(inbox.resolve())
+
+
+def refused_entries(inbox: Path, mapping: CentreMapping) -> list[Rejection]:
+    """What the centre's folder holds that is not read, each with the reason.
+
+    Symbolic links are never followed (wherever they point: the inbox is the boundary of
+    what the pipeline reads), nor are folders or special files read; and a centre folder
+    that leads outside the inbox is not read at all. Each is reported on every night until
+    it is removed.
+    """
+    folder = inbox / mapping.centre_id
+    if not (folder.exists() or folder.is_symlink()):
+        return []
+    if _outside(folder, inbox):
+        why = f"the centre folder leads to {folder.resolve()}: not read"
+        return [_refusal(mapping, folder, "outside the inbox", why)]
+    refused = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or _is_regular(path):
+            continue
+        if path.is_symlink():
+            refusal = ("symbolic link", f"points to {os.readlink(path)}; links are not followed")
+        elif path.is_dir():
+            refusal = ("not a regular file", "a folder: sub-folders are not read")
+        else:
+            refusal = ("not a regular file", "a pipe, socket or device: not read")
+        refused.append(_refusal(mapping, path, *refusal))
+    return refused
+
+
+def _refusal(mapping: CentreMapping, path: Path, rule: str, why: str) -> Rejection:
+    """A rejection for an entry whose content is never read (hashed by its name)."""
+    forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
+    digest = file_hash(f"not read: {path}".encode())
+    export = ExportFile(mapping.centre_id, path, (forms or [UNRECOGNISED])[0], digest, 0)
+    advice = "put the export itself, as a regular file, in the centre's inbox folder"
+    return Rejection(export, f"{rule}: {why}; {advice}")
 
 
 def unconfigured_centres(inbox: Path, mappings: dict[str, CentreMapping]) -> list[str]:
@@ -140,14 +194,29 @@ def prepare_file(export: ExportFile, mapping: CentreMapping) -> PreparedFile | R
         patterns = ", ".join(m.file_pattern for m in mapping.forms.values())
         return Rejection(export, f"unrecognised file: matches none of the patterns {patterns}")
     form = FORMS[export.form]
+    content = _read_as_discovered(export)
     try:
-        staged = stage_file(export.path.read_bytes(), export.path, mapping.forms[export.form], form)
+        staged = stage_file(content, export.path, mapping.forms[export.form], form)
     except FileRejected as exc:
         return Rejection(export, f"{exc.rule}: {exc.detail}")
     checked = validate_staged(staged, form)
     key = ["patient_id", *form.key[1:]]
     full = mapping.forms[export.form].export == "full"
     return PreparedFile(export, staged.frame.select("_record", *key), checked, full)
+
+
+def _read_as_discovered(export: ExportFile) -> bytes:
+    """The file's bytes, if they are still those hashed at discovery (one consistent read).
+
+    A file that changed or vanished since is still being written: ``FileNotReady``.
+    """
+    try:
+        content = export.path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotReady(export.centre_id, [export.path.name]) from None
+    if file_hash(content) != export.file_hash:
+        raise FileNotReady(export.centre_id, [export.path.name])
+    return content
 
 
 def prepare_centre(
@@ -162,10 +231,15 @@ def prepare_centre(
     Raises ``FileNotReady`` while any of the centre's files may still be being copied:
     the centre's files load together, in order (inclusion first), or not at all tonight.
     """
+    refused: list[PreparedFile | Rejection] = list(refused_entries(inbox, mapping))
+    if _outside(inbox / mapping.centre_id, inbox):
+        return refused
     waiting = unsettled_files(inbox / mapping.centre_id, settle_seconds)
     if waiting:
         raise FileNotReady(mapping.centre_id, waiting)
-    return [prepare_file(f, mapping) for f in discover_centre_files(inbox, mapping, known)]
+    return refused + [
+        prepare_file(f, mapping) for f in discover_centre_files(inbox, mapping, known)
+    ]
 
 
 def pseudonymised_load(prepared: PreparedFile, secret: str) -> FileLoad:

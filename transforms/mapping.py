@@ -43,9 +43,26 @@ class CsvFormat(_Strict):
     @field_validator("delimiter")
     @classmethod
     def _one_character(cls, value: str) -> str:
-        if len(value) != 1:
+        if len(value) != 1 or value in "\r\n":
             raise ValueError("must be a single character, e.g. ',' or ';'")
         return value
+
+    @field_validator("quote_char")
+    @classmethod
+    def _one_quote(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 1 or value in "\r\n"):
+            raise ValueError("must be a single character, e.g. '\"', or null for none")
+        return value
+
+    @model_validator(mode="after")
+    def _characters_differ(self) -> CsvFormat:
+        """Otherwise every file of the centre would be misread, and blamed on the file.
+
+        (delimiter and decimal may both be ',': quoted values then carry decimal commas.)
+        """
+        if self.delimiter == self.quote_char:
+            raise ValueError(f"delimiter and quote_char are both {self.delimiter!r}")
+        return self
 
 
 class XlsxFormat(_Strict):
@@ -104,6 +121,17 @@ class FormMapping(_Strict):
         description="full: each file holds all the centre's rows of the form, so a row "
         "missing from a newer file is flagged; incremental: files hold new rows only",
     )
+
+    @field_validator("file_pattern")
+    @classmethod
+    def _name_only(cls, value: str) -> str:
+        """Patterns match names in the centre's own folder: a path could never match."""
+        if "/" in value or "\\" in value or not value.strip("."):
+            raise ValueError(
+                f"{value!r} is not a file name pattern (no folders: files are looked for "
+                "in inbox/<centre_id>/ only), e.g. 'C01_inclusion_*.csv'"
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -5,12 +5,14 @@ Everything is read as text first, so that a value that cannot be cast is reporte
 here: the staged frame has canonical names only, plus lineage columns:
 
 * ``_record``: position of the canonical record in this file (0-based);
-* ``_source_row``: 1-based data row of the file (the header is not counted);
+* ``_source_row``: 1-based data row of the file (the header is not counted; blank lines,
+  which hold no record, are counted but not read);
 * ``_src_<column>``: for wide layouts, the source column each value came from.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -75,12 +77,16 @@ def read_text_table(content: bytes, fmt: ExportFormat, path: Path) -> pl.DataFra
 
 
 def _read_csv_text(content: bytes, fmt: CsvFormat, path: Path) -> pl.DataFrame:
-    try:
-        text = content.decode(fmt.encoding)
-    except UnicodeDecodeError as exc:
+    if b"\x00" in content:  # zero-filled blocks of a broken copy, or another kind of file
+        line = content[: content.index(b"\x00")].count(b"\n") + 1
         raise FileRejected(
-            str(path), "encoding", f"not valid {fmt.encoding} at byte {exc.start}"
-        ) from exc
+            str(path), "not a text file", f"{_binary_kind(content)} (NUL byte at line {line})"
+        )
+    text = _decode(content, fmt, path)
+    if not text.strip():
+        raise FileRejected(str(path), "empty file", "the file has no header and no rows")
+    if "\n" not in text:  # classic Mac line endings (CR only), as old spreadsheets save
+        text = text.replace("\r", "\n")
     try:
         return pl.read_csv(
             io.BytesIO(text.encode("utf-8")),
@@ -89,8 +95,96 @@ def _read_csv_text(content: bytes, fmt: CsvFormat, path: Path) -> pl.DataFrame:
             infer_schema=False,
             empty_string_is_null=False,
         )
-    except pl.exceptions.PolarsError as exc:
-        raise FileRejected(str(path), "unreadable CSV", str(exc).splitlines()[0]) from exc
+    except BaseException as exc:
+        if not _reader_failure(exc):
+            raise
+        # polars quotes the offending text between backticks: row data stays out of logs
+        detail = re.sub(r"`[^`]*(`|$)", "`...`", _first_line(exc))[:200]
+        where = _locate_problem(text, fmt)
+        raise FileRejected(
+            str(path), "unreadable CSV", f"{where} ({detail})" if where else detail
+        ) from exc
+
+
+def _reader_failure(exc: BaseException) -> bool:
+    """Whether a reader failed on the file's content: a Python error, or a Rust panic.
+
+    pyo3 raises a panic of polars or calamine as ``PanicException``, a BaseException that
+    ``except Exception`` misses; damaged files do trigger them.
+    """
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _decode(content: bytes, fmt: CsvFormat, path: Path) -> str:
+    """Bytes -> text in the mapping's encoding; a UTF-8 byte-order mark is dropped."""
+    if content.startswith(_UTF8_BOM):
+        if not fmt.encoding.startswith("utf-8"):
+            raise FileRejected(
+                str(path),
+                "encoding",
+                f"the file starts with a UTF-8 byte-order mark but the mapping says "
+                f"{fmt.encoding}: ask for a {fmt.encoding} export, or set encoding: utf-8-sig",
+            )
+        content = content[len(_UTF8_BOM) :]
+    try:
+        return content.decode(fmt.encoding)
+    except UnicodeDecodeError as exc:
+        line = content[: exc.start].count(b"\n") + 1
+        raise FileRejected(
+            str(path),
+            "encoding",
+            f"not valid {fmt.encoding} at byte {exc.start} (line {line}): "
+            "check the encoding in the centre's mapping",
+        ) from exc
+
+
+def _locate_problem(text: str, fmt: CsvFormat) -> str | None:
+    """Where a CSV that cannot be parsed goes wrong, for a person (on the error path only)."""
+    quoting = csv.QUOTE_MINIMAL if fmt.quote_char else csv.QUOTE_NONE
+    reader = csv.reader(
+        io.StringIO(text), delimiter=fmt.delimiter, quotechar=fmt.quote_char, quoting=quoting
+    )
+    try:
+        width = len(next(reader))
+        for n, row in enumerate(reader, 1):
+            where = f"data row {n} (line {reader.line_num})"
+            if len(row) > width:
+                return f"{where} has {len(row)} fields, the header {width}"
+            if fmt.quote_char and any(fmt.quote_char in v for v in row):
+                return f"{where} has a stray quote ({fmt.quote_char}) inside a value"
+            if any("\n" in v and fmt.delimiter in v for v in row):
+                return f"{where} opens a quote that does not close where it should"
+    except (csv.Error, StopIteration):
+        return None
+    return None
+
+
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office's old container, encrypted workbooks
+_MAGIC = {
+    b"PK\x03\x04": "a ZIP archive (an XLSX workbook?)",
+    _OLE2_MAGIC: "an OLE2 container (a password-protected workbook, or an old .xls)",
+    b"PAR1": "a parquet file",
+    b"%PDF": "a PDF document",
+    b"\xff\xfe": "UTF-16 text",
+    b"\xfe\xff": "UTF-16 text",
+}
+
+
+def _looks_like(content: bytes) -> str | None:
+    """What a file is, from its first bytes, when they say it."""
+    return next((kind for magic, kind in _MAGIC.items() if content.startswith(magic)), None)
+
+
+def _binary_kind(content: bytes) -> str:
+    return f"this looks like {_looks_like(content) or 'binary data'}, not a CSV export"
 
 
 def _read_xlsx_text(content: bytes, fmt: XlsxFormat, path: Path) -> pl.DataFrame:
@@ -99,28 +193,70 @@ def _read_xlsx_text(content: bytes, fmt: XlsxFormat, path: Path) -> pl.DataFrame
         return pl.read_excel(
             io.BytesIO(content), sheet_name=fmt.sheet, engine="calamine", infer_schema_length=0
         )
-    except Exception as exc:  # noqa: BLE001 - fastexcel raises its own untyped errors
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        rule = "missing sheet" if fmt.sheet in message and "not found" in message else None
-        raise FileRejected(str(path), rule or "unreadable XLSX", message[:300]) from exc
+    except BaseException as exc:  # fastexcel raises its own untyped errors, and panics
+        if not _reader_failure(exc):
+            raise
+        raise _workbook_rejection(content, fmt, path, _first_line(exc)) from exc
+
+
+def _workbook_rejection(content: bytes, fmt: XlsxFormat, path: Path, message: str):
+    """Why a workbook could not be read, in words for a person."""
+    if content.startswith(_OLE2_MAGIC):
+        return FileRejected(
+            str(path),
+            "encrypted or legacy workbook",
+            "an OLE2 container, not an .xlsx: a password-protected workbook or an old .xls; "
+            "ask for an .xlsx export without a password",
+        )
+    if not content.startswith(b"PK\x03\x04"):
+        kind = _looks_like(content)
+        detail = "not an .xlsx workbook (a ZIP archive)" + (
+            f": this looks like {kind}" if kind else ""
+        )
+        return FileRejected(str(path), "unreadable XLSX", detail)
+    if fmt.sheet in message and "not found" in message:
+        return FileRejected(str(path), "missing sheet", message[:300])
+    if "detect file format" in message:  # calamine's words for a damaged ZIP
+        message = "the workbook is truncated or damaged (not a readable ZIP archive)"
+    return FileRejected(str(path), "unreadable XLSX", message[:300])
 
 
 def _read_parquet_text(content: bytes, path: Path) -> pl.DataFrame:
     try:
         frame = pl.read_parquet(io.BytesIO(content))
-    except Exception as exc:  # noqa: BLE001 - arrow and polars raise several error types
-        raise FileRejected(str(path), "unreadable parquet", str(exc).splitlines()[0]) from exc
-    return frame.with_columns(pl.all().cast(pl.String))
+    except BaseException as exc:  # arrow and polars raise several error types, and panics
+        if not _reader_failure(exc):
+            raise
+        raise FileRejected(str(path), "unreadable parquet", _first_line(exc)[:300]) from exc
+    return pl.DataFrame([_as_text(frame[c], path) for c in frame.columns])
+
+
+def _as_text(column: pl.Series, path: Path) -> pl.Series:
+    """A parquet column as text (nested values as their Python text), or the file rejected
+    naming the column whose values cannot be (e.g. a date beyond year 9999)."""
+    try:
+        if column.dtype.is_nested():
+            values = [None if v is None else str(v) for v in column.to_list()]
+            return pl.Series(column.name, values, dtype=pl.String)
+        return column.cast(pl.String)
+    except BaseException as exc:
+        if not _reader_failure(exc):
+            raise
+        detail = f"column {_shown(column.name)}: {_first_line(exc)[:200]}"
+        raise FileRejected(str(path), "unreadable parquet", detail) from exc
 
 
 def stage_file(content: bytes, path: Path, mapping: FormMapping, form: Form) -> StagedFile:
     """Read one export file and bring it to the canonical shape of ``form``."""
     raw = read_text_table(content, mapping.format, path)
-    raw = raw.with_row_index("_source_row", offset=1).with_columns(
-        pl.col("_source_row").cast(pl.Int64)
+    _reject_duplicated_columns(raw, mapping, path)
+    raw = _without_blank_rows(
+        raw.with_row_index("_source_row", offset=1).with_columns(
+            pl.col("_source_row").cast(pl.Int64)
+        )
     )
     if mapping.layout == "long":
-        _require_columns(raw, mapping.columns.values(), path)
+        _require_columns(raw, mapping.columns.values(), path, mapping.format)
         text = raw.select("_source_row", *[pl.col(s).alias(c) for c, s in mapping.columns.items()])
     else:
         text = _melt_wide(raw, mapping, path)
@@ -133,26 +269,87 @@ def stage_file(content: bytes, path: Path, mapping: FormMapping, form: Form) -> 
     return StagedFile(frame, failures, dict(mapping.columns) | dict(mapping.id_columns))
 
 
-def _require_columns(raw: pl.DataFrame, needed, path: Path) -> None:
+def _without_blank_rows(raw: pl.DataFrame) -> pl.DataFrame:
+    """Lines with no value at all (blank lines, ';;;;' rows of a spreadsheet) are no records.
+
+    They are dropped after numbering, so that source rows stay those of the file.
+    """
+    values = raw.drop("_source_row")  # by frame, not pl.col(name): a header may be '*'
+    if not values.width:
+        return raw
+    blank = values.select(
+        pl.all_horizontal(pl.all().str.strip_chars().replace("", None).is_null())
+    ).to_series()
+    return raw.filter(~blank)
+
+
+def _shown(name: str, limit: int = 60) -> str:
+    """A column name as quoted in a message, cut short if it is absurdly long."""
+    return repr(name if len(name) <= limit else name[:limit] + "...")
+
+
+def _reject_duplicated_columns(raw: pl.DataFrame, mapping: FormMapping, path: Path) -> None:
+    """A column read twice in the header is ambiguous: which copy holds the data?
+
+    Readers rename the second copy (polars CSV: ``x_duplicated_0``, calamine: ``x_1``).
+    """
+    read = set(mapping.columns.values()) | set(mapping.id_columns.values())
+    patterns = list(mapping.wide_columns.values())
+    doubled = set()
+    for column in raw.columns:
+        match = re.fullmatch(r"(.+?)_(?:duplicated_)?\d+", column)
+        base = match and match.group(1)
+        if base and base in raw.columns:
+            if base in read or any(re.fullmatch(p, base) for p in patterns):
+                doubled.add(base)
+    if doubled:
+        names = ", ".join(_shown(c) for c in sorted(doubled))
+        raise FileRejected(
+            str(path),
+            "duplicate column names",
+            f"{names} appear(s) more than once in the header: which copy holds the data is "
+            "ambiguous; ask for an export with each column once",
+        )
+
+
+def _require_columns(raw: pl.DataFrame, needed, path: Path, fmt: ExportFormat) -> None:
     missing = [c for c in needed if c not in raw.columns]
     if missing:
+        found = [c for c in raw.columns if c != "_source_row"]
+        shown = ", ".join(_shown(c) for c in found[:20]) + (", ..." if len(found) > 20 else "")
         raise FileRejected(
             str(path),
             "missing required columns",
-            f"{missing} not in the header (found: {raw.columns[:20]})",
+            f"{', '.join(_shown(c) for c in missing)} not in the header (found: {shown})"
+            + _header_hint(found, fmt),
         )
+
+
+def _header_hint(found: list[str], fmt: ExportFormat) -> str:
+    """A likely cause of a header that does not match the mapping: delimiter or encoding."""
+    if not isinstance(fmt, CsvFormat):
+        return ""
+    if len(found) == 1:
+        other = next((d for d in ",;\t|" if d != fmt.delimiter and d in found[0]), None)
+        if other:
+            return f"; the header is one column: is the delimiter {other!r}, not {fmt.delimiter!r}?"
+    if fmt.encoding in ("latin-1", "cp1252") and any(re.search("Ã|Â", c) for c in found):
+        return f"; the header looks UTF-8 encoded but is read as {fmt.encoding}: check encoding"
+    return ""
 
 
 def _melt_wide(raw: pl.DataFrame, mapping: FormMapping, path: Path) -> pl.DataFrame:
     """Wide (one column per month) -> one row per month; empty months give no row."""
-    _require_columns(raw, mapping.id_columns.values(), path)
+    _require_columns(raw, mapping.id_columns.values(), path, mapping.format)
     ids = ["_source_row", *mapping.id_columns.values()]
     per_measure = []
     for name, pattern in mapping.wide_columns.items():
         measure_cols = [c for c in raw.columns if re.fullmatch(pattern, c)]
         if not measure_cols:
             raise FileRejected(
-                str(path), "missing required columns", f"no column matches {pattern!r}"
+                str(path),
+                "missing required columns",
+                f"no column matches {pattern!r}" + _header_hint(raw.columns[1:], mapping.format),
             )
         long = raw.unpivot(
             on=measure_cols, index=ids, variable_name=f"_src_{name}", value_name=name
@@ -185,6 +382,16 @@ def _normalise_text(text: pl.DataFrame, mapping: FormMapping) -> pl.DataFrame:
         v = pl.col(c).str.strip_chars()
         exprs.append(pl.when(v.is_in(mapping.missing_values)).then(None).otherwise(v).alias(c))
     return text.with_columns(exprs)
+
+
+SHOWN_CHARACTERS = 200  # of a bad value kept in quarantine (a 10 MB field is not copied)
+
+
+def shortened(value: pl.Expr) -> pl.Expr:
+    """A text value cut to what a person needs to see, saying how long it was."""
+    length = value.str.len_chars()
+    cut = pl.format("{}... ({} characters)", value.str.slice(0, SHOWN_CHARACTERS), length)
+    return pl.when(length > SHOWN_CHARACTERS).then(cut).otherwise(value)
 
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -250,8 +457,10 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
                     "_record",
                     pl.lit(c).alias("column"),
                     pl.lit(rule).alias("rule"),
-                    pl.col(c).alias("value"),
-                    pl.format("'{}' {}", pl.col(c), pl.lit(explanation)).alias("message"),
+                    shortened(pl.col(c)).alias("value"),
+                    pl.format("'{}' {}", shortened(pl.col(c)), pl.lit(explanation)).alias(
+                        "message"
+                    ),
                 )
             )
     lineage = [c for c in text.columns if c.startswith("_")]

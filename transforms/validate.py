@@ -15,7 +15,7 @@ import pandera.errors
 import polars as pl
 
 from schemas.forms import Form
-from transforms.read import FAILURE_SCHEMA, StagedFile
+from transforms.read import FAILURE_SCHEMA, StagedFile, shortened
 
 QUARANTINE_SCHEMA = {
     "_record": pl.Int64,
@@ -80,8 +80,9 @@ def _schema_failures(frame: pl.DataFrame, form: Form) -> pl.DataFrame:
             rule=pl.when(is_unique)
             .then(pl.lit(f"conflicting duplicate of natural key ({key})"))
             .otherwise(pl.col("check")),
-            value=pl.when(is_unique).then(None).otherwise(pl.col("failure_case")),
+            value=pl.when(is_unique).then(None).otherwise(pl.col("failure_case").cast(pl.String)),
         )
+        .with_columns(value=shortened(pl.col("value")))
         .with_columns(message=_message())
         .select(list(FAILURE_SCHEMA))
         .cast(FAILURE_SCHEMA)
