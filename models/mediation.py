@@ -16,13 +16,16 @@ total effect is near zero.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.mediation import Mediation
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 DOSE_UNIT_MG = 100.0
 MEDIATOR_FORMULA = "hads_d_baseline ~ dose + age + sex"
@@ -75,6 +78,8 @@ def fit_mediation(patients: pl.DataFrame, *, seed: int, n_rep: int = 1000) -> Me
             "p_value": summary["P-value"].to_numpy(),
             "n": data.height,
             "exposure_contrast": f"+{DOSE_UNIT_MG:g} mg cumulative dose (0 vs 1 unit)",
+            # bootstrap model fits (2 per replicate) on a rank-deficient resample
+            "rank_deficient_fits": summary.attrs.get("rank_deficient_fits", 0),
         }
     )
     paths = pl.concat([ols_table(outcome.fit(), "outcome"), ols_table(mediator.fit(), "mediator")])
@@ -88,11 +93,28 @@ def bootstrap_effects(outcome, mediator, *, seed: int, n_rep: int):
     through patsy four times per replicate (~50 ms); with arrays it sets the exposure and
     mediator columns in place, the same computation for these interaction-free models.
     """
+    for model in (outcome, mediator):
+        if np.linalg.matrix_rank(model.exog) < model.exog.shape[1]:
+            raise ValueError(
+                f"the design of {model.formula} is rank-deficient on the "
+                f"{model.exog.shape[0]} complete cases (e.g. one sex only): not estimable"
+            )
     plain = [sm.OLS(m.endog, m.exog) for m in (outcome, mediator)]
     exposure = tuple(m.exog_names.index("dose") for m in (outcome, mediator))
     position = outcome.exog_names.index("hads_d_baseline")
-    fitted = Mediation(*plain, exposure, position).fit(method="bootstrap", n_rep=n_rep, rng=seed)
-    return fitted.summary().loc[list(EFFECT_NAMES)]
+    with warnings.catch_warnings(record=True) as caught:
+        # a resample of a small cohort may lack a covariate level; say how often, once
+        warnings.simplefilter("always", SingularMatrixWarning)
+        fitted = Mediation(*plain, exposure, position).fit(
+            method="bootstrap", n_rep=n_rep, rng=seed
+        )
+    singular = sum(issubclass(w.category, SingularMatrixWarning) for w in caught)
+    for w in caught:  # anything else is shown as usual
+        if not issubclass(w.category, SingularMatrixWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    summary = fitted.summary().loc[list(EFFECT_NAMES)]
+    summary.attrs["rank_deficient_fits"] = singular
+    return summary
 
 
 def ols_table(result, model: str) -> pl.DataFrame:
