@@ -235,6 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.secrets import resolve_pseudonym_key
 
     resolve_pseudonym_key(settings)  # a missing key is reported before the flow too
+    _check_warehouse_free(settings)
 
     state = nightly(
         workspace=str(settings.workspace), fit_models=args.fit_models, return_state=True
@@ -336,6 +337,14 @@ def cmd_pull(args: argparse.Namespace) -> int:
         print(f"cohortflow: warning: {warning}", file=sys.stderr)
     print(result.summary())
     return 0
+
+
+def _check_warehouse_free(settings: Settings) -> None:
+    """Another night holding the warehouse: say so now, in one line, before Prefect starts."""
+    from transforms import warehouse
+
+    if settings.warehouse.exists():
+        warehouse.connect(settings.warehouse, read_only=True).close()
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from schemas.forms import FORMS, Form
 from transforms import views, warehouse
-from transforms.pull import PULLS_DDL
-from transforms.quality import ensure_quality_tables
 
 COMMON = {
     "patient_key": "pseudonym of the patient: HMAC-SHA256 of centre and local id under a key "
@@ -65,6 +63,9 @@ def data_dictionary() -> str:
     ]
     for form in FORMS.values():
         lines += _form_section(con, form)
+    from transforms.pull import PULLS_DDL  # pull documents its columns from this module
+    from transforms.quality import ensure_quality_tables
+
     con.execute(PULLS_DDL)  # created by the first pull
     ensure_quality_tables(con)  # created by the first quality run
     lines += _views_section(con)

@@ -45,3 +45,12 @@ def test_cli_status_while_another_process_writes_prints_one_line(
     assert main(["status", "--workspace", str(held_warehouse.parent)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "in use by another cohortflow process" in err
+
+
+def test_a_second_night_exits_at_once_with_one_line(held_warehouse, capsys, monkeypatch):
+    """Two nights started together: the second says the warehouse is in use, exit 1."""
+    monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", "k")
+    (held_warehouse.parent / "centres").mkdir()
+    assert main(["run", "--workspace", str(held_warehouse.parent)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "in use by another cohortflow process" in err
