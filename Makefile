@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean docs check-server report-screenshot
+.PHONY: demo test lint clean docs check-server report-screenshot bench
 
 demo: $(VENV)/.installed
 	$(BIN)/cohortflow demo
@@ -35,3 +35,8 @@ check-server: $(VENV)/.installed
 # The last data-quality report of ./cohortflow-data rendered by headless Chromium (apt: chromium).
 report-screenshot: $(VENV)/.installed
 	$(BIN)/python scripts/screenshot_report.py cohortflow-data
+
+# Benchmarks (not tests): the primary model's fit, and ingestion against raw DuckDB. Prints tables.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.lmm
+	$(BIN)/python -m bench.ingest

@@ -1,7 +1,8 @@
 """Primary analysis: linear mixed model of pain (NPRS) over the year.
 
 Model: ``nprs ~ month`` with a random intercept and a random slope of month per patient,
-fitted by REML (statsmodels MixedLM). Every patient contributes the months they
+fitted by REML (by default from per-patient sums, models.fast_lmm; statsmodels MixedLM,
+the reference, with ``engine="statsmodels"``). Every patient contributes the months they
 answered, so the fit is valid when missingness depends on observed pain (MAR).
 
 Standardised effect size of the one-year change (our definition; the paper does not
@@ -125,12 +126,31 @@ class PrimaryResult:
     effect_size: pl.DataFrame  # one row: estimate, ci_low, ci_high, baseline_sd, n
 
 
-def fit_primary_model(analysis: pl.DataFrame) -> PrimaryResult:
-    """Fit the primary model on patient-months (patient_key, month, nprs)."""
+ENGINES = ("fast", "statsmodels")
+
+
+def growth_model_engine(engine: str):
+    """The function fitting ``outcome ~ time`` for ``engine`` (same signature and result)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if engine == "statsmodels":
+        return fit_growth_model
+    from models.fast_lmm import fit_growth_model_fast  # imported here: it imports this module
+
+    return fit_growth_model_fast
+
+
+def fit_primary_model(analysis: pl.DataFrame, *, engine: str = "fast") -> PrimaryResult:
+    """Fit the primary model on patient-months (patient_key, month, nprs).
+
+    ``engine="fast"`` (default) fits the same REML model from per-patient sums
+    (models.fast_lmm: same estimates, SEs and log-likelihood as statsmodels, in
+    milliseconds instead of minutes at 20,000 patients); ``"statsmodels"`` runs MixedLM,
+    the reference the fast engine is tested against.
+    """
+    fit_model = growth_model_engine(engine)
     data = analysis.select("patient_key", "month", "nprs").drop_nulls().to_pandas()
-    fit = fit_growth_model(
-        data, outcome="nprs", time="month", group="patient_key", time_scale=ONE_YEAR
-    )
+    fit = fit_model(data, outcome="nprs", time="month", group="patient_key", time_scale=ONE_YEAR)
     slope = fit.fixed_effects.filter(pl.col("term") == "month").row(0, named=True)
     baseline_sd = float(data.loc[data["month"] == 0, "nprs"].std(ddof=1))
     scale = ONE_YEAR / baseline_sd
