@@ -196,15 +196,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     result = _night_result(nightly(workspace=str(settings.workspace), return_state=True))
     print(night_summary(result, truth_path=settings.simulation / "truth.json"))
-    return 1 if result.failed_centres else 0
+    return _exit_status(result)
 
 
 def _night_result(state):
-    """The flow's NightResult, or its error re-raised (a CohortflowError prints one line)."""
+    """The flow's result (also of a failed night), or its error re-raised (one line)."""
+    from flows.nightly import NightFailed
+
     result = state.result(raise_on_failure=False)
+    if isinstance(result, NightFailed):
+        return result.night
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+def _exit_status(result) -> int:
+    """0 for a night that loaded what it could (warnings included), 1 if part of it failed."""
+    return 1 if result.failed_centres or result.quality_error else 0
 
 
 def _fresh_demo_workspace(root: Path) -> None:
@@ -242,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     result = _night_result(state)
     print(night_summary(result))
-    return 1 if result.failed_centres else 0
+    return _exit_status(result)
 
 
 def cmd_quality(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
-from cohortflow.errors import FileNotReady
+from cohortflow.errors import CohortflowError, FileNotReady
 from cohortflow.settings import Settings
 from flows.fit import fit_models_task
 from flows.quality import quality_task
@@ -81,6 +81,18 @@ class NightResult:
         if self.quality is not None:
             notes += [f"data quality: {line}" for line in self.quality.warnings()]
         return notes
+
+
+class NightFailed(CohortflowError):
+    """The night ended Failed (a centre, or the quality checks): what it did is in ``night``.
+
+    Prefect wants a failed state's data to be an exception; this one carries the result
+    so that the summary can still say what was loaded.
+    """
+
+    def __init__(self, message: str, night: NightResult) -> None:
+        super().__init__(message)
+        self.night = night
 
 
 def _only_when_not_ready(task, task_run, state) -> bool:
@@ -221,9 +233,11 @@ def _close_night(con, result: NightResult, settings: Settings, fit_models: bool)
 def _final_state(result: NightResult, logger) -> State:
     if result.failed_centres:
         names = ", ".join(result.failed_centres)
-        return Failed(message=f"centre(s) failed: {names} (others loaded)", data=result)
+        message = f"centre(s) failed: {names} (others loaded)"
+        return Failed(message=message, data=NightFailed(message, result))
     if result.quality_error:
-        return Failed(message=f"data-quality checks failed: {result.quality_error}", data=result)
+        message = f"data-quality checks failed: {result.quality_error}"
+        return Failed(message=message, data=NightFailed(message, result))
     warnings = result.warnings()
     if warnings:
         for line in warnings:

@@ -14,6 +14,7 @@ for not-null and compound-key expectations).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -96,7 +97,10 @@ def run_gx_checks(con: duckdb.DuckDBPyConnection, docs_dir: Path, run_name: str)
     for table in tables:
         frame = read_table(con, table)
         result = checkpoints[table].run(
-            batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name)
+            batch_parameters={"dataframe": frame},
+            # run_time given: without it GX parses the run name as a date, and a run id
+            # such as "20261127T040310Z-8212ad" reads as a UTC offset of -82:12 (a crash)
+            run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)),
         )
         for validation in result.run_results.values():
             outcomes += [_split(frame, r) for r in validation.results]

@@ -65,7 +65,7 @@ def test_a_failing_centre_fails_the_run_but_the_others_load(
     monkeypatch.setattr(nightly_module, "prepare_centre", c02_breaks)
     state = nightly_module.nightly(workspace=str(workspace), fit_models=False, return_state=True)
     assert state.is_failed() and "C02" in state.message
-    result = state.result(raise_on_failure=False)
+    result = state.result(raise_on_failure=False).night  # a NightFailed carrying the night
     assert "disk error while reading C02" in result.failed_centres["C02"]
     assert {f.centre_id for f in result.files} == {"C01", "C03", "C04", "C05", "C06"}
     con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
@@ -128,3 +128,22 @@ def test_dask_task_runner_gives_the_same_warehouse(
     assert on_dask.failed_centres == {}
     assert on_dask.snapshot_id == threads.snapshot_id == _snapshot(other)
     assert len(on_dask.files) == len(threads.files)
+
+
+def test_failing_quality_checks_fail_the_flow_not_the_load(
+    prefect_harness, keyed, workspace, monkeypatch
+):
+    """The data stays loaded and the run completed; the flow says the checks failed."""
+    import flows.quality
+    from flows.nightly import NightFailed, nightly
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("GX exploded")
+
+    monkeypatch.setattr(flows.quality, "run_quality", broken)
+    with pytest.raises(NightFailed, match="data-quality checks failed: RuntimeError: GX exploded"):
+        nightly(workspace=str(workspace), fit_models=False)
+    con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT status FROM runs").fetchall() == [("completed",)]
+    assert con.execute("SELECT count(*) FROM patients").fetchall()[0][0] > 0
+    con.close()

@@ -35,3 +35,12 @@ def test_run_quality_needs_the_analysis_views(tmp_path):
     con = warehouse.connect(Path(":memory:"))
     with pytest.raises(CohortflowError, match="no analysis views"):
         run_quality(con, run_id="r", workspace_reports=tmp_path, now=dt.datetime(2026, 1, 1))
+
+
+def test_gx_accepts_any_run_id_of_ours(tmp_path):
+    """A run id whose suffix dateutil reads as an impossible UTC offset (-82:12) once
+    crashed GX's result store; the run time is now given explicitly."""
+    con = warehouse.connect(Path(":memory:"))
+    views.materialise_views(con, views.build_views(warehouse.current_tables(con)), "empty")
+    outcome = run_gx_checks(con, tmp_path / "docs", "20261127T040310Z-8212ad")
+    assert outcome.queries.is_empty() and (tmp_path / "docs" / "index.html").exists()
