@@ -102,5 +102,5 @@ def configure_prefect(settings: Settings, *, quiet: bool = False) -> None:
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
-    if quiet:  # the demo prints its own summary; Prefect's INFO lines would bury it
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if quiet:  # the demo prints its own summary (warnings included); logs would bury it
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")

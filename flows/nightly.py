@@ -241,7 +241,8 @@ def _final_state(result: NightResult, logger) -> State:
     warnings = result.warnings()
     if warnings:
         for line in warnings:
-            logger.warning("%s", line)
+            if not line.startswith("data quality: "):  # the quality task logged those
+                logger.warning("%s", line)
         return Completed(
             name="Completed with warnings", message="; ".join(warnings)[:1000], data=result
         )
