@@ -34,6 +34,7 @@ from schemas.forms import (
     SEVERITIES,
     SEXES,
     SF12_RANGES,
+    VIEW_KEYS,
 )
 
 CONFORMANCE = "conformance"
@@ -128,14 +129,6 @@ def _sql(check_id, category, subcategory, table, column, description, threshold,
     return Check(check_id, category, subcategory, table, column, description, threshold, unit)
 
 
-# Natural keys of the analysis views (the forms' keys come from schemas/forms.py).
-VIEW_KEYS = {
-    "hads_scored": ("patient_key", "month"),
-    "sf12_scored": ("patient_key", "month"),
-    "ketamine_doses": ("patient_key", "sequence"),
-    "analysis_patient_months": ("patient_key", "month"),
-    "analysis_patients": ("patient_key",),
-}
 KEYS: dict[str, tuple[str, ...]] = {**{f.table: f.key for f in FORMS.values()}, **VIEW_KEYS}
 TABLES = tuple(KEYS)
 

@@ -247,3 +247,14 @@ FORMS: dict[str, Form] = {
         "treatments", ConcomitantTreatment, "concomitant_treatments", "month", "drug_class"
     ),
 }
+
+
+# Natural keys of the analysis views built by transforms/views.py (declared here, with the
+# forms' keys, so that the quality checks and pulls share them).
+VIEW_KEYS: dict[str, tuple[str, ...]] = {
+    "hads_scored": ("patient_key", "month"),
+    "sf12_scored": ("patient_key", "month"),
+    "ketamine_doses": ("patient_key", "sequence"),
+    "analysis_patient_months": ("patient_key", "month"),
+    "analysis_patients": ("patient_key",),
+}

@@ -36,17 +36,10 @@ import polars as pl
 
 import cohortflow
 from cohortflow.errors import CohortflowError
-from schemas.forms import FORMS
+from schemas.forms import FORMS, VIEW_KEYS
 from transforms import dictionary, history, views, warehouse
 
 TABLES = {form.table: form for form in FORMS.values()}
-VIEW_KEYS = {
-    "hads_scored": ("patient_key", "month"),
-    "sf12_scored": ("patient_key", "month"),
-    "ketamine_doses": ("patient_key", "sequence"),
-    "analysis_patient_months": ("patient_key", "month"),
-    "analysis_patients": ("patient_key",),
-}
 PULLABLE = (*TABLES, *views.VIEW_NAMES)
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 CSV_DIALECTS = {"default": (",", False), "fr": (";", True)}  # separator, decimal comma
