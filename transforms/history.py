@@ -67,24 +67,28 @@ def apply_rows(
             FROM {incoming} i LEFT JOIN {table} c ON {join}
             WHERE c.patient_key IS NULL OR {differs}"""
     )
-    _record_changes(con, form, run_id, run_seq)
-    close = " AND ".join(f"h.{k} = d.{k}" for k in key)
-    con.execute(
-        f"""UPDATE {table}_history h SET _valid_to = ?
-            FROM delta d WHERE {close} AND h._valid_to IS NULL AND NOT d._is_new""",
-        [run_seq],
-    )
+    new, changed, total = con.execute(
+        f"""SELECT count(*) FILTER (_is_new), count(*) FILTER (NOT _is_new),
+                   (SELECT count(*) FROM {incoming})
+            FROM delta"""
+    ).fetchall()[0]
+    if changed:  # corrections: record each changed value, close the superseded versions
+        _record_changes(con, form, run_id, run_seq)
+        close = " AND ".join(f"h.{k} = d.{k}" for k in key)
+        con.execute(
+            f"""UPDATE {table}_history h SET _valid_to = ?
+                FROM delta d WHERE {close} AND h._valid_to IS NULL AND NOT d._is_new""",
+            [run_seq],
+        )
     columns = ", ".join(_table_columns(con, table))
     con.execute(
         f"""INSERT INTO {table}_history ({columns}, _valid_from, _valid_to)
             SELECT {columns}, ?, NULL FROM delta""",
         [run_seq],
     )
-    con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) SELECT {columns} FROM delta")
-    new, changed = con.execute(
-        "SELECT count(*) FILTER (_is_new), count(*) FILTER (NOT _is_new) FROM delta"
-    ).fetchall()[0]
-    total = con.execute(f"SELECT count(*) FROM {incoming}").fetchall()[0][0]
+    # only new keys: a plain insert (an upsert costs an index probe per row)
+    upsert = "INSERT OR REPLACE" if changed else "INSERT"
+    con.execute(f"{upsert} INTO {table} ({columns}) SELECT {columns} FROM delta")
     con.execute("DROP TABLE delta")
     return {"rows_new": new, "rows_changed": changed, "rows_same": total - new - changed}
 
@@ -114,20 +118,26 @@ def flag_absent_rows(
 ) -> int:
     """Flag current rows of the centre that a full export no longer contains."""
     join = " AND ".join(f"p.{k} = c.{k}" for k in form.key)
-    before = con.execute("SELECT count(*) FROM absent_rows").fetchall()[0][0]
-    con.execute(
+    flagged = con.execute(
         f"""INSERT INTO absent_rows
             SELECT '{form.table}', c.patient_key, {_key_text(form, "c")}, c._file_hash, ?, ?
             FROM {form.table} c
             WHERE c.centre_id = ? AND c._file_hash <> ?
-              AND NOT EXISTS (SELECT 1 FROM {present} p WHERE {join})""",
+              AND NOT EXISTS (SELECT 1 FROM {present} p WHERE {join})
+            RETURNING 1""",
         [file_hash, run_id, centre_id, file_hash],
-    )
-    return con.execute("SELECT count(*) FROM absent_rows").fetchall()[0][0] - before
+    ).fetchall()
+    return len(flagged)
+
+
+_COLUMNS: dict[str, list[str]] = {}
 
 
 def _table_columns(con, table: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    """A table's columns (fixed by the DDL of this code: looked up once per process)."""
+    if table not in _COLUMNS:
+        _COLUMNS[table] = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    return _COLUMNS[table]
 
 
 def table_as_of(con: duckdb.DuckDBPyConnection, form: Form, run_seq: int) -> pl.DataFrame:
