@@ -256,8 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_quality(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
-    if not settings.warehouse.exists():
-        raise CohortflowError(f"no warehouse at {settings.warehouse}: run `cohortflow run` first")
+    _require_warehouse(settings)
     configure_prefect(settings)
     from cohortflow.summary import quality_lines
     from flows.quality import quality
@@ -274,8 +273,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
-    if not settings.warehouse.exists():
-        raise CohortflowError(f"no warehouse at {settings.warehouse}: run `cohortflow run` first")
+    _require_warehouse(settings)
     configure_prefect(settings)
     from flows.fit import fit
 
@@ -315,8 +313,7 @@ def _int_list(text: str) -> list[int]:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
-    if not settings.warehouse.exists():
-        raise CohortflowError(f"no warehouse at {settings.warehouse}: nothing has run yet")
+    _require_warehouse(settings)
     from transforms import warehouse
     from transforms.pull import list_pullable, pull
 
@@ -348,6 +345,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_warehouse(settings: Settings) -> None:
+    if not settings.warehouse.exists():
+        raise CohortflowError(f"no warehouse at {settings.warehouse}: nothing has run yet")
+
+
 def _check_warehouse_free(settings: Settings) -> None:
     """Another night holding the warehouse: say so now, in one line, before Prefect starts."""
     from transforms import warehouse
@@ -358,8 +360,7 @@ def _check_warehouse_free(settings: Settings) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
-    if not settings.warehouse.exists():
-        raise CohortflowError(f"no warehouse at {settings.warehouse}: nothing has run yet")
+    _require_warehouse(settings)
     from cohortflow.summary import status_summary
 
     print(status_summary(settings))
