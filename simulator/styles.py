@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.forms import SF12_RANGES
+from schemas.forms import AE_TYPES, SF12_RANGES
 
 MONTH_EVENTS = {"baseline_arm_1": "0"} | {f"month_{m}_arm_1": str(m) for m in range(1, 13)}
 SF12_ITEMS = list(SF12_RANGES)
@@ -312,18 +312,7 @@ def _xlsx() -> Style:
                 "Adverse events",
                 pid | {"onset_date": "Onset", "ae_type": "Type", "severity": "Severity"},
                 codes={
-                    "ae_type": {
-                        t.capitalize(): t
-                        for t in (
-                            "dissociation",
-                            "dizziness",
-                            "nausea",
-                            "hallucination",
-                            "hypertension",
-                            "headache",
-                            "other",
-                        )
-                    },
+                    "ae_type": {t.capitalize(): t for t in AE_TYPES},
                     "severity": {"Mild": "mild", "Moderate": "moderate", "Severe": "severe"},
                 },
             ),

@@ -28,7 +28,6 @@ from models.lmm import (
 )
 from simulator.cohort import SimulationParameters, simulate_cohort
 from tests.conftest import TEST_DATA
-from tests.models.test_lmm import LME4_SLEEPSTUDY
 
 SLEEP = {"outcome": "Reaction", "time": "Days", "group": "Subject"}
 PAIN = {"outcome": "nprs", "time": "month", "group": "patient_id", "time_scale": 12}
@@ -89,20 +88,6 @@ def assert_same_fit(fast: GrowthModelFit, ref: GrowthModelFit, rel: float = REL)
     assert fast.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-10)
     assert (fast.n_observations, fast.n_groups) == (ref.n_observations, ref.n_groups)
     assert fast.converged
-
-
-def test_fast_fit_reproduces_lme4_sleepstudy():
-    fit = fit_growth_model_fast(sleepstudy(), **SLEEP)
-    fixed = {r["term"]: r for r in fit.fixed_effects.iter_rows(named=True)}
-    for term in ("Intercept", "Days"):
-        estimate, se = LME4_SLEEPSTUDY[term]
-        assert fixed[term]["estimate"] == pytest.approx(estimate, abs=1e-3)
-        assert fixed[term]["std_error"] == pytest.approx(se, abs=1e-3)
-    variance = dict(fit.variance_components.iter_rows())
-    for name in ("intercept_var", "slope_var", "residual_var"):
-        assert variance[name] == pytest.approx(LME4_SLEEPSTUDY[name], rel=2e-4)
-    assert -2 * fit.log_likelihood == pytest.approx(LME4_SLEEPSTUDY["reml_criterion"], abs=0.05)
-    assert fit.converged and fit.n_groups == 18 and fit.n_observations == 180
 
 
 @pytest.mark.parametrize("reml", [True, False])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from models.lmm import fit_growth_model, fit_primary_model
+from models.lmm import ENGINES, fit_growth_model, fit_primary_model, growth_model_engine
 from simulator.cohort import SimulationParameters, simulate_cohort
 from tests.conftest import TEST_DATA
 
@@ -20,9 +20,12 @@ LME4_SLEEPSTUDY = {
 }
 
 
-def test_fit_growth_model_reproduces_lme4_sleepstudy():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fit_growth_model_reproduces_lme4_sleepstudy(engine):
+    """Both engines (statsmodels MixedLM and the fast fit) give lme4's published values."""
     data = pl.read_csv(TEST_DATA / "sleepstudy.csv").to_pandas()
-    fit = fit_growth_model(data, outcome="Reaction", time="Days", group="Subject")
+    fit_model = growth_model_engine(engine)
+    fit = fit_model(data, outcome="Reaction", time="Days", group="Subject")
     fixed = {r["term"]: r for r in fit.fixed_effects.iter_rows(named=True)}
     for term in ("Intercept", "Days"):
         estimate, se = LME4_SLEEPSTUDY[term]
