@@ -6,8 +6,9 @@ Simulates CSV exports (REDCap-like and French wide styles, 2% faults), then meas
 each step in its own process (so that peak memory is the step's own):
 
 * cohortflow full ingestion: discover, read, map, validate (Pandera), pseudonymise, load
-  (the flow's plain functions, centres prepared on 4 threads then loaded by one writer,
-  as the nightly flow does; without Prefect, whose start-up is about 11 s apart);
+  (the flow's plain functions, as the nightly flow does: centres staged on 4 threads,
+  then one writer validates each form's files together and loads them in batches;
+  without Prefect, whose start-up is about 11 s apart);
 * raw DuckDB: ``read_csv`` of the same files into tables, no mapping or validation;
 * the baseline a user would write: pandas + Pandera's pandas backend doing the same
   mapping and validation, loading valid rows into DuckDB (``bench/pandas_baseline.py``);
@@ -41,14 +42,14 @@ if step == "cohortflow":
     warehouse.start_run(con, run)
     known = warehouse.known_files(con)
     rows = 0
-    # as the nightly flow does: centres prepared on 4 threads, then one writer loads
+    # as the nightly flow does: centres staged on 4 threads, then one writer validates
+    # each form's files together and loads them
     from concurrent.futures import ThreadPoolExecutor
     mappings = list(load_all_mappings(ws / "centres").values())
     with ThreadPoolExecutor(max_workers=4) as pool:
         prepared = list(pool.map(lambda m: prepare_centre(ws / "inbox", m, known), mappings))
-    for files in prepared:
-        for report in load_prepared(con, files, run, "bench-key"):
-            rows += report.rows_read
+    for report in load_prepared(con, [f for c in prepared for f in c], run, "bench-key"):
+        rows += report.rows_read
     con.close()
 elif step == "pandas":
     from bench.pandas_baseline import ingest_with_pandas

@@ -1,9 +1,11 @@
 """The nightly flow: ingest every centre's new exports, then refit and publish the models.
 
 Thin by design: each task calls one plain function of ``transforms`` or ``models``.
-Centres are prepared concurrently by the ``prepare-centres`` subflow (mapped tasks, no
-database access, on threads or a Dask cluster: ``flows/runners.py``); the warehouse has
-one writer, this flow's main thread, loading one file per transaction.
+Centres are prepared (read and mapped) concurrently by the ``prepare-centres`` subflow
+(mapped tasks, no database access, on threads or a Dask cluster: ``flows/runners.py``);
+the warehouse has one writer, this flow's main thread, which validates each form's files
+of all centres together and loads them in batches of one file per centre, one
+transaction per batch.
 
 Final state: Completed when all went well; Completed named "Completed with warnings"
 when files were rejected, rows quarantined or a centre's files were still being copied
@@ -32,8 +34,8 @@ from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import (
     FileReport,
-    PreparedFile,
     Rejection,
+    StagedExport,
     load_prepared,
     prepare_centre,
     unconfigured_centres,
@@ -109,15 +111,15 @@ def _only_when_not_ready(task, task_run, state) -> bool:
 )
 def prepare_centre_task(
     inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]], settle_seconds: float
-) -> list[PreparedFile | Rejection]:
+) -> list[StagedExport | Rejection]:
     return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds)
 
 
 @flow(name="prepare-centres")
 def prepare_centres(
     inbox: Path, mappings: list[CentreMapping], known: set[tuple[str, str]], settle: float
-) -> dict[str, list[PreparedFile | Rejection] | FileNotReady | BaseException]:
-    """Every centre's new files read and validated, concurrently; one outcome per centre."""
+) -> dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException]:
+    """Every centre's new files read and mapped, concurrently; one outcome per centre."""
     delays = [settle * 2**i for i in range(NOT_READY_RETRIES)]
     futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
         unmapped(inbox), mappings, unmapped(known), unmapped(settle)
@@ -192,8 +194,9 @@ def _check_quality(con, result: NightResult, settings: Settings, centres: list[s
 
 
 def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None:
-    """The single writer: one centre, then one file, at a time."""
+    """The single writer: every centre that is ready, validated and loaded together."""
     logger = get_run_logger()
+    ready = []
     for centre, outcome in outcomes.items():
         if isinstance(outcome, FileNotReady):
             result.waiting[centre] = outcome.names
@@ -202,7 +205,8 @@ def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None
             result.failed_centres[centre] = f"{type(outcome).__name__}: {outcome}"
             logger.error("centre %s failed; the other centres are loaded: %s", centre, outcome)
         else:
-            result.files += load_prepared(con, outcome, result.run_id, secret)
+            ready += outcome
+    result.files += load_prepared(con, ready, result.run_id, secret)
 
 
 def _close_night(con, result: NightResult, settings: Settings, fit_models: bool) -> None:

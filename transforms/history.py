@@ -53,10 +53,12 @@ def _key_text(form: Form, alias: str) -> str:
 
 def apply_rows(
     con: duckdb.DuckDBPyConnection, form: Form, incoming: str, run_id: str, run_seq: int
-) -> dict[str, int]:
+) -> dict[str, dict[str, int]]:
     """Upsert the registered relation ``incoming`` into a form's table, keeping history.
 
-    Must run inside the caller's transaction. Returns rows_new, rows_changed, rows_same.
+    ``incoming`` may hold several files (``_file_hash``), whose natural keys must not
+    overlap (files of different centres). Must run inside the caller's transaction.
+    Returns rows_new, rows_changed, rows_same of each file, by file hash.
     """
     table, key = form.table, form.key
     join = " AND ".join(f"i.{k} = c.{k}" for k in key)
@@ -67,11 +69,20 @@ def apply_rows(
             FROM {incoming} i LEFT JOIN {table} c ON {join}
             WHERE c.patient_key IS NULL OR {differs}"""
     )
-    new, changed, total = con.execute(
-        f"""SELECT count(*) FILTER (_is_new), count(*) FILTER (NOT _is_new),
-                   (SELECT count(*) FROM {incoming})
-            FROM delta"""
-    ).fetchall()[0]
+    per_file = con.execute(
+        f"""SELECT i._file_hash, count(*),
+                   coalesce(any_value(d.new), 0), coalesce(any_value(d.changed), 0)
+            FROM {incoming} i LEFT JOIN (
+                SELECT _file_hash, count(*) FILTER (_is_new) AS new,
+                       count(*) FILTER (NOT _is_new) AS changed
+                FROM delta GROUP BY 1) d USING (_file_hash)
+            GROUP BY 1"""
+    ).fetchall()
+    counts = {
+        h: {"rows_new": new, "rows_changed": changed, "rows_same": total - new - changed}
+        for h, total, new, changed in per_file
+    }
+    changed = sum(c["rows_changed"] for c in counts.values())
     if changed:  # corrections: record each changed value, close the superseded versions
         _record_changes(con, form, run_id, run_seq)
         close = " AND ".join(f"h.{k} = d.{k}" for k in key)
@@ -90,7 +101,7 @@ def apply_rows(
     upsert = "INSERT OR REPLACE" if changed else "INSERT"
     con.execute(f"{upsert} INTO {table} ({columns}) SELECT {columns} FROM delta")
     con.execute("DROP TABLE delta")
-    return {"rows_new": new, "rows_changed": changed, "rows_same": total - new - changed}
+    return counts
 
 
 def _record_changes(con, form: Form, run_id: str, run_seq: int) -> None:
@@ -109,25 +120,29 @@ def _record_changes(con, form: Form, run_id: str, run_seq: int) -> None:
 
 
 def flag_absent_rows(
-    con: duckdb.DuckDBPyConnection,
-    form: Form,
-    centre_id: str,
-    present: str,
-    file_hash: str,
-    run_id: str,
-) -> int:
-    """Flag current rows of the centre that a full export no longer contains."""
+    con: duckdb.DuckDBPyConnection, form: Form, full_exports: str, present: str, run_id: str
+) -> dict[str, int]:
+    """Flag current rows that a centre's full export no longer contains.
+
+    ``full_exports``: (centre_id, file_hash) of full exports, at most one per centre;
+    ``present``: the natural keys of every record they hold. Returns counts by file hash.
+    """
     join = " AND ".join(f"p.{k} = c.{k}" for k in form.key)
     flagged = con.execute(
         f"""INSERT INTO absent_rows
-            SELECT '{form.table}', c.patient_key, {_key_text(form, "c")}, c._file_hash, ?, ?
-            FROM {form.table} c
-            WHERE c.centre_id = ? AND c._file_hash <> ?
+            SELECT '{form.table}', c.patient_key, {_key_text(form, "c")}, c._file_hash,
+                   f.file_hash, ?
+            FROM {form.table} c JOIN {full_exports} f ON c.centre_id = f.centre_id
+            WHERE c._file_hash <> f.file_hash
               AND NOT EXISTS (SELECT 1 FROM {present} p WHERE {join})
-            RETURNING 1""",
-        [file_hash, run_id, centre_id, file_hash],
+            RETURNING absent_from_file_hash""",
+        [run_id],
     ).fetchall()
-    return len(flagged)
+    counts = con.execute(f"SELECT file_hash, 0 FROM {full_exports}").fetchall()
+    absent = dict(counts)
+    for (file_hash,) in flagged:
+        absent[file_hash] += 1
+    return absent
 
 
 _COLUMNS: dict[str, list[str]] = {}

@@ -1,8 +1,10 @@
-"""One centre's night: find its new export files, stage and validate them, then load.
+"""A night's ingestion: find each centre's new exports and stage them, then validate and load.
 
-``prepare_centre`` touches no database and needs no secret (so centres can run
-concurrently, on threads or a Dask cluster, and the key never travels as a task input);
-``load_prepared`` pseudonymises and is the single writer, called one centre at a time.
+``prepare_centre`` reads and maps one centre's files; it touches no database and needs
+no secret (so centres run concurrently, on threads or a Dask cluster, and the key never
+travels as a task input). ``load_prepared`` takes what every centre prepared, validates
+each form's files together (one Pandera call per form, not per file), pseudonymises and
+loads in batches of at most one file per centre: it is the single writer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import fnmatch
 import hashlib
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +21,12 @@ import duckdb
 import polars as pl
 
 from cohortflow.errors import FileNotReady, FileRejected
-from schemas.forms import FORMS
+from schemas.forms import FORMS, Form
 from transforms.mapping import CentreMapping
-from transforms.pseudonym import pseudonymise
-from transforms.read import stage_file
-from transforms.validate import ValidatedFile, validate_staged
-from transforms.warehouse import FileLoad, load_file, record_rejected
+from transforms.pseudonym import Pseudonymiser
+from transforms.read import StagedFile, stage_file
+from transforms.validate import ValidatedBatch, validate_batch
+from transforms.warehouse import FILE_COLUMNS, LoadBatch, load_batch, record_rejected
 
 
 @dataclass(frozen=True)
@@ -179,30 +182,27 @@ def unconfigured_centres(inbox: Path, mappings: dict[str, CentreMapping]) -> lis
 
 
 @dataclass
-class PreparedFile:
-    """A validated file, local ids still in place (they never leave the process)."""
+class StagedExport:
+    """A file read and mapped to its form, local ids still in place (they never leave the
+    process that loads them)."""
 
     file: ExportFile
-    staged_keys: pl.DataFrame  # _record and natural key (local id) of every record read
-    checked: ValidatedFile
+    staged: StagedFile
     full_export: bool
 
 
-def prepare_file(export: ExportFile, mapping: CentreMapping) -> PreparedFile | Rejection:
-    """Read, map and validate one file; a file-level problem rejects it."""
+def stage_export(export: ExportFile, mapping: CentreMapping) -> StagedExport | Rejection:
+    """Read and map one file; a file-level problem rejects it."""
     if export.form == UNRECOGNISED:
         patterns = ", ".join(m.file_pattern for m in mapping.forms.values())
         return Rejection(export, f"unrecognised file: matches none of the patterns {patterns}")
-    form = FORMS[export.form]
     content = _read_as_discovered(export)
+    form_mapping = mapping.forms[export.form]
     try:
-        staged = stage_file(content, export.path, mapping.forms[export.form], form)
+        staged = stage_file(content, export.path, form_mapping, FORMS[export.form])
     except FileRejected as exc:
         return Rejection(export, f"{exc.rule}: {exc.detail}")
-    checked = validate_staged(staged, form)
-    key = ["patient_id", *form.key[1:]]
-    full = mapping.forms[export.form].export == "full"
-    return PreparedFile(export, staged.frame.select("_record", *key), checked, full)
+    return StagedExport(export, staged, form_mapping.export == "full")
 
 
 def _read_as_discovered(export: ExportFile) -> bytes:
@@ -225,84 +225,168 @@ def prepare_centre(
     known: set[tuple[str, str]],
     *,
     settle_seconds: float = 0.0,
-) -> list[PreparedFile | Rejection]:
-    """Everything a centre sent since the last night, ready to load (no database access).
+) -> list[StagedExport | Rejection]:
+    """Everything a centre sent since the last night, read and mapped (no database access).
 
     Raises ``FileNotReady`` while any of the centre's files may still be being copied:
     the centre's files load together, in order (inclusion first), or not at all tonight.
     """
-    refused: list[PreparedFile | Rejection] = list(refused_entries(inbox, mapping))
+    refused: list[StagedExport | Rejection] = list(refused_entries(inbox, mapping))
     if _outside(inbox / mapping.centre_id, inbox):
         return refused
     waiting = unsettled_files(inbox / mapping.centre_id, settle_seconds)
     if waiting:
         raise FileNotReady(mapping.centre_id, waiting)
     return refused + [
-        prepare_file(f, mapping) for f in discover_centre_files(inbox, mapping, known)
+        stage_export(f, mapping) for f in discover_centre_files(inbox, mapping, known)
     ]
-
-
-def pseudonymised_load(prepared: PreparedFile, secret: str) -> FileLoad:
-    """The loader's view of a prepared file: patient keys instead of local ids."""
-    f, checked = prepared.file, prepared.checked
-    ids = prepared.staged_keys.select("_record", "patient_id")
-    quarantine = prepared.checked.quarantine.join(ids, on="_record", how="left")
-    quarantine = (
-        pseudonymise(quarantine, secret, f.centre_id)
-        .drop("centre_id")
-        .with_columns(
-            # the id itself is never stored: the pseudonym says which patient it was
-            value=pl.when(pl.col("column") == "patient_id").then(None).otherwise(pl.col("value"))
-        )
-    )
-    return FileLoad(
-        file_hash=f.file_hash,
-        centre_id=f.centre_id,
-        form=FORMS[f.form],
-        file_name=f.path.name,
-        size_bytes=f.size_bytes,
-        valid=pseudonymise(checked.valid, secret, f.centre_id),
-        quarantine=quarantine,
-        rows_read=checked.rows_read,
-        rows_duplicate=checked.rows_duplicate,
-        present_keys=_present_keys(prepared, secret) if prepared.full_export else None,
-    )
-
-
-def _present_keys(prepared: PreparedFile, secret: str) -> pl.DataFrame:
-    """Natural keys of every record in the file, valid or not (what the export contains)."""
-    keys = prepared.staged_keys.drop("_record").drop_nulls().unique()
-    return pseudonymise(keys, secret, prepared.file.centre_id).drop("centre_id")
 
 
 def load_prepared(
     con: duckdb.DuckDBPyConnection,
-    prepared: list[PreparedFile | Rejection],
+    prepared: Sequence[StagedExport | Rejection],
     run_id: str,
     secret: str,
 ) -> list[FileReport]:
-    """Pseudonymise and load a centre's files, one transaction each; report every file."""
-    reports = []
-    for item in prepared:
-        if isinstance(item, Rejection):
-            f = item.file
-            record_rejected(
-                con,
-                file_hash=f.file_hash,
-                centre_id=f.centre_id,
-                form=f.form,
-                file_name=f.path.name,
-                size_bytes=f.size_bytes,
-                error=item.error,
-                run_id=run_id,
-            )
-            reports.append(
-                FileReport(f.centre_id, f.path.name, f.form, "rejected", error=item.error)
-            )
+    """Validate and load what any number of centres prepared; one report per item, in order.
+
+    Forms load in order (inclusion first, so that the other forms find their patients);
+    each form's files are validated together, then loaded in batches of at most one file
+    per centre (a centre's files in the order given), one transaction per batch.
+    """
+    reports: dict[int, FileReport] = {}
+    rejected = [(i, item) for i, item in enumerate(prepared) if isinstance(item, Rejection)]
+    staged = [(i, item) for i, item in enumerate(prepared) if isinstance(item, StagedExport)]
+    pseudonymiser = Pseudonymiser(secret)
+    for form in FORMS.values():
+        items = [(i, item) for i, item in staged if item.file.form == form.name]
+        if not items:
             continue
-        load = pseudonymised_load(item, secret)
-        counts = load_file(con, load, run_id)
-        reports.append(
-            FileReport(load.centre_id, load.file_name, load.form.name, "loaded", **counts)
-        )
-    return reports
+        checked, unusable = _validate_form(items, form)
+        rejected += unusable
+        for wave in _waves(checked.items):
+            batch = _load_batch(checked, wave, form, pseudonymiser)
+            counts = load_batch(con, batch, run_id)
+            for position in wave:
+                i, item = checked.items[position]
+                reports[i] = FileReport(
+                    item.file.centre_id,
+                    item.file.path.name,
+                    form.name,
+                    "loaded",
+                    **counts[item.file.file_hash],
+                )
+    record_rejected(con, [_rejection_record(r) for _, r in rejected], run_id)
+    for i, r in rejected:
+        f = r.file
+        reports[i] = FileReport(f.centre_id, f.path.name, f.form, "rejected", error=r.error)
+    return [reports[i] for i in sorted(reports)]
+
+
+@dataclass
+class _CheckedForm:
+    """A form's files of the night and their validation, file ``k`` being ``items[k]``."""
+
+    items: list[tuple[int, StagedExport]]
+    batch: ValidatedBatch | None  # None: no file left to load
+
+
+def _validate_form(
+    items: list[tuple[int, StagedExport]], form: Form
+) -> tuple[_CheckedForm, list[tuple[int, Rejection]]]:
+    """All the form's files validated at once; should that fail unexpectedly (a library
+    panic on some input), the files that fail alone are rejected and the others kept."""
+    try:
+        return _CheckedForm(items, validate_batch([s.staged for _, s in items], form)), []
+    except Exception:
+        pass
+    kept, unusable = [], []
+    for i, item in items:
+        try:
+            validate_batch([item.staged], form)
+        except Exception as exc:
+            error = f"internal error while validating ({type(exc).__name__}: {exc}); report it"
+            unusable.append((i, Rejection(item.file, error[:500])))
+        else:
+            kept.append((i, item))
+    batch = validate_batch([s.staged for _, s in kept], form) if kept else None
+    return _CheckedForm(kept, batch), unusable
+
+
+def _waves(items: list[tuple[int, StagedExport]]) -> list[list[int]]:
+    """Positions of the files grouped in batches: at most one file of a centre per batch,
+    a centre's files in the order given, and never the same content twice in one batch."""
+    waves: list[list[int]] = []
+    contents: list[set[str]] = []
+    next_wave: dict[str, int] = {}
+    for position, (_, item) in enumerate(items):
+        w = next_wave.get(item.file.centre_id, 0)
+        while w < len(waves) and item.file.file_hash in contents[w]:
+            w += 1
+        if w == len(waves):
+            waves.append([])
+            contents.append(set())
+        waves[w].append(position)
+        contents[w].add(item.file.file_hash)
+        next_wave[item.file.centre_id] = w + 1
+    return waves
+
+
+def _load_batch(
+    checked: _CheckedForm, wave: list[int], form: Form, pseudonymiser: Pseudonymiser
+) -> LoadBatch:
+    """The loader's view of some of a form's files: patient keys instead of local ids."""
+    batch = checked.batch
+    assert batch is not None  # a form with no file left has no wave
+    files = pl.DataFrame(
+        [
+            {
+                "_file": position,
+                "file_hash": item.file.file_hash,
+                "centre_id": item.file.centre_id,
+                "file_name": item.file.path.name,
+                "size_bytes": item.file.size_bytes,
+                "rows_read": batch.rows_read[position],
+                "rows_duplicate": batch.rows_duplicate[position],
+                "full_export": item.full_export,
+            }
+            for position in wave
+            for _, item in [checked.items[position]]
+        ],
+        schema={"_file": pl.Int32, **FILE_COLUMNS},
+    )
+    lineage = files.select("_file", "centre_id", _file_hash="file_hash")
+
+    def of_wave(frame: pl.DataFrame) -> pl.DataFrame:
+        if len(wave) < len(checked.items):
+            frame = frame.filter(pl.col("_file").is_in(wave))
+        located = frame.with_columns(_record=batch.local_record())
+        return pseudonymiser(located.join(lineage, on="_file", maintain_order="left").drop("_file"))
+
+    quarantine = of_wave(batch.quarantine).with_columns(
+        # the id itself is never stored: the pseudonym says which patient it was
+        value=pl.when(pl.col("column") == "patient_id").then(None).otherwise(pl.col("value"))
+    )
+    full = files.filter("full_export")["_file"]
+    keys = batch.keys.filter(pl.col("_file").is_in(full.implode())).join(
+        lineage, on="_file", maintain_order="left"
+    )
+    return LoadBatch(
+        form=form,
+        files=files.drop("_file"),
+        valid=of_wave(batch.valid),
+        quarantine=quarantine,
+        present_keys=pseudonymiser(keys.drop("_file", "_file_hash")).drop("centre_id"),
+    )
+
+
+def _rejection_record(rejection: Rejection) -> dict:
+    f = rejection.file
+    return {
+        "file_hash": f.file_hash,
+        "centre_id": f.centre_id,
+        "form": f.form,
+        "file_name": f.path.name,
+        "size_bytes": f.size_bytes,
+        "error": rejection.error,
+    }

@@ -21,11 +21,26 @@ def patient_key(secret: str, centre_id: str, local_id: str) -> str:
     return "p" + digest[:KEY_HEX_CHARS]
 
 
-def pseudonymise(frame: pl.DataFrame, secret: str, centre_id: str) -> pl.DataFrame:
-    """Replace ``patient_id`` by ``patient_key`` and add ``centre_id``; the local id is gone."""
-    ids = frame["patient_id"].unique().drop_nulls().to_list()
-    keys = {i: patient_key(secret, centre_id, i) for i in ids}
-    return frame.with_columns(
-        patient_key=pl.col("patient_id").replace_strict(keys, default=None, return_dtype=pl.String),
-        centre_id=pl.lit(centre_id),
-    ).drop("patient_id")
+class Pseudonymiser:
+    """Patient keys for (centre, local id) pairs, each keyed hash computed once per night.
+
+    The pairs already seen are kept in a frame, so that pseudonymising a frame is one join
+    and a Python call per *new* patient only. It lives in memory, never written.
+    """
+
+    _ID = ["centre_id", "patient_id"]
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        self._keys = pl.DataFrame(schema=dict.fromkeys([*self._ID, "patient_key"], pl.String))
+
+    def __call__(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` (with ``centre_id``) with ``patient_key`` instead of ``patient_id``."""
+        pairs = frame.select(self._ID).unique().drop_nulls()
+        new = pairs.join(self._keys, on=self._ID, how="anti")
+        if new.height:
+            keys = [patient_key(self._secret, centre, local) for centre, local in new.iter_rows()]
+            new = new.with_columns(patient_key=pl.Series(keys, dtype=pl.String))
+            self._keys = pl.concat([self._keys, new])
+        joined = frame.join(self._keys, on=self._ID, how="left", maintain_order="left")
+        return joined.drop("patient_id")

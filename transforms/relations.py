@@ -12,19 +12,30 @@ import polars as pl
 from schemas.forms import Form
 
 DAYS_PER_MONTH = 30.4375
-FAILURE_COLUMNS = ["_record", "_source_row", "patient_key", "column", "rule", "value", "message"]
+ROW = ["_file_hash", "_record"]  # a row's identity: file and position in it
+FAILURE_SCHEMA = {
+    "_file_hash": pl.String,
+    "_record": pl.Int64,
+    "_source_row": pl.Int64,
+    "patient_key": pl.String,
+    "column": pl.String,
+    "rule": pl.String,
+    "value": pl.String,
+    "message": pl.String,
+}
 
 
 def relational_failures(
     valid: pl.DataFrame, form: Form, patients: pl.DataFrame, waiting: pl.Series
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a file's valid rows into those consistent with their patient and failures.
+    """Split valid rows (of one or more files) into those consistent with their patient,
+    and failures.
 
-    ``patients``: the centre's patient_key and inclusion_date; ``waiting``: patient keys
+    ``patients``: the centres' patient_key and inclusion_date; ``waiting``: patient keys
     whose inclusion record is in quarantine (to say why a row has no patient).
     """
     if form.table == "patients" or valid.height == 0:
-        return valid, pl.DataFrame(schema=dict.fromkeys(FAILURE_COLUMNS, pl.String))
+        return valid, pl.DataFrame(schema=FAILURE_SCHEMA)
     rows = valid.join(patients, on="patient_key", how="left", suffix="_patient")
     checks = [_unknown_patient(waiting)]
     if form.date_column:
@@ -33,13 +44,13 @@ def relational_failures(
         checks.append(_month_inconsistent())
     failures = pl.concat(
         [rows.filter(condition).select(*describe) for condition, describe in checks]
-    ).with_columns(pl.col(c).cast(pl.String) for c in ("value",))
-    failed = failures["_record"].implode()
-    return valid.filter(~pl.col("_record").is_in(failed)), failures
+    ).cast(FAILURE_SCHEMA)
+    return valid.join(failures.select(ROW), on=ROW, how="anti", maintain_order="left"), failures
 
 
 def _failure(column: str, rule: str, value: pl.Expr, message: pl.Expr) -> list[pl.Expr]:
     return [
+        pl.col("_file_hash"),
         pl.col("_record"),
         pl.col("_source_row"),
         pl.col("patient_key"),

@@ -1,9 +1,10 @@
 """The DuckDB warehouse: tables derived from the form schemas, and the one writer.
 
 Every harmonised row carries lineage (``centre_id``, ``_file_hash``, ``_source_row``,
-``_run_id``). Each file is loaded in one transaction together with its quarantine rows
-and its ``ingested_files`` record, so a crash leaves the warehouse as before that file
-and the row counts recorded always match what was written.
+``_run_id``). Files are loaded in batches (one form, at most one file per centre), each
+in one transaction together with its quarantine rows and ``ingested_files`` records, so
+a crash leaves the warehouse as before that batch: every file is loaded whole or not at
+all, and the row counts recorded always match what was written.
 """
 
 from __future__ import annotations
@@ -85,19 +86,29 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
 
 
 @dataclass
-class FileLoad:
-    """What the loader needs of one validated file, already pseudonymised."""
+class LoadBatch:
+    """Files of one form, validated and pseudonymised, written in one transaction.
 
-    file_hash: str
-    centre_id: str
+    At most one file per centre: a centre's files of a form load in order, one batch
+    after another, so that a batch applied at once equals its files applied in turn.
+    """
+
     form: Form
-    file_name: str
-    size_bytes: int
-    valid: pl.DataFrame  # canonical columns with patient_key, centre_id, _source_row
-    quarantine: pl.DataFrame  # validate.QUARANTINE_SCHEMA + patient_key
-    rows_read: int
-    rows_duplicate: int
-    present_keys: pl.DataFrame | None = None  # natural keys of every record of a full export
+    files: pl.DataFrame  # one row per file: FILE_COLUMNS
+    valid: pl.DataFrame  # canonical columns with patient_key, centre_id, _file_hash, _record
+    quarantine: pl.DataFrame  # validate.QUARANTINE_SCHEMA + patient_key, _file_hash
+    present_keys: pl.DataFrame  # natural keys of every record of the full exports
+
+
+FILE_COLUMNS = {
+    "file_hash": pl.String,
+    "centre_id": pl.String,
+    "file_name": pl.String,
+    "size_bytes": pl.Int64,
+    "rows_read": pl.Int64,
+    "rows_duplicate": pl.Int64,
+    "full_export": pl.Boolean,
+}
 
 
 def known_files(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
@@ -108,70 +119,101 @@ def known_files(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     return {(h, f) for h, f in rows}
 
 
-def load_file(con: duckdb.DuckDBPyConnection, load: FileLoad, run_id: str) -> dict:
-    """Write one file's valid rows, quarantine and record in a single transaction."""
-    valid, broken = _check_relations(con, load)
-    quarantine = pl.concat([load.quarantine, broken], how="diagonal_relaxed")
+def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch, run_id: str) -> dict:
+    """Write a batch's valid rows, quarantine and file records in a single transaction.
+
+    Returns each file's counts (those of ``ingested_files``), by file hash.
+    """
+    if batch.files["centre_id"].is_duplicated().any():
+        raise ValueError("a load batch holds at most one file per centre")
+    valid, broken = _check_relations(con, batch)
+    quarantine = pl.concat([batch.quarantine, broken], how="diagonal_relaxed")
     rows = valid.select(
-        "patient_key", "centre_id", *_value_columns(load.form), "_source_row"
-    ).with_columns(_file_hash=pl.lit(load.file_hash), _run_id=pl.lit(run_id))
-    q_rows = quarantine.select(
-        pl.lit(load.file_hash).alias("file_hash"),
-        pl.lit(load.centre_id).alias("centre_id"),
-        pl.lit(load.form.name).alias("form"),
-        pl.lit(load.file_name).alias("file_name"),
-        pl.col("_source_row").alias("source_row"),
-        pl.col("_record").alias("record"),
-        "patient_key",
-        pl.col("column").alias("column_name"),
-        "source_column",
-        "rule",
-        "value",
-        "message",
-        pl.lit(run_id).alias("run_id"),
+        "patient_key", "centre_id", *_value_columns(batch.form), "_source_row", "_file_hash"
+    ).with_columns(_run_id=pl.lit(run_id))
+    names = batch.files.select("centre_id", "file_name", _file_hash="file_hash")
+    q_rows = (
+        quarantine.drop("centre_id", strict=False)
+        .join(names, on="_file_hash")
+        .select(
+            pl.col("_file_hash").alias("file_hash"),
+            "centre_id",
+            pl.lit(batch.form.name).alias("form"),
+            "file_name",
+            pl.col("_source_row").alias("source_row"),
+            pl.col("_record").alias("record"),
+            "patient_key",
+            pl.col("column").alias("column_name"),
+            "source_column",
+            "rule",
+            "value",
+            "message",
+            pl.lit(run_id).alias("run_id"),
+        )
     )
-    record = {
-        "rows_read": load.rows_read,
-        "rows_loaded": rows.height,
-        "rows_quarantined": quarantine["_record"].n_unique(),
-        "rows_duplicate": load.rows_duplicate,
-    }
+    counts = _file_counts(batch.files, rows, quarantine)
+    full = batch.files.filter("full_export").select("centre_id", "file_hash")
     run_seq = _run_seq(con, run_id)
-    con.register("incoming_rows", rows)
-    con.register("incoming_quarantine", q_rows)
-    if load.present_keys is not None:
-        con.register("present_keys", load.present_keys)
+    relations = {
+        "incoming_rows": rows,
+        "incoming_quarantine": q_rows,
+        "full_exports": full,
+        "present_keys": batch.present_keys,
+    }
+    for name, frame in relations.items():
+        con.register(name, frame)
     con.execute("BEGIN TRANSACTION")
     try:
-        record |= history.apply_rows(con, load.form, "incoming_rows", run_id, run_seq)
-        if load.present_keys is not None:
-            record["rows_absent"] = history.flag_absent_rows(
-                con, load.form, load.centre_id, "present_keys", load.file_hash, run_id
-            )
+        applied = history.apply_rows(con, batch.form, "incoming_rows", run_id, run_seq)
+        absent = (
+            history.flag_absent_rows(con, batch.form, "full_exports", "present_keys", run_id)
+            if full.height
+            else {}
+        )
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM incoming_quarantine")
-        _record_file(
-            con,
+        for file_hash, record in counts.items():
+            record |= applied.get(file_hash, {"rows_new": 0, "rows_changed": 0, "rows_same": 0})
+            if file_hash in absent:
+                record["rows_absent"] = absent[file_hash]
+        records = [
             {
-                "file_hash": load.file_hash,
-                "form": load.form.name,
-                "centre_id": load.centre_id,
-                "file_name": load.file_name,
-                "size_bytes": load.size_bytes,
+                "file_hash": f["file_hash"],
+                "form": batch.form.name,
+                "centre_id": f["centre_id"],
+                "file_name": f["file_name"],
+                "size_bytes": f["size_bytes"],
                 "status": "loaded",
                 "run_id": run_id,
-                **{k: v for k, v in record.items() if k != "rows_same"},
-            },
-        )
+                **{k: v for k, v in counts[f["file_hash"]].items() if k != "rows_same"},
+            }
+            for f in batch.files.iter_rows(named=True)
+        ]
+        _record_files(con, records)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("incoming_rows")
-        con.unregister("incoming_quarantine")
-        if load.present_keys is not None:
-            con.unregister("present_keys")
-    return record
+        for name in relations:
+            con.unregister(name)
+    return counts
+
+
+def _file_counts(files: pl.DataFrame, rows: pl.DataFrame, quarantine: pl.DataFrame) -> dict:
+    """Rows read, loaded, quarantined and duplicate of each file of a batch."""
+    loaded = dict(rows.group_by("_file_hash").len().iter_rows())
+    quarantined = dict(
+        quarantine.group_by("_file_hash").agg(pl.col("_record").n_unique()).iter_rows()
+    )
+    return {
+        f["file_hash"]: {
+            "rows_read": f["rows_read"],
+            "rows_loaded": loaded.get(f["file_hash"], 0),
+            "rows_quarantined": quarantined.get(f["file_hash"], 0),
+            "rows_duplicate": f["rows_duplicate"],
+        }
+        for f in files.iter_rows(named=True)
+    }
 
 
 def _run_seq(con, run_id: str) -> int:
@@ -181,48 +223,54 @@ def _run_seq(con, run_id: str) -> int:
     return row[0]
 
 
-def record_rejected(con, *, file_hash, centre_id, form, file_name, size_bytes, error, run_id):
-    """A file that could not be read at all: recorded (and retried on later nights)."""
-    _record_file(
-        con,
-        {
-            "file_hash": file_hash,
-            "form": form,
-            "centre_id": centre_id,
-            "file_name": file_name,
-            "size_bytes": size_bytes,
-            "status": "rejected",
-            "error": error,
-            "run_id": run_id,
-        },
-    )
+def record_rejected(con, rejected: list[dict], run_id: str) -> None:
+    """Files that could not be read at all: recorded (and retried on later nights).
+
+    Each dict: file_hash, centre_id, form, file_name, size_bytes, error.
+    """
+    _record_files(con, [{**r, "status": "rejected", "run_id": run_id} for r in rejected])
 
 
-def _record_file(con, record: dict) -> None:
-    """Upsert one row of ingested_files (a rejected file may be retried and then loaded)."""
-    record = {**record, "ingested_at": _now()}
-    names = ", ".join(record)  # our own column names, never input
-    marks = ", ".join("?" * len(record))
-    con.execute(
-        f"INSERT OR REPLACE INTO ingested_files ({names}) VALUES ({marks})", list(record.values())
+_FILE_RECORD_TYPES = {"size_bytes": pl.Int64, "ingested_at": pl.Datetime("us")} | {
+    f"rows_{n}": pl.Int64
+    for n in ("read", "loaded", "quarantined", "duplicate", "new", "changed", "absent")
+}
+
+
+def _record_files(con, records: list[dict]) -> None:
+    """Upsert rows of ingested_files (a rejected file may be retried and then loaded)."""
+    if not records:
+        return
+    now = _now()
+    frame = pl.DataFrame(
+        [{**r, "ingested_at": now} for r in records],
+        schema_overrides=_FILE_RECORD_TYPES,
+        infer_schema_length=None,
     )
+    con.register("incoming_files", frame)
+    try:
+        con.execute("INSERT OR REPLACE INTO ingested_files BY NAME SELECT * FROM incoming_files")
+    finally:
+        con.unregister("incoming_files")
 
 
 def _value_columns(form: Form) -> list[str]:
     return [c for c in form.columns() if c != "patient_id"]
 
 
-def _check_relations(con, load: FileLoad) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Cross-form rules against the centre's patients already in the warehouse."""
+def _check_relations(con, batch: LoadBatch) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cross-form rules against the batch's centres' patients already in the warehouse."""
+    centres = batch.files["centre_id"].to_list()
     patients = con.sql(
-        "SELECT patient_key, inclusion_date FROM patients WHERE centre_id = ?",
-        params=[load.centre_id],
+        "SELECT patient_key, inclusion_date FROM patients WHERE list_contains(?, centre_id)",
+        params=[centres],
     ).pl()
     waiting = con.sql(
-        "SELECT DISTINCT patient_key FROM quarantine WHERE form = 'inclusion' AND centre_id = ?",
-        params=[load.centre_id],
+        "SELECT DISTINCT patient_key FROM quarantine "
+        "WHERE form = 'inclusion' AND list_contains(?, centre_id)",
+        params=[centres],
     ).pl()["patient_key"]
-    return relational_failures(load.valid, load.form, patients, waiting)
+    return relational_failures(batch.valid, batch.form, patients, waiting)
 
 
 def first_row(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> tuple | None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from cohortflow.errors import FileRejected
 from schemas.forms import FORMS
 from tests.robustness import damage as d
-from transforms.ingest import ExportFile, PreparedFile, Rejection, file_hash, prepare_file
+from transforms.ingest import ExportFile, Rejection, StagedExport, file_hash, stage_export
 from transforms.mapping import CentreMapping, FormMapping, load_centre_mapping
 from transforms.read import stage_file
 from transforms.validate import validate_staged
@@ -170,20 +170,20 @@ def test_mutated_workbook_or_parquet_is_read_or_rejected(samples, name, mutation
 
 @FEW
 @given(name=st.sampled_from([f"{c}-{f}" for c, f, _ in SAMPLES]), mutations=MUTATIONS)
-def test_prepare_file_gives_a_prepared_file_or_a_rejection(samples, name, mutations):
-    """It never raises from prepare_file: a Rejection or a PreparedFile that adds up."""
+def test_stage_export_gives_a_staged_export_or_a_rejection(samples, name, mutations):
+    """It never raises from stage_export: a Rejection or a staged file that adds up."""
     sample = samples[name]
     content = mutate(sample.content, mutations)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "export"
         path.write_bytes(content)
         export = ExportFile(sample.mapping.centre_id, path, sample.form, file_hash(content), 0)
-        result = prepare_file(export, sample.mapping)
-    assert isinstance(result, PreparedFile | Rejection)
+        result = stage_export(export, sample.mapping)
+    assert isinstance(result, StagedExport | Rejection)
     if isinstance(result, Rejection):
         assert result.error
     else:
-        checked = result.checked
+        checked = validate_staged(result.staged, FORMS[sample.form])
         assert checked.rows_read == (
             checked.valid.height + checked.rows_quarantined + checked.rows_duplicate
         )

@@ -34,7 +34,7 @@ from transforms.ingest import (
     discover_centre_files,
     load_prepared,
     prepare_centre,
-    prepare_file,
+    stage_export,
     unconfigured_centres,
 )
 from transforms.mapping import load_all_mappings, load_centre_mapping
@@ -755,9 +755,9 @@ def test_file_growing_after_discovery_is_not_ready(clean_exports, tmp_path):
     with growing.path.open("ab") as stream:
         stream.write(b"C01-0001,month_12_arm_1,2017-08-02,3\n")
     with pytest.raises(FileNotReady, match=growing.path.name):
-        prepare_file(growing, mapping)
+        stage_export(growing, mapping)
     steady = next(f for f in found if f.form == "inclusion")
-    assert prepare_file(steady, mapping).checked.rows_read > 0
+    assert stage_export(steady, mapping).staged.rows_read > 0
 
 
 def test_file_grown_between_nights_loads_its_new_content_once(clean_exports, tmp_path):

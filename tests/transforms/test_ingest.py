@@ -109,28 +109,34 @@ def test_ingest_same_content_under_another_name_is_not_loaded_again(workspace):
     assert reports == []
 
 
-def test_load_file_is_atomic(workspace, monkeypatch):
-    """Invariant 3: a failure while loading a file leaves the warehouse as before it."""
+def test_a_failed_batch_leaves_the_warehouse_as_before_it(workspace, monkeypatch):
+    """Invariant 3: a failure while loading a batch (every centre's follow-up files) leaves
+    the warehouse as before it: no file of the batch is partly loaded or recorded."""
     mappings = load_all_mappings(workspace / "centres")
     con = warehouse.connect(workspace / "warehouse.duckdb")
     warehouse.start_run(con, "run-1")
-    first = next(iter(mappings.values()))
-    prepared = prepare_centre(workspace / "inbox", first, set())
-    load_prepared(con, prepared[:1], "run-1", TEST_KEY)  # inclusion loads fine
+    prepared = [f for m in mappings.values() for f in prepare_centre(workspace / "inbox", m, set())]
+    inclusions = [f for f in prepared if f.file.form == "inclusion"]
+    follow_ups = [f for f in prepared if f.file.form == "follow_up"]
+    assert len(follow_ups) == len(mappings) > 1
+    load_prepared(con, inclusions, "run-1", TEST_KEY)
     before = warehouse.snapshot_id(con)
 
     def crash(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(warehouse, "_record_file", crash)
+    monkeypatch.setattr(warehouse, "_record_files", crash)
     with pytest.raises(RuntimeError):
-        load_prepared(con, prepared[1:], "run-1", TEST_KEY)
+        load_prepared(con, follow_ups, "run-1", TEST_KEY)
     assert warehouse.snapshot_id(con) == before
-    assert con.execute("SELECT count(*) FROM follow_ups").fetchall()[0][0] == 0
-    assert (
-        con.execute("SELECT count(*) FROM quarantine WHERE form = 'follow_up'").fetchall()[0][0]
-        == 0
-    )
+    for table in ("follow_ups", "follow_ups_history"):
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] == 0
+    assert con.execute("SELECT count(*) FROM quarantine WHERE form = 'follow_up'").fetchall() == [
+        (0,)
+    ]
+    assert con.execute(
+        "SELECT count(*) FROM ingested_files WHERE form = 'follow_up'"
+    ).fetchall() == [(0,)]
 
 
 def test_no_table_holds_a_local_id_or_the_key(workspace):

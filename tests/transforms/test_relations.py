@@ -12,7 +12,7 @@ from transforms.relations import relational_failures
 PATIENTS = pl.DataFrame({"patient_key": ["pA", "pB"], "inclusion_date": [dt.date(2016, 7, 7)] * 2})
 
 
-def _follow_ups(rows):
+def _follow_ups(rows, file_hash="f1"):
     return pl.DataFrame(
         rows,
         schema={
@@ -24,7 +24,7 @@ def _follow_ups(rows):
             "nprs": pl.Int64,
         },
         orient="row",
-    )
+    ).with_columns(_file_hash=pl.lit(file_hash))
 
 
 def test_relational_failures_flags_each_rule_once():
@@ -57,3 +57,16 @@ def test_relational_failures_says_when_the_inclusion_is_in_quarantine():
     valid = _follow_ups([(0, 1, "pQ", 1, dt.date(2016, 8, 7), 6)])
     _, failures = relational_failures(valid, FORMS["follow_up"], PATIENTS, pl.Series(["pQ"]))
     assert "inclusion record is in quarantine" in failures["message"].item()
+
+
+def test_relational_failures_tell_files_apart():
+    """Rows of two files share record numbers: only the failing file's row is removed."""
+    good = _follow_ups([(0, 1, "pA", 0, dt.date(2016, 7, 7), 7)], file_hash="good")
+    bad = _follow_ups([(0, 1, "pZ", 0, dt.date(2016, 7, 7), 7)], file_hash="bad")
+    kept, failures = relational_failures(
+        pl.concat([good, bad]), FORMS["follow_up"], PATIENTS, pl.Series([], dtype=pl.String)
+    )
+    assert kept.select("_file_hash", "_record").rows() == [("good", 0)]
+    assert failures.select("_file_hash", "_record", "rule").rows() == [
+        ("bad", 0, "unknown patient")
+    ]
