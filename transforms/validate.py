@@ -206,9 +206,10 @@ def _describe(
     )
     located = located.join(renamed, on=["_file", "column"], how="left")
     source_column = pl.coalesce("_renamed", "column")
-    for c in src_cols:  # wide layouts: the column the value came from (e.g. EN_M3)
+    for c in src_cols:  # wide layouts: the column the value came from (e.g. EN_M3);
+        # null for the batch's files of long layout
         source_column = (
-            pl.when(pl.col("column") == c.removeprefix("_src_"))
+            pl.when((pl.col("column") == c.removeprefix("_src_")) & pl.col(c).is_not_null())
             .then(pl.col(c))
             .otherwise(source_column)
         )
