@@ -443,17 +443,20 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
     text = text.rechunk()
     columns = form.columns()
     present = [c for c in columns if c in text.columns]
-    absent = [pl.lit(None, dtype=columns[c]).alias(c) for c in columns if c not in text.columns]
     converted = [c for c in present if columns[c] != pl.String or c in mapping.codes]
-    cast = text.with_columns([_cast_expr(c, columns[c], mapping).alias(c) for c in converted])
-    cast = cast.with_columns(absent)
+    # the cast values beside the texts (canonical names never hold ':'), so that finding
+    # the failures is one pass over the frame rather than a few per column
+    both = text.with_columns(
+        _cast_expr(c, columns[c], mapping).alias(f"cast:{c}") for c in converted
+    )
+    failed = {c: pl.col(c).is_not_null() & pl.col(f"cast:{c}").is_null() for c in converted}
+    any_failed = both.select(f.any().alias(c) for c, f in failed.items()).row(0) if failed else ()
     failures = []
-    for c in converted:
-        bad = text[c].is_not_null() & cast[c].is_null()
-        if bad.any():
+    for c, has_failures in zip(converted, any_failed, strict=True):
+        if has_failures:
             rule, explanation = _cast_rule(c, columns[c], mapping)
             failures.append(
-                text.filter(bad).select(
+                both.filter(failed[c]).select(
                     "_record",
                     pl.lit(c).alias("column"),
                     pl.lit(rule).alias("rule"),
@@ -464,7 +467,13 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
                 )
             )
     lineage = [c for c in text.columns if c.startswith("_")]
-    frame = cast.select(*lineage, *columns)
+
+    def canonical(c: str) -> pl.Expr:
+        if c in failed:
+            return pl.col(f"cast:{c}").alias(c)
+        return pl.col(c) if c in present else pl.lit(None, dtype=columns[c]).alias(c)
+
+    frame = both.select(*lineage, *map(canonical, columns))
     failure_frame = (pl.concat(failures) if failures else pl.DataFrame(schema=FAILURE_SCHEMA)).cast(
         FAILURE_SCHEMA
     )
