@@ -6,13 +6,16 @@ Simulates CSV exports (REDCap-like and French wide styles, 2% faults), then meas
 each step in its own process (so that peak memory is the step's own):
 
 * cohortflow full ingestion: discover, read, map, validate (Pandera), pseudonymise, load
-  (the flow's plain functions, as the nightly flow does: centres staged on 4 threads,
-  then one writer validates each form's files together and loads them in batches;
+  (the flow's plain functions, as the nightly flow does: by groups of 100 centres,
+  staged on 4 threads, then one writer validates each form's files together and loads
+  them in batches;
   without Prefect, whose start-up is about 11 s apart);
 * raw DuckDB: ``read_csv`` of the same files into tables, no mapping or validation;
 * the baseline a user would write: pandas + Pandera's pandas backend doing the same
   mapping and validation, loading valid rows into DuckDB (``bench/pandas_baseline.py``);
-* an incremental night: one centre sends one corrected re-export.
+* an incremental night: one centre sends one corrected re-export;
+* what a night does after loading, on the whole warehouse: its snapshot id and the
+  analysis views (reported apart: not ingestion, but part of every night that loads).
 
 Prints a table; nothing is asserted (figures go in the issue note).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +33,7 @@ import time
 from pathlib import Path
 
 STEP = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 step, ws = sys.argv[1], Path(sys.argv[2])
 t0 = time.perf_counter()
@@ -45,11 +49,22 @@ if step == "cohortflow":
     # as the nightly flow does: centres staged on 4 threads, then one writer validates
     # each form's files together and loads them
     from concurrent.futures import ThreadPoolExecutor
+    from flows.nightly import centre_groups
+    from cohortflow.settings import Settings
     mappings = list(load_all_mappings(ws / "centres").values())
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        prepared = list(pool.map(lambda m: prepare_centre(ws / "inbox", m, known), mappings))
-    for report in load_prepared(con, [f for c in prepared for f in c], run, "bench-key"):
-        rows += report.rows_read
+    for group in centre_groups(mappings, Settings(ws).centres_per_batch):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            prepared = list(pool.map(lambda m: prepare_centre(ws / "inbox", m, known), group))
+        for report in load_prepared(con, [f for c in prepared for f in c], run, "bench-key"):
+            rows += report.rows_read
+        del prepared
+    con.close()
+elif step == "derive":
+    from transforms import warehouse
+    con = warehouse.connect(ws / "warehouse.duckdb")
+    snapshot = warehouse.snapshot_id(con)
+    warehouse.refresh_views(con, snapshot)
+    rows = con.execute("SELECT count(*) FROM analysis_patient_months").fetchone()[0]
     con.close()
 elif step == "pandas":
     from bench.pandas_baseline import ingest_with_pandas
@@ -66,7 +81,9 @@ elif step == "duckdb":
         rows += con.execute(f"SELECT count(*) FROM t{i}").fetchone()[0]
     con.close()
 seconds = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# this process's own peak (ru_maxrss would count the parent it was forked from)
+status = open("/proc/self/status").read().splitlines()
+peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": rows}))
 """
 
@@ -97,6 +114,16 @@ def corrected_reexport(workspace: Path) -> Path:
     return new
 
 
+def machine() -> str:
+    """Cores and memory of this machine, printed with the figures."""
+    total_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return f"{os.cpu_count()} cores, {total_kb / 2**20:.0f} GB RAM"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=20_000)
@@ -118,13 +145,14 @@ def main() -> int:
         raw = run_step("duckdb", workspace)
         baseline = run_step("pandas", workspace)
         full = run_step("cohortflow", workspace)
+        derive = run_step("derive", workspace)
         corrected_reexport(workspace)
         incremental = run_step("cohortflow", workspace)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     print(
         f"\n{args.patients} patients, {args.centres} centres: {size_mb:.1f} MB of CSV, "
-        f"{raw['rows']} rows (simulated in {simulate_s:.1f} s)\n"
+        f"{raw['rows']} rows (simulated in {simulate_s:.1f} s); {machine()}\n"
     )
     print(f"| {'step':<44} | {'seconds':>8} | {'peak MB':>8} | {'vs raw':>7} |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 9}|")
@@ -133,6 +161,7 @@ def main() -> int:
         ("pandas + Pandera-pandas baseline", baseline),
         ("cohortflow full ingestion", full),
         ("cohortflow incremental (1 re-export)", incremental),
+        ("after loading: snapshot id + analysis views", derive),
     ):
         ratio = r["seconds"] / raw["seconds"]
         print(f"| {name:<44} | {r['seconds']:>8.2f} | {r['peak_mb']:>8.0f} | {ratio:>6.1f}x |")

@@ -26,6 +26,9 @@ class Settings:
     # A file modified less than this many seconds ago may still be being copied: the night
     # waits for it (retries with backoff), unless "<file>.done" marks it complete.
     settle_seconds: float = 30.0
+    # Centres read, validated and loaded together: what a night holds in memory at once
+    # is one group's new exports (about 0.8 GB for 100 centres of 2,000 patients).
+    centres_per_batch: int = 100
 
     @property
     def inbox(self) -> Path:
@@ -75,6 +78,7 @@ class Settings:
             task_runner=os.environ.get("COHORTFLOW_TASK_RUNNER", "threads"),
             max_workers=_number("COHORTFLOW_MAX_WORKERS", 4, int),
             settle_seconds=_number("COHORTFLOW_SETTLE_SECONDS", 30.0, float),
+            centres_per_batch=_number("COHORTFLOW_CENTRES_PER_BATCH", 100, int),
         )
 
 

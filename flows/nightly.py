@@ -4,8 +4,9 @@ Thin by design: each task calls one plain function of ``transforms`` or ``models
 Centres are prepared (read and mapped) concurrently by the ``prepare-centres`` subflow
 (mapped tasks, no database access, on threads or a Dask cluster: ``flows/runners.py``);
 the warehouse has one writer, this flow's main thread, which validates each form's files
-of all centres together and loads them in batches of one file per centre, one
-transaction per batch.
+of those centres together and loads them in batches of one file per centre, one
+transaction per batch. Centres go through in groups (``COHORTFLOW_CENTRES_PER_BATCH``,
+default 100), so that memory holds one group's new exports at a time.
 
 Final state: Completed when all went well; Completed named "Completed with warnings"
 when files were rejected, rows quarantined or a centre's files were still being copied
@@ -165,13 +166,13 @@ def nightly(
     con = warehouse.connect(settings.warehouse)
     try:
         warehouse.start_run(con, run_id)
-        outcomes = prepare_centres.with_options(task_runner=centre_task_runner(settings))(
-            settings.inbox,
-            list(mappings.values()),
-            warehouse.known_files(con),
-            settings.settle_seconds,
-        )
-        _load_centres(con, outcomes, result, secret)
+        known = warehouse.known_files(con)
+        for group in centre_groups(list(mappings.values()), settings.centres_per_batch):
+            outcomes = prepare_centres.with_options(task_runner=centre_task_runner(settings))(
+                settings.inbox, group, known, settings.settle_seconds
+            )
+            _load_centres(con, outcomes, result, secret)
+            del outcomes  # memory holds one group's exports at a time
         _close_night(con, result, settings, fit_models)
         if check_quality:
             _check_quality(con, result, settings, sorted(mappings))
@@ -191,6 +192,11 @@ def _check_quality(con, result: NightResult, settings: Settings, centres: list[s
     except Exception as exc:
         result.quality_error = f"{type(exc).__name__}: {exc}"
         get_run_logger().error("data-quality checks failed: %s", result.quality_error)
+
+
+def centre_groups(mappings: list[CentreMapping], size: int) -> list[list[CentreMapping]]:
+    """Centres in groups of ``size``, prepared then loaded one group after another."""
+    return [mappings[start : start + size] for start in range(0, len(mappings), max(size, 1))]
 
 
 def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None:

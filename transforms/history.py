@@ -34,10 +34,9 @@ CREATE TABLE IF NOT EXISTS absent_rows (
 """
 
 
-def history_ddl(form: Form, table_ddl: str) -> str:
-    """The history table of a form: its columns, no key, plus the validity interval."""
-    body = table_ddl.split("(", 1)[1].rsplit(", PRIMARY KEY", 1)[0]
-    return f"CREATE TABLE IF NOT EXISTS {form.table}_history ({body}, {HISTORY_COLUMNS})"
+def history_ddl(form: Form, columns_ddl: str) -> str:
+    """The history table of a form: its columns plus the validity interval."""
+    return f"CREATE TABLE IF NOT EXISTS {form.table}_history ({columns_ddl}, {HISTORY_COLUMNS})"
 
 
 def value_columns(form: Form) -> list[str]:
@@ -97,9 +96,9 @@ def apply_rows(
             SELECT {columns}, ?, NULL FROM delta""",
         [run_seq],
     )
-    # only new keys: a plain insert (an upsert costs an index probe per row)
-    upsert = "INSERT OR REPLACE" if changed else "INSERT"
-    con.execute(f"{upsert} INTO {table} ({columns}) SELECT {columns} FROM delta")
+    if changed:  # the current version of a corrected key replaces the old one
+        con.execute(f"DELETE FROM {table} c USING delta i WHERE {join} AND NOT i._is_new")
+    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM delta")
     con.execute("DROP TABLE delta")
     return counts
 
@@ -120,21 +119,27 @@ def _record_changes(con, form: Form, run_id: str, run_seq: int) -> None:
 
 
 def flag_absent_rows(
-    con: duckdb.DuckDBPyConnection, form: Form, full_exports: str, present: str, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    form: Form,
+    full_exports: str,
+    present: list[str],
+    run_id: str,
 ) -> dict[str, int]:
     """Flag current rows that a centre's full export no longer contains.
 
     ``full_exports``: (centre_id, file_hash) of full exports, at most one per centre;
-    ``present``: the natural keys of every record they hold. Returns counts by file hash.
+    ``present``: relations holding, between them, the natural keys of every record of
+    those files. Returns counts by file hash.
     """
     join = " AND ".join(f"p.{k} = c.{k}" for k in form.key)
+    missing = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {r} p WHERE {join})" for r in present)
     flagged = con.execute(
         f"""INSERT INTO absent_rows
             SELECT '{form.table}', c.patient_key, {_key_text(form, "c")}, c._file_hash,
                    f.file_hash, ?
             FROM {form.table} c JOIN {full_exports} f ON c.centre_id = f.centre_id
             WHERE c._file_hash <> f.file_hash
-              AND NOT EXISTS (SELECT 1 FROM {present} p WHERE {join})
+              AND {missing}
             RETURNING absent_from_file_hash""",
         [run_id],
     ).fetchall()

@@ -276,6 +276,7 @@ def load_prepared(
                     "loaded",
                     **counts[item.file.file_hash],
                 )
+        del checked  # before the next form's batch is built
     record_rejected(con, [_rejection_record(r) for _, r in rejected], run_id)
     for i, r in rejected:
         f = r.file
@@ -367,16 +368,16 @@ def _load_batch(
         # the id itself is never stored: the pseudonym says which patient it was
         value=pl.when(pl.col("column") == "patient_id").then(None).otherwise(pl.col("value"))
     )
-    full = files.filter("full_export")["_file"]
-    keys = batch.keys.filter(pl.col("_file").is_in(full.implode())).join(
-        lineage, on="_file", maintain_order="left"
-    )
+    keys = batch.quarantined_keys
+    if len(wave) < len(checked.items):
+        keys = keys.filter(pl.col("_file").is_in(wave))
+    keys = keys.join(lineage.drop("_file_hash"), on="_file").drop("_file")
     return LoadBatch(
         form=form,
         files=files.drop("_file"),
         valid=of_wave(batch.valid),
         quarantine=quarantine,
-        present_keys=pseudonymiser(keys.drop("_file", "_file_hash")).drop("centre_id"),
+        quarantined_keys=pseudonymiser(keys).drop("centre_id"),
     )
 
 

@@ -53,7 +53,7 @@ class ValidatedBatch:
 
     valid: pl.DataFrame  # canonical columns + lineage + _file, patient_id still local
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA + patient_id, _file
-    keys: pl.DataFrame  # _file and natural key (local id) of every record read, unique
+    quarantined_keys: pl.DataFrame  # _file and natural key (local id) of quarantined records
     rows_read: list[int]
     rows_duplicate: list[int]
     offsets: list[int]
@@ -108,20 +108,23 @@ def validate_batch(files: Sequence[StagedFile], form: Form) -> ValidatedBatch:
     castable = ~frame["_record"].is_in(cast_failures["_record"].implode())
     repeat = frame.select(~pl.struct("_file", *canonical).is_first_distinct()).to_series()
     duplicate = castable & repeat
-    candidates = frame.filter(~duplicate)
+    flagged = frame.select("_file", duplicate.alias("duplicate"))
+    duplicates = dict(flagged.group_by("_file").agg(pl.sum("duplicate")).iter_rows())
+    candidates = frame.filter(~duplicate) if duplicate.any() else frame
+    del frame, flagged, castable, repeat, duplicate  # a night's batch can be large
     failures = pl.concat(
         [cast_failures.drop("_file"), _schema_failures(candidates, form)], how="vertical_relaxed"
     )
     # A value that failed its cast is null now; do not report it a second time as missing.
     failures = failures.unique(subset=["_record", "column"], keep="first", maintain_order=True)
-    bad_records = failures["_record"].unique()
+    bad = pl.col("_record").is_in(failures["_record"].unique().implode())
     source_columns = [f.source_columns for f in files]
-    flagged = frame.select("_file", duplicate.alias("duplicate"))
-    duplicates = dict(flagged.group_by("_file").agg(pl.sum("duplicate")).iter_rows())
     return ValidatedBatch(
-        valid=candidates.filter(~pl.col("_record").is_in(bad_records.implode())),
+        valid=candidates.filter(~bad),
         quarantine=_describe(failures, candidates, source_columns),
-        keys=frame.select("_file", "patient_id", *form.key[1:]).drop_nulls().unique(),
+        quarantined_keys=candidates.filter(bad)
+        .select("_file", "patient_id", *form.key[1:])
+        .drop_nulls(),
         rows_read=[f.frame.height for f in files],
         rows_duplicate=[int(duplicates.get(i, 0)) for i in range(len(files))],
         offsets=offsets,

@@ -74,3 +74,20 @@ def test_batched_nights_equal_files_loaded_one_at_a_time(workspace):
     assert expected["absent_rows"].height == 2  # the dropped row, missing from both exports
     assert expected["quarantine"].height > 0
     assert warehouse.snapshot_id(batched) == warehouse.snapshot_id(single)
+
+
+def test_every_table_holds_one_row_per_natural_key_after_corrections(workspace):
+    """The tables declare no primary key (its index cost a third of the load): the loader
+    alone keeps one current row per natural key, through corrections in two batches."""
+    night(workspace, "run-1", one_at_a_time=False)[0].close()
+    corrected_export(workspace)
+    second_correction(workspace)
+    con, _ = night(workspace, "run-2", one_at_a_time=False)
+    for form in FORMS.values():
+        key = ", ".join(form.key)
+        rows, keys = con.execute(
+            f"SELECT count(*), count(DISTINCT ({key})) FROM {form.table}"
+        ).fetchall()[0]
+        assert rows == keys > 0, form.table
+    current = con.execute("SELECT count(*) FROM follow_ups_history WHERE _valid_to IS NULL")
+    assert current.fetchall() == con.execute("SELECT count(*) FROM follow_ups").fetchall()

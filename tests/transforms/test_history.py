@@ -152,3 +152,44 @@ def test_views_follow_corrections_and_rebuild_identically_for_an_old_snapshot(wo
     rebuilt = build_views(warehouse.materialise_snapshot(con, first))
     for name, frame in views_then.items():
         assert rebuilt[name].equals(frame), name
+
+
+def test_rows_a_full_export_holds_but_sets_aside_are_not_flagged_absent(workspace):
+    """A re-exported row that is now quarantined (a Pandera rule, or a cross-form rule such
+    as a call before inclusion) is still in the export: it is not reported absent."""
+    con, _ = night(workspace, "run-1")
+    loaded = {
+        k for (k,) in con.execute("SELECT patient_key FROM follow_ups WHERE month = 3").fetchall()
+    }
+    con.close()
+    old = workspace / "inbox" / "C01" / "C01_followup_20170922.csv"
+    rows = pl.read_csv(old, infer_schema=False)
+    month_3 = rows.filter(pl.col("redcap_event_name") == "month_3_arm_1")
+    clean = [  # rows loaded on the first night, and the only month-3 row of their patient
+        r
+        for r in month_3.filter(pl.col("record_id").is_unique()).rows()
+        if patient_key(TEST_KEY, "C01", r[0]) in loaded
+    ]
+    first, second = clean[:2]
+    target = (pl.col("redcap_event_name") == "month_3_arm_1") & pl.col("record_id").is_in(
+        [first[0], second[0]]
+    )
+    broken = rows.with_columns(
+        nprs=pl.when(target & (pl.col("record_id") == first[0]))
+        .then(pl.lit("15"))  # out of range: Pandera
+        .otherwise(pl.col("nprs")),
+        date_appel=pl.when(target & (pl.col("record_id") == second[0]))
+        .then(pl.lit("2016-01-02"))  # before the patient's inclusion: cross-form rule
+        .otherwise(pl.col("date_appel")),
+    )
+    broken.write_csv(workspace / "inbox" / "C01" / "C01_followup_20171022.csv")
+    con, _ = night(workspace, "run-2")
+    rules = con.execute(
+        "SELECT rule FROM quarantine WHERE run_id = 'run-2' AND centre_id = 'C01' ORDER BY rule"
+    ).fetchall()
+    assert ("before inclusion",) in rules and ("less_than_or_equal_to(10)",) in rules
+    assert con.execute("SELECT count(*) FROM absent_rows").fetchall() == [(0,)]
+    loaded = con.execute(
+        "SELECT rows_absent FROM ingested_files WHERE file_name = 'C01_followup_20171022.csv'"
+    ).fetchall()
+    assert loaded == [(0,)]

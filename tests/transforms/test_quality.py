@@ -124,7 +124,7 @@ def _inject(con, now: dt.datetime) -> Injected:
     centres = [c for c in centres if c != dose_centre]
     con.execute("DELETE FROM adverse_events WHERE centre_id = ?", [centres[4]])
     warehouse.refresh_views(con, warehouse.snapshot_id(con))
-    # a duplicated key in a materialised view (the warehouse's tables have primary keys)
+    # a duplicated key in a materialised view (the loader keeps the tables' keys unique)
     con.execute(
         "INSERT INTO analysis_patients SELECT * FROM analysis_patients WHERE centre_id = ? LIMIT 1",
         [centres[2]],
