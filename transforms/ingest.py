@@ -339,23 +339,22 @@ def _load_batch(
     """The loader's view of some of a form's files: patient keys instead of local ids."""
     batch = checked.batch
     assert batch is not None  # a form with no file left has no wave
-    files = pl.DataFrame(
-        [
+    records = []
+    for position in wave:
+        export, staged = checked.items[position][1].file, checked.items[position][1]
+        records.append(
             {
                 "_file": position,
-                "file_hash": item.file.file_hash,
-                "centre_id": item.file.centre_id,
-                "file_name": item.file.path.name,
-                "size_bytes": item.file.size_bytes,
+                "file_hash": export.file_hash,
+                "centre_id": export.centre_id,
+                "file_name": export.path.name,
+                "size_bytes": export.size_bytes,
                 "rows_read": batch.rows_read[position],
                 "rows_duplicate": batch.rows_duplicate[position],
-                "full_export": item.full_export,
+                "full_export": staged.full_export,
             }
-            for position in wave
-            for _, item in [checked.items[position]]
-        ],
-        schema={"_file": pl.Int32, **FILE_COLUMNS},
-    )
+        )
+    files = pl.DataFrame(records, schema={"_file": pl.Int32, **FILE_COLUMNS})
     lineage = files.select("_file", "centre_id", _file_hash="file_hash")
 
     def of_wave(frame: pl.DataFrame) -> pl.DataFrame:

@@ -11,7 +11,7 @@ import polars as pl
 from schemas.forms import FORMS
 from tests.conftest import TEST_KEY
 from tests.transforms.test_history import corrected_export
-from transforms import warehouse
+from transforms import ingest, warehouse
 from transforms.ingest import load_prepared, prepare_centre
 from transforms.mapping import load_all_mappings
 
@@ -91,3 +91,30 @@ def test_every_table_holds_one_row_per_natural_key_after_corrections(workspace):
         assert rows == keys > 0, form.table
     current = con.execute("SELECT count(*) FROM follow_ups_history WHERE _valid_to IS NULL")
     assert current.fetchall() == con.execute("SELECT count(*) FROM follow_ups").fetchall()
+
+
+def test_a_file_that_breaks_batch_validation_is_rejected_alone(workspace, monkeypatch):
+    """Should validating a form's files together fail unexpectedly (a library panic on
+    some input), the file that fails alone is rejected, naming the error; the others load."""
+    real = ingest.validate_batch
+
+    def panics_on_c02(files, form):
+        if any("C02" in str(f.frame["patient_id"].drop_nulls().head(1).to_list()) for f in files):
+            if form.name == "follow_up":
+                raise RuntimeError("index out of bounds")
+        return real(files, form)
+
+    monkeypatch.setattr(ingest, "validate_batch", panics_on_c02)
+    con, reports = night(workspace, "run-1", one_at_a_time=False)
+    follow_ups = {r.centre_id: r for r in reports if r.form == "follow_up"}
+    assert follow_ups["C02"].status == "rejected"
+    assert "internal error while validating (RuntimeError: index out of bounds)" in (
+        follow_ups["C02"].error
+    )
+    assert all(r.status == "loaded" for c, r in follow_ups.items() if c != "C02")
+    assert con.execute("SELECT count(*) FROM follow_ups WHERE centre_id = 'C02'").fetchall() == [
+        (0,)
+    ]
+    assert con.execute("SELECT count(DISTINCT centre_id) FROM follow_ups").fetchall() == [
+        (len(follow_ups) - 1,)
+    ]
