@@ -49,8 +49,8 @@ if step == "cohortflow":
     # as the nightly flow does: centres staged on 4 threads, then one writer validates
     # each form's files together and loads them
     from concurrent.futures import ThreadPoolExecutor
-    from flows.nightly import centre_groups
     from cohortflow.settings import Settings
+    from transforms.ingest import centre_groups
     mappings = list(load_all_mappings(ws / "centres").values())
     for group in centre_groups(mappings, Settings(ws).centres_per_batch):
         with ThreadPoolExecutor(max_workers=4) as pool:

@@ -37,6 +37,7 @@ from transforms.ingest import (
     FileReport,
     Rejection,
     StagedExport,
+    centre_groups,
     load_prepared,
     prepare_centre,
     unconfigured_centres,
@@ -192,11 +193,6 @@ def _check_quality(con, result: NightResult, settings: Settings, centres: list[s
     except Exception as exc:
         result.quality_error = f"{type(exc).__name__}: {exc}"
         get_run_logger().error("data-quality checks failed: %s", result.quality_error)
-
-
-def centre_groups(mappings: list[CentreMapping], size: int) -> list[list[CentreMapping]]:
-    """Centres in groups of ``size``, prepared then loaded one group after another."""
-    return [mappings[start : start + size] for start in range(0, len(mappings), max(size, 1))]
 
 
 def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None:

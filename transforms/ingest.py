@@ -174,6 +174,11 @@ def _refusal(mapping: CentreMapping, path: Path, rule: str, why: str) -> Rejecti
     return Rejection(export, f"{rule}: {why}; {advice}")
 
 
+def centre_groups(mappings: list[CentreMapping], size: int) -> list[list[CentreMapping]]:
+    """Centres in groups of ``size``, prepared then loaded one group after another."""
+    return [mappings[start : start + size] for start in range(0, len(mappings), max(size, 1))]
+
+
 def unconfigured_centres(inbox: Path, mappings: dict[str, CentreMapping]) -> list[str]:
     """Inbox folders without a mapping file: their files are not ingested, and we say so."""
     if not inbox.exists():

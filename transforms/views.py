@@ -14,6 +14,8 @@ changed data, so that analysts and models read one consistent version.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 import polars as pl
 
@@ -234,16 +236,29 @@ def patient_summary(
 def materialise_views(
     con: duckdb.DuckDBPyConnection, views: dict[str, pl.DataFrame], snapshot: str
 ) -> None:
-    """Replace the view tables and record their snapshot in one transaction.
+    """Replace the view tables and record their snapshot in one transaction."""
+    materialise_view_chunks(con, [views], snapshot)
+
+
+def materialise_view_chunks(
+    con: duckdb.DuckDBPyConnection, chunks: Iterable[dict[str, pl.DataFrame]], snapshot: str
+) -> None:
+    """Replace the view tables by the concatenated chunks (views of disjoint sets of
+    patients, built one at a time to bound memory) and record their snapshot, in one
+    transaction.
 
     Readers never see views of two snapshots mixed, nor views without their snapshot.
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        for name, frame in views.items():
-            con.register("view_rows", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM view_rows")
-            con.unregister("view_rows")
+        for i, views in enumerate(chunks):
+            for name, frame in views.items():
+                con.register("view_rows", frame)
+                if i == 0:
+                    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM view_rows")
+                else:
+                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM view_rows")
+                con.unregister("view_rows")
         con.execute("DELETE FROM views_built")
         con.execute("INSERT INTO views_built VALUES (?)", [snapshot])
         con.execute("COMMIT")

@@ -325,10 +325,18 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields) -> None:
     con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*fields.values(), run_id])
 
 
-def current_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
-    """Every harmonised table as it stands, in natural-key order."""
+def current_tables(
+    con: duckdb.DuckDBPyConnection, keys: tuple[str, str] | None = None
+) -> dict[str, pl.DataFrame]:
+    """Every harmonised table as it stands, in natural-key order.
+
+    ``keys``: only the patients whose key is in [low, high) (all rows of a patient).
+    """
+    where, params = ("WHERE patient_key >= ? AND patient_key < ?", list(keys)) if keys else ("", [])
     return {
-        f.table: con.sql(f"SELECT * FROM {f.table} ORDER BY {', '.join(f.key)}").pl()
+        f.table: con.sql(
+            f"SELECT * FROM {f.table} {where} ORDER BY {', '.join(f.key)}", params=params
+        ).pl()
         for f in FORMS.values()
     }
 
@@ -337,19 +345,39 @@ def content_hash(tables: dict[str, pl.DataFrame]) -> str:
     """A hash of harmonised values (lineage excluded), the same for the same data.
 
     Two warehouses holding the same data have the same snapshot id, whatever files or
-    runs brought it; any changed value changes it.
+    runs brought it; any changed value changes it. (The frames are hashed by DuckDB,
+    exactly as ``snapshot_id`` hashes the tables.)
     """
-    digest = hashlib.sha256()
-    for form in FORMS.values():
-        frame = tables[form.table].drop(LINEAGE_COLUMNS, strict=False)
-        digest.update(form.table.encode())
-        digest.update(frame.write_csv().encode())
-    return digest.hexdigest()[:16]
+    with duckdb.connect() as scratch:
+        for form in FORMS.values():
+            scratch.register(form.table, tables[form.table])
+        return _content_digest(scratch)
 
 
 def snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
-    """The content hash of the warehouse as it stands."""
-    return content_hash(current_tables(con))
+    """The content hash of the warehouse as it stands, computed inside DuckDB.
+
+    One parallel pass per table, nothing copied out: 14.7 million rows (a million
+    patients) hash in seconds and in DuckDB's memory, not in frames.
+    """
+    return _content_digest(con)
+
+
+def _content_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """sha256 over each table's row count and the XOR of its rows' md5.
+
+    The XOR makes row order irrelevant, and loses nothing here: rows are unique by natural
+    key, so no two equal rows cancel out. Values are hashed as DuckDB's text of them.
+    """
+    digest = hashlib.sha256()
+    for form in FORMS.values():
+        values = ["patient_key", "centre_id", *_value_columns(form)]
+        row = ", ".join(f"coalesce(CAST({c} AS VARCHAR), chr(0))" for c in values)
+        rows, xor = con.execute(
+            f"SELECT count(*), bit_xor(md5_number(concat_ws(chr(31), {row}))) FROM {form.table}"
+        ).fetchall()[0]
+        digest.update(f"{form.table}:{rows}:{xor or 0}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def snapshot_run_seq(con: duckdb.DuckDBPyConnection, snapshot: str) -> int | None:
@@ -390,8 +418,27 @@ def refresh_views(con: duckdb.DuckDBPyConnection, snapshot: str) -> bool:
     built = first_row(con, "SELECT snapshot_id FROM views_built")
     if built and built[0] == snapshot:
         return False
-    views.materialise_views(con, views.build_views(current_tables(con)), snapshot)
+    patients = first_row(con, "SELECT count(*) FROM patients")[0]
+    chunks = (views.build_views(current_tables(con, keys)) for keys in _key_ranges(patients))
+    views.materialise_view_chunks(con, chunks, snapshot)
     return True
+
+
+PATIENTS_PER_VIEW_CHUNK = 100_000
+
+
+def _key_ranges(patients: int) -> list[tuple[str, str] | None]:
+    """Patient-key ranges that split the views' build into chunks of at most about
+    100,000 patients (the views are per patient, so chunks concatenate to the whole build).
+
+    Keys are "p" + hex digits, uniformly spread: ranges of their first two digits, in key
+    order, so the concatenated chunks keep the whole build's order too.
+    """
+    chunks = min(-(-patients // PATIENTS_PER_VIEW_CHUNK), 256)
+    if chunks <= 1:
+        return [None]
+    bounds = [f"p{i * 256 // chunks:02x}" for i in range(chunks)] + ["pg"]  # 'g' > any hex
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def analysis_views(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
