@@ -244,21 +244,29 @@ def materialise_view_chunks(
     con: duckdb.DuckDBPyConnection, chunks: Iterable[dict[str, pl.DataFrame]], snapshot: str
 ) -> None:
     """Replace the view tables by the concatenated chunks (views of disjoint sets of
-    patients, built one at a time to bound memory) and record their snapshot, in one
-    transaction.
+    patients, built one at a time to bound memory) and record their snapshot.
 
-    Readers never see views of two snapshots mixed, nor views without their snapshot.
+    The chunks are written to ``<view>__building`` tables, each committed (a transaction
+    holding a million patients' views would hold them in memory); then one transaction
+    swaps them in and records the snapshot. Readers never see views of two snapshots
+    mixed, nor views without their snapshot.
     """
+    names: list[str] = []
+    for i, views in enumerate(chunks):
+        for name, frame in views.items():
+            con.register("view_rows", frame)
+            if i == 0:
+                names.append(name)
+                con.execute(f"CREATE OR REPLACE TABLE {name}__building AS SELECT * FROM view_rows")
+            else:
+                con.execute(f"INSERT INTO {name}__building BY NAME SELECT * FROM view_rows")
+            con.unregister("view_rows")
+        del views  # before the next chunk is built
     con.execute("BEGIN TRANSACTION")
     try:
-        for i, views in enumerate(chunks):
-            for name, frame in views.items():
-                con.register("view_rows", frame)
-                if i == 0:
-                    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM view_rows")
-                else:
-                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM view_rows")
-                con.unregister("view_rows")
+        for name in names:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.execute(f"ALTER TABLE {name}__building RENAME TO {name}")
         con.execute("DELETE FROM views_built")
         con.execute("INSERT INTO views_built VALUES (?)", [snapshot])
         con.execute("COMMIT")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,9 @@ def table_ddl(form: Form) -> str:
     return f"CREATE TABLE IF NOT EXISTS {form.table} ({table_columns_ddl(form)})"
 
 
+DUCKDB_MEMORY_LIMIT = os.environ.get("COHORTFLOW_DUCKDB_MEMORY", "1GB")
+
+
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating its tables); a clear error if another process holds it."""
     try:
@@ -86,6 +90,9 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
                 "wait for it to finish and run again"
             ) from exc
         raise
+    # DuckDB keeps the blocks it scanned cached up to its limit (80 % of RAM by default):
+    # a night over a million patients would hold several GB for nothing
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     if not read_only:
         con.execute(OPERATIONAL_DDL)
         con.execute(history.HISTORY_DDL)
