@@ -27,7 +27,7 @@ class Settings:
     # waits for it (retries with backoff), unless "<file>.done" marks it complete.
     settle_seconds: float = 30.0
     # Centres read, validated and loaded together: what a night holds in memory at once
-    # is one group's new exports (about 0.8 GB for 100 centres of 2,000 patients).
+    # is one group's new exports (peak 2.4 GB for 100 centres of 2,000 patients).
     centres_per_batch: int = 100
 
     @property
