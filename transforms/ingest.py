@@ -270,7 +270,7 @@ def load_prepared(
         checked, unusable = _validate_form(items, form)
         rejected += unusable
         for wave in _waves(checked.items):
-            batch = _load_batch(checked, wave, form, pseudonymiser)
+            batch = _pseudonymised_batch(checked, wave, form, pseudonymiser)
             counts = load_batch(con, batch, run_id)
             for position in wave:
                 i, item = checked.items[position]
@@ -338,7 +338,7 @@ def _waves(items: list[tuple[int, StagedExport]]) -> list[list[int]]:
     return waves
 
 
-def _load_batch(
+def _pseudonymised_batch(
     checked: _CheckedForm, wave: list[int], form: Form, pseudonymiser: Pseudonymiser
 ) -> LoadBatch:
     """The loader's view of some of a form's files: patient keys instead of local ids."""
