@@ -12,6 +12,8 @@ Rows missing from a later *full* export are never deleted: they are flagged in
 
 from __future__ import annotations
 
+from collections import Counter
+
 import duckdb
 import polars as pl
 
@@ -143,11 +145,9 @@ def flag_absent_rows(
             RETURNING absent_from_file_hash""",
         [run_id],
     ).fetchall()
-    counts = con.execute(f"SELECT file_hash, 0 FROM {full_exports}").fetchall()
-    absent = dict(counts)
-    for (file_hash,) in flagged:
-        absent[file_hash] += 1
-    return absent
+    counted = Counter(file_hash for (file_hash,) in flagged)
+    files = con.execute(f"SELECT file_hash FROM {full_exports}").fetchall()
+    return {file_hash: counted[file_hash] for (file_hash,) in files}
 
 
 _COLUMNS: dict[str, list[str]] = {}

@@ -87,20 +87,14 @@ def validate_batch(files: Sequence[StagedFile], form: Form) -> ValidatedBatch:
     if not files:
         raise ValueError("validate_batch needs at least one file")
     offsets = _offsets(files)
+    numbered = [pl.lit(i, pl.Int32).alias("_file") for i in range(len(files))]
+    shifted = [pl.col("_record") + offset for offset in offsets]
     frame = pl.concat(
-        [
-            f.frame.with_columns(_file=pl.lit(i, pl.Int32), _record=pl.col("_record") + offsets[i])
-            for i, f in enumerate(files)
-        ],
+        [f.frame.with_columns(numbered[i], shifted[i]) for i, f in enumerate(files)],
         how="diagonal_relaxed",
     )
     cast_failures = pl.concat(
-        [
-            f.cast_failures.with_columns(
-                _file=pl.lit(i, pl.Int32), _record=pl.col("_record") + offsets[i]
-            )
-            for i, f in enumerate(files)
-        ],
+        [f.cast_failures.with_columns(numbered[i], shifted[i]) for i, f in enumerate(files)],
         how="vertical_relaxed",
     )
     canonical = list(form.columns())

@@ -44,3 +44,11 @@ def test_pseudonymiser_gives_each_row_its_patient_key_and_drops_the_local_id():
     assert again["patient_key"].to_list() == [
         patient_key("secret", c, "0002") for c in ("C02", "C01", "C02", "C01")
     ]
+
+
+def test_patient_key_never_changes_between_versions():
+    """Pseudonyms persist across nights: HMAC-SHA256 of 'centre\\x1fid', 20 hex digits."""
+    assert patient_key("secret", "C01", "0001") == "p180df174f7fd19e99236"
+    assert Pseudonymiser("secret")(pl.DataFrame({"centre_id": ["C01"], "patient_id": ["0001"]}))[
+        "patient_key"
+    ].to_list() == ["p180df174f7fd19e99236"]
