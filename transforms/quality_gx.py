@@ -98,9 +98,10 @@ def run_gx_checks(con: duckdb.DuckDBPyConnection, docs_dir: Path, run_name: str)
         frame = read_table(con, table)
         result = checkpoints[table].run(
             batch_parameters={"dataframe": frame},
-            # run_time given: without it GX parses the run name as a date, and a run id
-            # such as "20261127T040310Z-8212ad" reads as a UTC offset of -82:12 (a crash)
-            run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)),
+            # GX parses the run name as a date when it can (its result store, its Data Docs
+            # page titles): a run id such as "20261127T040310Z-8212ad" reads as a UTC
+            # offset of -82:12 and crashes. "run-..." is no date; the run time is explicit.
+            run_id=RunIdentifier(run_name=f"run-{run_name}", run_time=dt.datetime.now(dt.UTC)),
         )
         for validation in result.run_results.values():
             outcomes += [_split(frame, r) for r in validation.results]

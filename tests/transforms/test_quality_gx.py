@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pytest
@@ -37,10 +38,15 @@ def test_run_quality_needs_the_analysis_views(tmp_path):
         run_quality(con, run_id="r", workspace_reports=tmp_path, now=dt.datetime(2026, 1, 1))
 
 
-def test_gx_accepts_any_run_id_of_ours(tmp_path):
+def test_gx_accepts_any_run_id_of_ours(tmp_path, caplog):
     """A run id whose suffix dateutil reads as an impossible UTC offset (-82:12) once
-    crashed GX's result store; the run time is now given explicitly."""
+    crashed GX's result store, then its Data Docs pages (an error GX logs and swallows,
+    leaving pages out): GX gets a run name that reads as no date."""
     con = warehouse.connect(Path(":memory:"))
     views.materialise_views(con, views.build_views(warehouse.current_tables(con)), "empty")
-    outcome = run_gx_checks(con, tmp_path / "docs", "20261127T040310Z-8212ad")
+    with caplog.at_level(logging.ERROR, logger="great_expectations"):
+        outcome = run_gx_checks(con, tmp_path / "docs", "20261127T040310Z-8212ad")
     assert outcome.queries.is_empty() and (tmp_path / "docs" / "index.html").exists()
+    assert [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.ERROR] == []
+    pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
+    assert pages and all("run-20261127T040310Z-8212ad" in str(p) for p in pages)
