@@ -15,6 +15,10 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+# How the warehouse stores each polars dtype of the forms (one mapping for the tables'
+# DDL and for the row digests, which must see the values exactly as stored).
+DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Date: "DATE"}
+
 STUDY_START = dt.date(2016, 1, 1)  # no study date can precede the cohort's set-up
 
 # Canonical codes: centres' own codes are translated to these by their mapping files.

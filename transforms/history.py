@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 
 from schemas.forms import FORMS, Form
+from transforms import digest, views
 
 HISTORY_COLUMNS = "_valid_from BIGINT NOT NULL, _valid_to BIGINT"
 
@@ -58,7 +59,8 @@ def apply_rows(
     """Upsert the registered relation ``incoming`` into a form's table, keeping history.
 
     ``incoming`` may hold several files (``_file_hash``), whose natural keys must not
-    overlap (files of different centres). Must run inside the caller's transaction.
+    overlap (files of different centres). Must run inside the caller's transaction, which
+    then also holds the table's new digest and the patients whose views are stale.
     Returns rows_new, rows_changed, rows_same of each file, by file hash.
     """
     table, key = form.table, form.key
@@ -66,10 +68,17 @@ def apply_rows(
     differs = " OR ".join(f"i.{c} IS DISTINCT FROM c.{c}" for c in value_columns(form))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE delta AS
-            SELECT i.*, c.patient_key IS NULL AS _is_new, c._file_hash AS _old_file_hash
+            SELECT i.*, c.patient_key IS NULL AS _is_new, c._file_hash AS _old_file_hash,
+                   {digest.row_md5(form, "i")} AS _new_md5,
+                   CASE WHEN c.patient_key IS NOT NULL THEN {digest.row_md5(form, "c")}
+                   END AS _old_md5
             FROM {incoming} i LEFT JOIN {table} c ON {join}
             WHERE c.patient_key IS NULL OR {differs}"""
     )
+    # what derives from the table follows the change: its digest (the snapshot id) and
+    # the patients whose analysis views must be rebuilt
+    digest.apply_delta(con, form, "delta")
+    views.mark_stale(con, "delta")
     per_file = con.execute(
         f"""SELECT i._file_hash, count(*),
                    coalesce(any_value(d.new), 0), coalesce(any_value(d.changed), 0)

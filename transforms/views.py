@@ -233,6 +233,47 @@ def patient_summary(
     )
 
 
+STALE_DDL = "CREATE TABLE IF NOT EXISTS views_stale (patient_key VARCHAR NOT NULL)"
+
+
+def mark_stale(con: duckdb.DuckDBPyConnection, changed: str) -> None:
+    """Note the patients of the relation ``changed`` (rows just written to a form table):
+    their views must be rebuilt. Called inside the transaction that writes the rows."""
+    con.execute(f"INSERT INTO views_stale SELECT DISTINCT patient_key FROM {changed}")
+
+
+def replace_stale_patients(
+    con: duckdb.DuckDBPyConnection, views: dict[str, pl.DataFrame], snapshot: str
+) -> None:
+    """Swap in the views of the stale patients (built from their current rows) and record
+    the snapshot, in one transaction.
+
+    The views are per patient, so replacing a patient's rows in every view equals the
+    whole build for that patient; the other patients' rows are unchanged.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in views.items():
+            con.register("view_rows", frame)
+            con.execute(
+                f"DELETE FROM {name} WHERE patient_key IN (SELECT patient_key FROM views_stale)"
+            )
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM view_rows")
+            con.unregister("view_rows")
+        _record_built(con, snapshot)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _record_built(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:
+    """The views now reflect ``snapshot``: no patient's views are stale."""
+    con.execute("DELETE FROM views_built")
+    con.execute("INSERT INTO views_built VALUES (?)", [snapshot])
+    con.execute("DELETE FROM views_stale")
+
+
 def materialise_views(
     con: duckdb.DuckDBPyConnection, views: dict[str, pl.DataFrame], snapshot: str
 ) -> None:
@@ -267,8 +308,7 @@ def materialise_view_chunks(
         for name in names:
             con.execute(f"DROP TABLE IF EXISTS {name}")
             con.execute(f"ALTER TABLE {name}__building RENAME TO {name}")
-        con.execute("DELETE FROM views_built")
-        con.execute("INSERT INTO views_built VALUES (?)", [snapshot])
+        _record_built(con, snapshot)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
