@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import polars as pl
 from scipy import stats
 
-from models.lmm import ONE_YEAR, GrowthModelFit, fit_growth_model
+from models.fast_mixed import fit_mixed_fast
+from models.lmm import ENGINES, ONE_YEAR, GrowthModelFit, fit_growth_model
 
 FIXED = "month * depressed"
 REDUCED = "month + depressed"
@@ -43,13 +44,21 @@ def likelihood_ratio_test(full: float, reduced: float, df: int) -> tuple[float, 
     return chi2, float(stats.chi2.sf(chi2, df))
 
 
-def fit_interaction_model(analysis: pl.DataFrame) -> InteractionResult:
-    """REML fit of the interaction model, and its LRT against the additive model (ML)."""
+def fit_interaction_model(analysis: pl.DataFrame, *, engine: str = "fast") -> InteractionResult:
+    """REML fit of the interaction model, and its LRT against the additive model (ML).
+
+    ``engine="fast"`` (default) fits from per-patient sums (models.fast_mixed: statsmodels'
+    estimates, SEs and likelihoods at their optimum; 19,000 patients: 3 min -> seconds);
+    ``"statsmodels"`` runs MixedLM, the reference.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    fit_model = fit_mixed_fast if engine == "fast" else fit_growth_model
     data = interaction_data(analysis).to_pandas()
     kw = {"outcome": "nprs", "time": "month", "group": "patient_key", "time_scale": ONE_YEAR}
-    fit = fit_growth_model(data, fixed=FIXED, **kw)
-    full_ml = fit_growth_model(data, fixed=FIXED, reml=False, **kw)
-    reduced_ml = fit_growth_model(data, fixed=REDUCED, reml=False, **kw)
+    fit = fit_model(data, fixed=FIXED, **kw)
+    full_ml = fit_model(data, fixed=FIXED, reml=False, **kw)
+    reduced_ml = fit_model(data, fixed=REDUCED, reml=False, **kw)
     chi2, p = likelihood_ratio_test(full_ml.log_likelihood, reduced_ml.log_likelihood, 1)
     row = fit.fixed_effects.filter(pl.col("term") == TERM)
     flipped = row.with_columns(
