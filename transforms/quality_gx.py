@@ -27,14 +27,22 @@ from transforms.quality_checks import EVERY_CENTRE, Outcome, make_outcome
 
 SITE = "cohortflow"
 _COUNT_ROWS = {"expect_column_values_to_not_be_null", "expect_compound_columns_to_be_unique"}
-_LINEAGE = ("_file_hash", "_source_row", "_run_id")
 
 
 def read_table(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
-    """A warehouse table as pandas (via Arrow), lineage columns left out."""
-    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] not in _LINEAGE]
-    relation = con.sql(f"SELECT {', '.join(columns)} FROM {table}")
-    return relation.to_arrow_table().to_pandas()
+    """The columns of a warehouse table that its GX checks read, as pandas (via Arrow).
+
+    Those are the expectations' columns, plus what the queries name (centre, patient,
+    month): a million patients' analysis_patient_months, whose only GX check is its key,
+    is 3 columns of 7 million rows, not 12.
+    """
+    present = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    wanted = {"centre_id", "patient_key", "month"}
+    for check in ex.gx_checks(table):
+        for _, kwargs in check.expectations:
+            wanted |= {kwargs["column"]} if "column" in kwargs else set(kwargs["column_list"])
+    columns = [c for c in present if c in wanted]
+    return con.sql(f"SELECT {', '.join(columns)} FROM {table}").to_arrow_table().to_pandas()
 
 
 def ephemeral_context(docs_dir: Path):
@@ -105,8 +113,18 @@ def run_gx_checks(con: duckdb.DuckDBPyConnection, docs_dir: Path, run_name: str)
         )
         for validation in result.run_results.values():
             outcomes += [_split(frame, r) for r in validation.results]
+        del frame, result
+        _release_batches(context)
     context.build_data_docs(site_names=[SITE])
     return _combine(outcomes)
+
+
+def _release_batches(context) -> None:
+    """Drop the frames GX keeps cached after a validation: otherwise every table validated
+    stays in memory until the end of the run (1 M patients: 7.3 GB, against 1.8 GB)."""
+    manager = context.data_sources.get("warehouse").get_execution_engine().batch_manager
+    manager.batch_data_cache.clear()
+    manager.reset_batch_cache()
 
 
 def _split(frame: pd.DataFrame, result) -> Outcome:
