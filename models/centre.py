@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import statsmodels.formula.api as smf
 
-from models.lmm import ONE_YEAR, fit_quietly, tidy_fixed_effects
+from models import fast_centre
+from models.fast_lmm import tidy_fixed
+from models.lmm import ENGINES, ONE_YEAR, fit_quietly, tidy_fixed_effects
 
 # Powell then L-BFGS: statsmodels' default (BFGS) often fails with the centre variance on
 # its boundary (no centre effect) and retries for ~10 s; this order converges in ~1-2 s.
@@ -33,10 +36,19 @@ class CentreModelResult:
     converged: bool
 
 
-def fit_centre_model(analysis: pl.DataFrame) -> CentreModelResult:
-    """Fit the three-level model (centre / patient / month) on observed patient-months."""
+def fit_centre_model(analysis: pl.DataFrame, *, engine: str = "fast") -> CentreModelResult:
+    """Fit the three-level model (centre / patient / month) on observed patient-months.
+
+    ``engine="fast"`` (default) fits from per-patient sums (models.fast_centre:
+    statsmodels' likelihood; 19,000 patients: 2 min -> under a second); ``"statsmodels"``
+    runs MixedLM with patients as variance components, the reference.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     frame = analysis.select("centre_id", "patient_key", "month", "nprs").drop_nulls()
     data = frame.with_columns(pl.col("month") / ONE_YEAR).to_pandas()
+    if engine == "fast":
+        return _fit_fast(data, frame)
     model = smf.mixedlm(
         "nprs ~ month", data, groups="centre_id", re_formula="1", vc_formula=VC_FORMULA
     )
@@ -59,6 +71,30 @@ def fit_centre_model(analysis: pl.DataFrame) -> CentreModelResult:
         fixed_effects=tidy_fixed_effects(result, time="month", time_scale=ONE_YEAR),
         variance_components=variance,
         n_observations=int(result.nobs),
+        n_patients=frame["patient_key"].n_unique(),
+        n_centres=frame["centre_id"].n_unique(),
+        converged=converged,
+    )
+
+
+def _fit_fast(data, frame: pl.DataFrame) -> CentreModelResult:
+    sums = fast_centre.centre_sums(data, "nprs", "month", reml=True)
+    variances, best, converged = fast_centre.fit(sums)
+    se = fast_centre.fixed_effect_se(best.beta, variances, sums)
+    back = np.array([1.0, 1.0 / ONE_YEAR])
+    beta = (best.beta + [sums.patients.y_shift, 0.0]) * back
+    sigma2 = best.q / sums.patients.df
+    t, psi_a, psi_b = variances * sigma2
+    return CentreModelResult(
+        fixed_effects=tidy_fixed(["Intercept", "month"], beta, se * back),
+        variance_components=pl.DataFrame(
+            {
+                "component": ["centre_intercept_var", "patient_intercept_var", "slope_var"]
+                + ["residual_var"],
+                "estimate": [t, psi_a, psi_b / ONE_YEAR**2, sigma2],
+            }
+        ),
+        n_observations=sums.patients.n_observations,
         n_patients=frame["patient_key"].n_unique(),
         n_centres=frame["centre_id"].n_unique(),
         converged=converged,
