@@ -46,38 +46,59 @@ class MixtureFit:
         return -2 * self.log_likelihood + self.n_parameters * np.log(n_subjects)
 
 
-def component_loglik(y: Array, mask: Array, design: Array, betas: Array, sigma: float) -> Array:
+@dataclass(frozen=True)
+class SubjectSums:
+    """What the likelihood needs of each subject: its observed visits' count and sums.
+
+    Within group k a subject's residual sum of squares is
+    ``y'y - 2 beta_k' X'y + beta_k' X'X beta_k`` (observed visits only), so every E and M
+    step works on these (n, P*P + P + 2) arrays instead of (n, K, T) residuals: about
+    four times less arithmetic per EM iteration with 13 visits and a quadratic design.
+    """
+
+    n_visits: Array  # (n,)
+    yy: Array  # (n,)
+    xy: Array  # (n, P)
+    xx: Array  # (n, P*P), row-major X'X
+
+    @classmethod
+    def of(cls, y: Array, mask: Array, design: Array) -> SubjectSums:
+        outer = (design[:, :, None] * design[:, None, :]).reshape(len(design), -1)
+        observed = mask * y
+        return cls(mask.sum(axis=1), (observed * y).sum(axis=1), observed @ design, mask @ outer)
+
+
+def residual_ss(sums: SubjectSums, betas: Array) -> Array:
+    """(n, K) residual sum of squares of each subject's visits under each group."""
+    quadratic = (betas[:, :, None] * betas[:, None, :]).reshape(len(betas), -1)
+    return sums.yy[:, None] - 2 * sums.xy @ betas.T + sums.xx @ quadratic.T
+
+
+def component_loglik(sums: SubjectSums, betas: Array, sigma: float) -> Array:
     """(n, K) log-density of each subject's observed visits under each group."""
-    resid = (y[:, None, :] - (betas @ design.T)[None]) * mask[:, None, :]
-    per_visit = -0.5 * (resid**2 / sigma**2) - (0.5 * LOG_2PI + np.log(sigma)) * mask[:, None, :]
-    return per_visit.sum(axis=2)
+    constant = (0.5 * LOG_2PI + np.log(sigma)) * sums.n_visits
+    return -0.5 * residual_ss(sums, betas) / sigma**2 - constant[:, None]
 
 
-def e_step(
-    y: Array, mask: Array, design: Array, shares: Array, betas: Array, sigma: float
-) -> tuple[Array, float]:
+def e_step(sums: SubjectSums, shares: Array, betas: Array, sigma: float) -> tuple[Array, float]:
     """Posterior group probabilities and the observed-data log-likelihood."""
-    joint = component_loglik(y, mask, design, betas, sigma) + np.log(shares)
+    joint = component_loglik(sums, betas, sigma) + np.log(shares)
     total = logsumexp(joint, axis=1)
     return np.exp(joint - total[:, None]), float(total.sum())
 
 
-def m_step(y: Array, mask: Array, design: Array, post: Array) -> tuple[Array, Array, float]:
+def m_step(sums: SubjectSums, post: Array) -> tuple[Array, Array, float]:
     """Closed-form maximisation: weighted least squares per group, pooled sigma."""
-    weight = post.T @ mask  # (K, T): expected observed visits per group and time
-    ysum = post.T @ (mask * y)  # (K, T)
-    lhs = np.einsum("kt,tp,tq->kpq", weight, design, design) + RIDGE * np.eye(design.shape[1])
-    rhs = np.einsum("kt,tp->kp", ysum, design)
-    betas = np.linalg.solve(lhs, rhs[..., None])[..., 0]
-    resid = (y[:, None, :] - (betas @ design.T)[None]) * mask[:, None, :]
-    sigma = float(np.sqrt((post * (resid**2).sum(axis=2)).sum() / mask.sum()))
+    p = sums.xy.shape[1]
+    lhs = (post.T @ sums.xx).reshape(-1, p, p) + RIDGE * np.eye(p)
+    betas = np.linalg.solve(lhs, (post.T @ sums.xy)[..., None])[..., 0]
+    rss = np.maximum(residual_ss(sums, betas), 0.0)  # rounding: a perfect fit is 0, not -0
+    sigma = float(np.sqrt((post * rss).sum() / sums.n_visits.sum()))
     return post.mean(axis=0), betas, sigma
 
 
 def run_em(
-    y: Array,
-    mask: Array,
-    design: Array,
+    sums: SubjectSums,
     betas: Array,
     sigma: float,
     *,
@@ -88,11 +109,11 @@ def run_em(
     shares = np.full(len(betas), 1 / len(betas))
     previous = -np.inf
     for iteration in range(1, max_iter + 1):
-        post, loglik = e_step(y, mask, design, shares, betas, sigma)
+        post, loglik = e_step(sums, shares, betas, sigma)
         if loglik - previous < tol * abs(loglik):
             return MixtureFit(shares, betas, sigma, loglik, post, iteration, True)
         previous = loglik
-        shares, betas, sigma = m_step(y, mask, design, post)
+        shares, betas, sigma = m_step(sums, post)
     return MixtureFit(shares, betas, sigma, loglik, post, max_iter, False)
 
 
@@ -113,9 +134,10 @@ def fit_mixture(
 ) -> MixtureFit:
     """Best of ``n_starts`` seeded EM runs (the same seed gives the same fit)."""
     rng = np.random.default_rng([seed, k])
+    sums = SubjectSums.of(y, mask, design)
     best = None
     for _ in range(n_starts):
-        fit = run_em(y, mask, design, *random_start(y, mask, design, k, rng))
+        fit = run_em(sums, *random_start(y, mask, design, k, rng))
         if best is None or fit.log_likelihood > best.log_likelihood + 1e-8:
             best = fit
     return order_groups(best, design)
@@ -138,11 +160,11 @@ def pack(fit: MixtureFit) -> Array:
     return np.concatenate([logits, fit.betas.ravel(), [np.log(fit.sigma)]])
 
 
-def loglik_at(theta: Array, y: Array, mask: Array, design: Array, k: int) -> float:
+def loglik_at(theta: Array, sums: SubjectSums, k: int) -> float:
     """Observed-data log-likelihood at packed parameters (for the numerical Hessian)."""
     shares = softmax(np.concatenate([[0.0], theta[: k - 1]]))
-    betas = theta[k - 1 : -1].reshape(k, design.shape[1])
-    joint = component_loglik(y, mask, design, betas, np.exp(theta[-1])) + np.log(shares)
+    betas = theta[k - 1 : -1].reshape(k, sums.xy.shape[1])
+    joint = component_loglik(sums, betas, np.exp(theta[-1])) + np.log(shares)
     return float(logsumexp(joint, axis=1).sum())
 
 
@@ -150,7 +172,7 @@ def parameter_covariance(fit: MixtureFit, y: Array, mask: Array, design: Array) 
     """Inverse observed information (numerical Hessian of the log-likelihood)."""
     k = fit.n_groups
     theta = pack(fit)
-    hessian = approx_hess3(theta, loglik_at, args=(y, mask, design, k))
+    hessian = approx_hess3(theta, loglik_at, args=(SubjectSums.of(y, mask, design), k))
     if not np.isfinite(hessian).all():  # an emptied group: no information, CIs undefined
         return np.full((theta.size, theta.size), np.nan)
     return np.linalg.pinv(-hessian)
