@@ -117,6 +117,11 @@ def run_em(
     return MixtureFit(shares, betas, sigma, loglik, post, max_iter, False)
 
 
+def posterior(fit: MixtureFit, y: Array, mask: Array, design: Array) -> Array:
+    """(n, K) posterior group probabilities of any subjects under a fitted model."""
+    return e_step(SubjectSums.of(y, mask, design), fit.shares, fit.betas, fit.sigma)[0]
+
+
 def random_start(
     y: Array, mask: Array, design: Array, k: int, rng: np.random.Generator
 ) -> tuple[Array, float]:

@@ -64,6 +64,8 @@ MODELS = {
         "groups_tried": f"1-{trajectory.MAX_GROUPS}",
         "selection_rule": trajectory.SELECTION_RULE,
         "missing": "each patient's likelihood uses the visits observed",
+        "fit_sample": f"all patients up to {trajectory.FIT_SAMPLE:,}; beyond, a seeded random "
+        "sample of that many (BIC and CIs from it), posteriors and tables for every patient",
         "ci": "delta method, inverse observed information (numerical Hessian)",
     },
     "mediation": {

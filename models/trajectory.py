@@ -20,13 +20,18 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from models.mixture import MixtureFit, fit_mixture, parameter_covariance
+from models.mixture import MixtureFit, fit_mixture, parameter_covariance, posterior
 
 MONTHS = np.arange(13)
 DEGREE = 2
 MAX_GROUPS = 5
 MIN_APP = 0.7
 MIN_SHARE = 0.05
+# Patients the EM is fitted on; a larger cohort is fitted on a seeded random sample of
+# this many, and every patient then gets posteriors from the fitted model. The group
+# curves of 20,000 patients are far more precise than the model is right (and their CIs
+# say so), while fitting a million would take most of a night.
+FIT_SAMPLE = 20_000
 SELECTION_RULE = (
     f"lowest BIC (n = patients) among models with every group's average posterior "
     f"probability >= {MIN_APP} and estimated share >= {MIN_SHARE:.0%}"
@@ -65,6 +70,16 @@ def trajectory_data(analysis: pl.DataFrame) -> TrajectoryData:
     mask = (~np.isnan(values)).astype(float)
     design = np.vander(MONTHS / 12, DEGREE + 1, increasing=True)
     return TrajectoryData(wide["patient_key"].to_list(), np.nan_to_num(values), mask, design)
+
+
+def fitting_sample(data: TrajectoryData, max_patients: int, seed: int) -> TrajectoryData:
+    """All patients, or a seeded random sample of ``max_patients`` of them (key order)."""
+    n = len(data.patient_keys)
+    if n <= max_patients:
+        return data
+    keep = np.sort(np.random.default_rng([seed, n]).choice(n, max_patients, replace=False))
+    keys = [data.patient_keys[i] for i in keep]
+    return TrajectoryData(keys, data.y[keep], data.mask[keep], data.design)
 
 
 def average_posterior(fit: MixtureFit) -> np.ndarray:
@@ -107,19 +122,35 @@ def select_model(table: pl.DataFrame) -> pl.DataFrame:
 
 
 def fit_trajectories(
-    analysis: pl.DataFrame, *, seed: int, n_starts: int = 20, max_groups: int = MAX_GROUPS
+    analysis: pl.DataFrame,
+    *,
+    seed: int,
+    n_starts: int = 20,
+    max_groups: int = MAX_GROUPS,
+    max_patients: int = FIT_SAMPLE,
 ) -> TrajectoryResult:
-    """Fit 1..max_groups groups, select by BIC with adequacy, describe the chosen model."""
+    """Fit 1..max_groups groups, select by BIC with adequacy, describe the chosen model.
+
+    Beyond ``max_patients`` the models are fitted (and their BIC and CIs computed) on a
+    seeded random sample of that many patients; posteriors, adequacy and the published
+    tables then cover every patient.
+    """
     data = trajectory_data(analysis)
+    sample = fitting_sample(data, max_patients, seed)
     fits = [
-        fit_mixture(data.y, data.mask, data.design, k, n_starts=n_starts, seed=seed)
+        fit_mixture(sample.y, sample.mask, sample.design, k, n_starts=n_starts, seed=seed)
         for k in range(1, max_groups + 1)
     ]
-    selection = selection_table(fits, len(data.patient_keys))
+    covariances = [parameter_covariance(f, sample.y, sample.mask, sample.design) for f in fits]
+    if sample is not data:
+        for fit in fits:
+            fit.posterior = posterior(fit, data.y, data.mask, data.design)
+    selection = selection_table(fits, len(sample.patient_keys)).with_columns(
+        n_patients_cohort=pl.lit(len(data.patient_keys))
+    )
     chosen = int(selection.filter("selected")["n_groups"].item())
     groups, curves = [], []
-    for fit in fits:
-        cov = parameter_covariance(fit, data.y, data.mask, data.design)
+    for fit, cov in zip(fits, covariances, strict=True):
         groups.append(_tagged(group_table(fit, cov, data), fit.n_groups, chosen))
         curves.append(_tagged(trajectory_table(fit, cov, data), fit.n_groups, chosen))
     return TrajectoryResult(

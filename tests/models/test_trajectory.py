@@ -167,3 +167,25 @@ def test_fit_trajectories_selects_the_simulators_three_groups_without_within_gro
     curves = result.trajectories.filter("selected").sort("group", "month")
     estimate, se = (curves[c].to_numpy().reshape(3, 13) for c in ("estimate", "std_error"))
     assert np.abs((estimate - truth) / se).max() < 3
+
+
+def test_a_large_cohort_is_fitted_on_a_seeded_sample_and_every_patient_is_classified():
+    """Beyond max_patients the EM sees a seeded sample (its fit is that of the sample
+    alone); every patient gets posteriors, and the known groups are still recovered."""
+    frame, truth = _known_mixture(n=600, seed=3)
+    result = fit_trajectories(frame, seed=5, n_starts=4, max_groups=3, max_patients=250)
+    again = fit_trajectories(frame, seed=5, n_starts=4, max_groups=3, max_patients=250)
+    assert result.selection.equals(again.selection)
+    selection = result.selection.row(2, named=True)
+    assert (selection["n_patients"], selection["n_patients_cohort"]) == (250, 600)
+    membership = result.membership
+    assert membership["patient_key"].n_unique() == 600
+    totals = membership.group_by("patient_key").agg(pl.col("posterior_probability").sum())
+    assert totals["posterior_probability"].to_list() == pytest.approx([1.0] * 600)
+
+    data = trajectory_data(frame)
+    sample = np.sort(np.random.default_rng([5, 600]).choice(600, 250, replace=False))
+    alone = fit_mixture(data.y[sample], data.mask[sample], data.design, 3, n_starts=4, seed=5)
+    assert selection["log_likelihood"] == pytest.approx(alone.log_likelihood, rel=1e-12)
+    assigned = membership.filter("assigned").sort("patient_key")["group"].to_numpy() - 1
+    assert (assigned == truth).mean() > 0.9  # groups ordered by mean level, as KNOWN
