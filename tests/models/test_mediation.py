@@ -97,7 +97,8 @@ def test_correlation_is_pearson_on_complete_pairs():
 
 
 def test_bootstrap_effects_equal_statsmodels_formula_route():
-    """The array shortcut reproduces Mediation fitted on the formula models, draw for draw."""
+    """Our replicate loop (averages only, no per-patient arrays) reproduces Mediation
+    fitted on the formula models, draw for draw."""
     frame = mediation_data(_patients(100, seed=4)).to_pandas()
     outcome = smf.ols(OUTCOME_FORMULA, frame)
     mediator = smf.ols(MEDIATOR_FORMULA, frame)
