@@ -16,7 +16,9 @@ each step in its own process (so that peak memory is the step's own):
 * an incremental night: one centre sends one corrected re-export;
 * what a night does after loading: its snapshot id and the analysis views, after the
   full night (a first build: every patient) and after the incremental one (only the
-  patients whose rows changed are rebuilt; the snapshot id is kept by each batch).
+  patients whose rows changed are rebuilt; the snapshot id is kept by each batch);
+* what follows, on the whole cohort: the data-quality run (every check, Great
+  Expectations included, and its report) and the models (every fit, published).
 
 Prints a table; nothing is asserted (figures go in the issue note).
 """
@@ -38,6 +40,7 @@ import json, sys, time
 from pathlib import Path
 step, ws = sys.argv[1], Path(sys.argv[2])
 t0 = time.perf_counter()
+extra = {}
 if step == "cohortflow":
     from transforms import warehouse
     from transforms.ingest import load_prepared, prepare_centre
@@ -67,6 +70,26 @@ elif step == "derive":
     warehouse.refresh_views(con, snapshot)
     rows = con.execute("SELECT count(*) FROM analysis_patient_months").fetchone()[0]
     con.close()
+elif step == "quality":
+    import datetime as dt
+    from transforms import warehouse
+    from transforms.quality import run_quality
+    con = warehouse.connect(ws / "warehouse.duckdb")
+    run = f"bench-{time.time_ns()}"
+    warehouse.start_run(con, run)
+    result = run_quality(con, run_id=run, workspace_reports=ws / "reports", now=dt.datetime.now())
+    rows = result.results.height
+    con.close()
+elif step == "models":
+    from models.suite import fit_and_publish_all
+    from transforms import warehouse
+    con = warehouse.connect(ws / "warehouse.duckdb", read_only=True)
+    snapshot = warehouse.snapshot_id(con)
+    views = warehouse.analysis_views(con)
+    con.close()
+    study = fit_and_publish_all(views, ws / "artifacts", run_id="bench", snapshot_id=snapshot)
+    rows = views["analysis_patients"].height
+    extra = {"fit_seconds": study.fit_seconds, "failed": study.failed}
 elif step == "pandas":
     from bench.pandas_baseline import ingest_with_pandas
     rows = ingest_with_pandas(ws)
@@ -85,7 +108,7 @@ seconds = time.perf_counter() - t0
 # this process's own peak (ru_maxrss would count the parent it was forked from)
 status = open("/proc/self/status").read().splitlines()
 peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": rows}))
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": rows, **extra}))
 """
 
 
@@ -147,6 +170,8 @@ def main() -> int:
         baseline = run_step("pandas", workspace)
         full = run_step("cohortflow", workspace)
         derive = run_step("derive", workspace)
+        quality = run_step("quality", workspace)
+        models = run_step("models", workspace)
         corrected_reexport(workspace)
         incremental = run_step("cohortflow", workspace)
         derive_incremental = run_step("derive", workspace)
@@ -165,6 +190,8 @@ def main() -> int:
         ("cohortflow incremental (1 re-export)", incremental),
         ("after the full night: snapshot id + views", derive),
         ("after the incremental night: same", derive_incremental),
+        ("data quality (every check, report)", quality),
+        ("models: fit and publish all", models),
     ):
         ratio = r["seconds"] / raw["seconds"]
         print(f"| {name:<44} | {r['seconds']:>8.2f} | {r['peak_mb']:>8.0f} | {ratio:>6.1f}x |")
@@ -176,6 +203,12 @@ def main() -> int:
         f"{night:.1f} s); "
         f"pandas baseline / cohortflow full: {baseline['seconds'] / full['seconds']:.2f}x "
         "(target: >= 3x)"
+    )
+    fits = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in models["fit_seconds"].items())
+    print(f"models by step: {fits}" + (f"; failed: {models['failed']}" if models["failed"] else ""))
+    print(
+        "quality and models run on the whole cohort every night the data changed, "
+        "whatever the size of the change"
     )
     return 0
 
