@@ -81,11 +81,11 @@ elif step == "quality":
     rows = result.results.height
     con.close()
 elif step == "models":
-    from models.suite import fit_and_publish_all
+    from models.suite import MODEL_INPUTS, fit_and_publish_all
     from transforms import warehouse
     con = warehouse.connect(ws / "warehouse.duckdb", read_only=True)
     snapshot = warehouse.snapshot_id(con)
-    views = warehouse.analysis_views(con)
+    views = warehouse.analysis_views(con, MODEL_INPUTS)  # as the nightly fit does
     con.close()
     study = fit_and_publish_all(views, ws / "artifacts", run_id="bench", snapshot_id=snapshot)
     rows = views["analysis_patients"].height

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from cohortflow.settings import Settings
 from models.lmm import PrimaryResult
-from models.suite import StudyResults, fit_and_publish_all
+from models.suite import MODEL_INPUTS, StudyResults, fit_and_publish_all
 from transforms import warehouse
 
 
@@ -38,7 +38,7 @@ def fit_models_task(
     con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str, snapshot: str
 ) -> FitResult:
     study = fit_and_publish_all(
-        warehouse.analysis_views(con), out_dir, run_id=run_id, snapshot_id=snapshot
+        warehouse.analysis_views(con, MODEL_INPUTS), out_dir, run_id=run_id, snapshot_id=snapshot
     )
     for step, error in study.failed.items():
         get_run_logger().warning("model %s not fitted: %s", step, error)

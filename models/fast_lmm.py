@@ -238,17 +238,20 @@ def _logdet_s_hessian(s: np.ndarray, h: np.ndarray, he: np.ndarray) -> np.ndarra
     return -np.einsum("jab,lba->jl", ps, ps) + t + t.T
 
 
-def _newton_polish(p: Profile, sums: PatientSums, steps: int = 6) -> tuple[Profile, bool]:
+def _newton_polish(p, sums, steps: int, *, profile, hessian, gradient) -> tuple[object, bool]:
     """Newton steps in Psi on the profiled deviance, from an L-BFGS-B solution.
 
-    Its Hessian is the Schur complement of the beta block in ``loglike_hessian``; a step
-    is taken only if Psi stays positive definite and the deviance does not rise, so on the
-    boundary (singular Psi) the L-BFGS-B solution stands. Converged = a step below 1e-9.
+    Its Hessian is the Schur complement of the beta block in ``hessian`` (the observed
+    Hessian of the log-likelihood in (beta, psi)); a step is taken only if Psi stays
+    positive definite and the deviance does not rise, so on the boundary (singular Psi)
+    the L-BFGS-B solution stands. Converged = a step below 1e-9. Shared with
+    ``models.fast_mixed`` (any fixed part), whose profile has the same fields.
     """
+    k = p.beta.size
     for _ in range(steps):
-        hess = -2 * loglike_hessian(p, sums)
-        hess_psi = hess[2:, 2:] - hess[2:, :2] @ np.linalg.solve(hess[:2, :2], hess[:2, 2:])
-        grad = psi_gradient(p, sums)
+        hess = -2 * hessian(p, sums)
+        hess_psi = hess[k:, k:] - hess[k:, :k] @ np.linalg.solve(hess[:k, :k], hess[:k, k:])
+        grad = gradient(p, sums)
         try:
             step = -np.linalg.solve(hess_psi, [grad[0, 0], 2 * grad[1, 0], grad[1, 1]])
         except np.linalg.LinAlgError:
@@ -265,19 +268,38 @@ def _newton_polish(p: Profile, sums: PatientSums, steps: int = 6) -> tuple[Profi
     return p, False
 
 
-def optimise(sums: PatientSums) -> tuple[Profile, bool]:
-    """L-BFGS-B on the Cholesky factor (diagonal >= 0, as lme4), then Newton polish."""
+def minimise_deviance(
+    sums, start: np.ndarray, *, objective, profile, hessian, gradient, newton_steps: int
+):
+    """L-BFGS-B on the Cholesky factor of Psi (diagonal >= 0, as lme4), then Newton steps.
+
+    Returns the profile at the optimum and whether either method converged.
+    """
     result = optimize.minimize(
-        _objective,
-        starting_theta(sums),
+        objective,
+        start,
         args=(sums,),
         jac=True,
         method="L-BFGS-B",
         bounds=[(0, None), (None, None), (0, None)],
         options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000},
     )
-    p, polished = _newton_polish(profile(_psi_of(result.x), sums), sums)
+    polish = {"profile": profile, "hessian": hessian, "gradient": gradient}
+    p, polished = _newton_polish(profile(_psi_of(result.x), sums), sums, newton_steps, **polish)
     return p, polished or bool(result.success)
+
+
+def optimise(sums: PatientSums) -> tuple[Profile, bool]:
+    """The REML/ML optimum of the primary model."""
+    return minimise_deviance(
+        sums,
+        starting_theta(sums),
+        objective=_objective,
+        profile=profile,
+        hessian=loglike_hessian,
+        gradient=psi_gradient,
+        newton_steps=6,
+    )
 
 
 def tidy_fixed(terms: list[str], estimate, std_error) -> pl.DataFrame:

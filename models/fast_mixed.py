@@ -28,9 +28,8 @@ import numpy as np
 import pandas as pd
 import patsy
 import polars as pl
-from scipy import optimize
 
-from models.fast_lmm import BASIS, LOWER, PatientSums, _psi_of, tidy_fixed
+from models.fast_lmm import BASIS, LOWER, PatientSums, minimise_deviance, tidy_fixed
 from models.fast_lmm import starting_theta as line_starting_theta
 from models.lmm import GrowthModelFit
 
@@ -231,43 +230,17 @@ def starting_theta(sums: DesignSums) -> np.ndarray:
 
 
 def optimise(sums: DesignSums) -> tuple[Profile, bool]:
-    """L-BFGS-B on the Cholesky factor (diagonal >= 0, as lme4), then Newton steps."""
-    result = optimize.minimize(
-        _objective,
+    """The REML/ML optimum, as ``models.fast_lmm`` finds it (more Newton steps: from
+    L-BFGS-B, whose line search may stop early here, they take up to about 8)."""
+    return minimise_deviance(
+        sums,
         starting_theta(sums),
-        args=(sums,),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0, None), (None, None), (0, None)],
-        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000},
+        objective=_objective,
+        profile=profile,
+        hessian=loglike_hessian,
+        gradient=psi_gradient,
+        newton_steps=20,
     )
-    p, polished = _newton_polish(profile(_psi_of(result.x), sums), sums)
-    return p, polished or bool(result.success)
-
-
-def _newton_polish(p: Profile, sums: DesignSums, steps: int = 20) -> tuple[Profile, bool]:
-    """Newton steps in Psi on the profiled deviance (Schur complement of the beta block);
-    a step is kept only if Psi stays positive definite and the deviance does not rise."""
-    k_fe = p.beta.size
-    for _ in range(steps):
-        hess = -2 * loglike_hessian(p, sums)
-        b, c, d = hess[:k_fe, :k_fe], hess[:k_fe, k_fe:], hess[k_fe:, k_fe:]
-        hess_psi = d - c.T @ np.linalg.solve(b, c)
-        grad = psi_gradient(p, sums)
-        try:
-            step = -np.linalg.solve(hess_psi, [grad[0, 0], 2 * grad[1, 0], grad[1, 1]])
-        except np.linalg.LinAlgError:
-            return p, False
-        psi = p.psi + np.einsum("j,jab->ab", step, BASIS)
-        if np.any(np.linalg.eigvalsh(psi) <= 0) or np.any(np.linalg.eigvalsh(hess_psi) <= 0):
-            return p, False
-        new = profile(psi, sums)
-        if new.deviance > p.deviance + 1e-12 * abs(p.deviance):
-            return p, False
-        p = new
-        if np.max(np.abs(step)) <= 1e-9 * (1 + np.max(np.abs(psi))):
-            return p, True
-    return p, False
 
 
 def fit_mixed_fast(

@@ -21,6 +21,20 @@ from models.publish import publish_results
 
 DEFAULT_SEED = 20230516
 
+# What the models read: the nightly fit loads these views with these columns only (a
+# million patients' views in full hold about 4 GB in memory; these, about a third).
+MODEL_INPUTS: dict[str, tuple[str, ...]] = {
+    "analysis_patient_months": ("patient_key", "centre_id", "month", "nprs", "depressed"),
+    "analysis_patients": tuple(
+        dict.fromkeys(
+            ["patient_key", "centre_id", *mediation.COLUMNS]
+            + [f"{s}_{t}" for s in descriptives.SF12_SCORES for t in ("baseline", "one_year")]
+        )
+    ),
+    "hads_scored": ("patient_key", "month", *descriptives.HADS_SCORES),
+    "adverse_events": ("patient_key", "centre_id", "ae_type", "severity"),
+}
+
 
 @dataclass
 class StudyResults:

@@ -34,6 +34,10 @@ OPERATIONAL = {
     "changes": "one row per corrected value: old and new value, old and new file, run",
     "absent_rows": "rows of an earlier full export missing from a newer one (flagged, kept)",
     "views_built": "the snapshot id the analysis views were last built from",
+    "views_stale": "patients whose rows changed since the views were built (written with "
+    "each batch; their views are rebuilt after the night, then the list is emptied)",
+    "table_digests": "per form table, its row count and the XOR of its rows' md5 (values "
+    "only), kept up to date by each batch: the snapshot id is their hash",
     "dq_runs": "one row per data-quality run: when, snapshot, cadence, whether GX ran, "
     "number of results and breaches, report and Data Docs paths",
     "dq_results": "one row per (quality run, check, centre): Kahn category, table, column, "

@@ -468,15 +468,22 @@ def _key_ranges(patients: int) -> list[tuple[str, str] | None]:
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def analysis_views(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
-    """The materialised analysis views, and adverse_events, as the models read them."""
-    frames = {
-        name: con.sql(f"SELECT * FROM {name} ORDER BY {', '.join(VIEW_KEYS[name])}").pl()
-        for name in views.VIEW_NAMES
-    }  # in key order: views rebuilt for some patients are appended at the end
-    events = ", ".join(FORMS["adverse_events"].key)
-    frames["adverse_events"] = con.sql(f"SELECT * FROM adverse_events ORDER BY {events}").pl()
-    return frames
+def analysis_views(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, pl.DataFrame]:
+    """The materialised analysis views, and adverse_events, as the models read them, in
+    key order (views rebuilt for some patients are appended at the end of their tables).
+
+    ``columns``: only these views (or adverse_events), with only these columns.
+    """
+    keys = VIEW_KEYS | {"adverse_events": FORMS["adverse_events"].key}
+    wanted = columns or {name: ("*",) for name in keys}
+    return {
+        name: con.sql(
+            f"SELECT {', '.join(selected)} FROM {name} ORDER BY {', '.join(keys[name])}"
+        ).pl()
+        for name, selected in wanted.items()
+    }
 
 
 def patient_months(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -56,14 +56,15 @@ def unbalanced_rows(seed: int = 7) -> pd.DataFrame:
 
 
 def statsmodels_tight(
-    data: pd.DataFrame, *, outcome, time, group, reml=True, time_scale=1.0
+    data: pd.DataFrame, *, outcome, time, group, reml=True, time_scale=1.0, fixed=None
 ) -> tuple[GrowthModelFit, object]:
     """fit_growth_model's statsmodels fit, optimised to the optimum (BFGS, gtol 1e-10)."""
     data = data.assign(**{time: data[time] / time_scale})
-    model = smf.mixedlm(f"{outcome} ~ {time}", data, groups=data[group], re_formula=f"~{time}")
+    formula = f"{outcome} ~ {fixed or time}"
+    model = smf.mixedlm(formula, data, groups=data[group], re_formula=f"~{time}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = model.fit(reml=reml, method="bfgs", gtol=1e-10, maxiter=500)
+        result = model.fit(reml=reml, method="bfgs", gtol=1e-10, maxiter=1000)
     fit = GrowthModelFit(
         fixed_effects=tidy_fixed_effects(result, time=time, time_scale=time_scale),
         variance_components=variance_components(result, time_scale),

@@ -6,40 +6,24 @@ comparisons use MixedLM refitted with BFGS and gtol=1e-10.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.formula.api as smf
 from statsmodels.regression.mixed_linear_model import MixedLMParams
 
 from models import fast_mixed
 from models.fast_lmm import fit_growth_model_fast
 from models.fast_mixed import fit_mixed_fast
 from models.interaction import FIXED, REDUCED, TERM, fit_interaction_model, interaction_data
-from models.lmm import GrowthModelFit, tidy_fixed_effects, variance_components
-from tests.models.test_fast_lmm import SLEEP, assert_same_fit, sleepstudy, unbalanced_rows
+from tests.models.test_fast_lmm import (
+    SLEEP,
+    assert_same_fit,
+    sleepstudy,
+    statsmodels_tight,
+    unbalanced_rows,
+)
 
 PAIN = {"outcome": "nprs", "time": "month", "group": "patient_key", "time_scale": 12}
-
-
-def statsmodels_tight(data, *, fixed, outcome, time, group, reml=True, time_scale=1.0):
-    """MixedLM with ``fixed``, optimised to the optimum (BFGS, gtol 1e-10)."""
-    data = data.assign(**{time: data[time] / time_scale})
-    model = smf.mixedlm(f"{outcome} ~ {fixed}", data, groups=data[group], re_formula=f"~{time}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = model.fit(reml=reml, method="bfgs", gtol=1e-10, maxiter=1000)
-    fit = GrowthModelFit(
-        fixed_effects=tidy_fixed_effects(result, time=time, time_scale=time_scale),
-        variance_components=variance_components(result, time_scale),
-        n_observations=int(result.nobs),
-        n_groups=len(result.random_effects),
-        log_likelihood=float(result.llf),
-        converged=bool(result.converged),
-    )
-    return fit, model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from models.suite import fit_and_publish_all
+from models.suite import MODEL_INPUTS, fit_and_publish_all
 from tests.models.conftest import simulated_views
 
 PRIMARY_FILES = {
@@ -104,3 +104,16 @@ def test_fit_and_publish_all_twice_on_the_same_data_and_seed_gives_identical_fil
     assert names == sorted(p.name for p in tmp_path.glob("*.parquet"))
     for name in names:
         assert (first / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_the_model_inputs_are_all_the_models_read(published, tmp_path):
+    """The nightly fit loads only MODEL_INPUTS' views and columns: the published files
+    are byte for byte those of a fit on the whole views."""
+    _, first = published
+    views, _ = simulated_views(150, 21, n_centres=10)
+    inputs = {name: views[name].select(columns) for name, columns in MODEL_INPUTS.items()}
+    fit_and_publish_all(
+        inputs, tmp_path, run_id="run-1", snapshot_id="snap-1", seed=3, n_rep=20, n_starts=2
+    )
+    for path in sorted(first.glob("*.parquet")):
+        assert path.read_bytes() == (tmp_path / path.name).read_bytes(), path.name

@@ -15,6 +15,7 @@ from transforms.pseudonym import patient_key
 
 def stored_views(con) -> dict[str, pl.DataFrame]:
     frames = warehouse.analysis_views(con)
+    assert set(frames) == {*views.VIEW_NAMES, "adverse_events"}
     return {name: frames[name] for name in views.VIEW_NAMES}
 
 
