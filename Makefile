@@ -36,11 +36,12 @@ check-server: $(VENV)/.installed
 report-screenshot: $(VENV)/.installed
 	$(BIN)/python scripts/screenshot_report.py cohortflow-data
 
-# Benchmarks (not tests): the primary model's fit, and ingestion against raw DuckDB. Prints tables.
+# Benchmarks (not tests): the primary model's fit; a night (ingestion against raw DuckDB and
+# pandas, views, data quality, models). Prints tables.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.lmm
 	$(BIN)/python -m bench.ingest
 
-# Ingestion at registry scale: 1,000,000 patients in 500 centres (about 15 min, 3 GB).
+# The night at registry scale: 1,000,000 patients in 500 centres (about 20 min, 3 GB).
 bench-registry: $(VENV)/.installed
 	$(BIN)/python -m bench.ingest --patients 1000000 --centres 500
