@@ -52,7 +52,13 @@ def whole(con: duckdb.DuckDBPyConnection, form: Form) -> tuple[int, int]:
 
 
 def stored(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
-    """The digests kept in the warehouse, by table (empty before ``ensure``)."""
+    """The digests kept in the warehouse, by table (empty before ``ensure``, or in a
+    warehouse from before digests were kept, opened read-only)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'table_digests'"
+    ).fetchall()[0][0]
+    if not exists:
+        return {}
     rows = con.execute("SELECT table_name, row_count, row_xor FROM table_digests").fetchall()
     return {table: (count, xor) for table, count, xor in rows}
 
