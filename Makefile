@@ -4,16 +4,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean docs check-server report-screenshot bench bench-registry
+.PHONY: demo test test-fast typecheck lint clean docs check-server report-screenshot bench bench-registry
 
 demo: $(VENV)/.installed
 	$(BIN)/cohortflow demo
 
-test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+# Everything CI runs: the type checker, then every test with branch coverage (htmlcov/).
+test: $(VENV)/.installed typecheck
+	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term:skip-covered --cov-report=html
+
+# The inner loop: no end-to-end flow, no subprocess, no slow statistical fit (under 2 min).
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not e2e and not slow" -q
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -23,10 +33,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) cohortflow-data .pytest_cache
+	rm -rf $(VENV) cohortflow-data .pytest_cache .coverage htmlcov .mypy_cache
 
 docs: $(VENV)/.installed
-	$(BIN)/python -c 'from pathlib import Path; from transforms.dictionary import write_data_dictionary as w; w(Path("docs/data_dictionary.md"))'
+	$(BIN)/python -c 'from pathlib import Path; from transforms.delivery.dictionary import write_data_dictionary as w; w(Path("docs/data_dictionary.md"))'
 
 # A real Prefect server on loopback, `cohortflow serve`, triggered runs seen through the API.
 check-server: $(VENV)/.installed

@@ -43,8 +43,9 @@ t0 = time.perf_counter()
 extra = {}
 if step == "cohortflow":
     from transforms import warehouse
-    from transforms.ingest import load_prepared, prepare_centre
-    from transforms.mapping import load_all_mappings
+    from transforms.ingest import load_prepared
+    from transforms.staging.prepare import prepare_centre
+    from transforms.staging.mapping import load_all_mappings
     con = warehouse.connect(ws / "warehouse.duckdb")
     run = f"bench-{time.time_ns()}"
     warehouse.start_run(con, run)

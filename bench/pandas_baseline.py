@@ -22,7 +22,7 @@ import pandera.pandas as pa
 import polars as pl
 
 from schemas.forms import FORMS, Form
-from transforms.mapping import UNIT_FACTORS, FormMapping, load_all_mappings
+from transforms.staging.mapping import UNIT_FACTORS, FormMapping, load_all_mappings
 
 _DTYPES = {pl.Int64: "Int64", pl.Float64: "float64", pl.Date: "datetime64[ns]", pl.String: object}
 _CHECKS = {

@@ -1,24 +1,52 @@
-"""One typed settings object, read once from the environment and passed explicitly."""
+"""One typed settings object: every knob from the environment or the command line.
+
+``Settings.from_env`` is the only place that reads the environment; everything else takes
+a ``Settings`` (or the one value it needs) as an argument. The pseudonymisation key is a
+``pydantic.SecretStr``: printed, logged or stored as a Prefect flow parameter it shows as
+``**********``; ``Settings.require_key`` is the one way to read it.
+
+| setting | variable | default |
+|---|---|---|
+| workspace | ``COHORTFLOW_HOME`` (or ``--workspace``) | ``./cohortflow-data`` |
+| pseudonym_key | ``COHORTFLOW_PSEUDONYM_KEY`` | none (a Prefect Secret block, else an error) |
+| task_runner | ``COHORTFLOW_TASK_RUNNER`` | ``threads`` |
+| max_workers | ``COHORTFLOW_MAX_WORKERS`` | 4 |
+| settle_seconds | ``COHORTFLOW_SETTLE_SECONDS`` | 30 |
+| centres_per_batch | ``COHORTFLOW_CENTRES_PER_BATCH`` | 100 |
+| duckdb_memory | ``COHORTFLOW_DUCKDB_MEMORY`` | ``1GB`` |
+| nightly_cron | ``COHORTFLOW_NIGHTLY_CRON`` | ``0 2 * * *`` |
+| timezone | ``COHORTFLOW_TIMEZONE`` | ``Europe/Paris`` |
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import SecretStr
 
 from cohortflow.errors import ConfigError
 
 # Only for simulated data: the demo's pseudonyms need a key, and none is secret there.
 DEMO_PSEUDONYM_KEY = "cohortflow-demo-key-simulated-data-only"
 KEY_VARIABLE = "COHORTFLOW_PSEUDONYM_KEY"
+DEFAULT_NIGHTLY_CRON = "0 2 * * *"
+DEFAULT_TIMEZONE = "Europe/Paris"
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where everything lives, and the pseudonymisation key (never written anywhere)."""
+    """Where everything lives, how the night runs, and the key (never written anywhere)."""
 
     workspace: Path
-    pseudonym_key: str | None = None
+    pseudonym_key: SecretStr | None = None
     # How per-centre reading and validation run: "threads" (default), "dask" (a local
     # Dask cluster) or "dask://host:port" / "tcp://host:port" (an existing scheduler).
     task_runner: str = "threads"
@@ -29,6 +57,11 @@ class Settings:
     # Centres read, validated and loaded together: what a night holds in memory at once
     # is one group's new exports (peak 2.4 GB for 100 centres of 2,000 patients).
     centres_per_batch: int = 100
+    # DuckDB keeps the blocks it scanned cached up to its limit (80 % of RAM by default):
+    # a night over a million patients would hold several GB for nothing.
+    duckdb_memory: str = "1GB"
+    nightly_cron: str = DEFAULT_NIGHTLY_CRON
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def inbox(self) -> Path:
@@ -58,32 +91,45 @@ class Settings:
     def simulation(self) -> Path:
         return self.workspace / "simulation"
 
+    def with_key(self, key: str) -> Settings:
+        """The same settings with this pseudonymisation key (the demo passes its own)."""
+        return replace(self, pseudonym_key=SecretStr(key))
+
     def require_key(self) -> str:
         """The pseudonymisation key, or a clear error saying how to provide it."""
-        if not self.pseudonym_key:
+        if self.pseudonym_key is None or not self.pseudonym_key.get_secret_value():
             raise ConfigError(
                 f"no pseudonymisation key: set {KEY_VARIABLE} in the environment "
                 "(a long random secret kept outside the workspace; the same key every night, "
                 "or patients get new pseudonyms)"
             )
-        return self.pseudonym_key
+        return self.pseudonym_key.get_secret_value()
 
     @classmethod
-    def from_env(cls, workspace: str | Path | None = None) -> Settings:
+    def from_env(
+        cls, workspace: str | Path | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
         """Settings from arguments, then the environment, then defaults."""
-        root = workspace or os.environ.get("COHORTFLOW_HOME") or "cohortflow-data"
+        env = os.environ if environ is None else environ
+        root = workspace or env.get("COHORTFLOW_HOME") or "cohortflow-data"
+        key = env.get(KEY_VARIABLE)
         return cls(
             workspace=Path(root).resolve(),
-            pseudonym_key=os.environ.get(KEY_VARIABLE),
-            task_runner=os.environ.get("COHORTFLOW_TASK_RUNNER", "threads"),
-            max_workers=_number("COHORTFLOW_MAX_WORKERS", 4, int),
-            settle_seconds=_number("COHORTFLOW_SETTLE_SECONDS", 30.0, float),
-            centres_per_batch=_number("COHORTFLOW_CENTRES_PER_BATCH", 100, int),
+            pseudonym_key=SecretStr(key) if key else None,
+            task_runner=env.get("COHORTFLOW_TASK_RUNNER") or "threads",
+            max_workers=_number(env, "COHORTFLOW_MAX_WORKERS", 4, int),
+            settle_seconds=_number(env, "COHORTFLOW_SETTLE_SECONDS", 30.0, float),
+            centres_per_batch=_number(env, "COHORTFLOW_CENTRES_PER_BATCH", 100, int),
+            duckdb_memory=_memory(env, "COHORTFLOW_DUCKDB_MEMORY", "1GB"),
+            nightly_cron=env.get("COHORTFLOW_NIGHTLY_CRON") or DEFAULT_NIGHTLY_CRON,
+            timezone=env.get("COHORTFLOW_TIMEZONE") or DEFAULT_TIMEZONE,
         )
 
 
-def _number(variable: str, default, kind):
-    text = os.environ.get(variable)
+def _number(
+    env: Mapping[str, str], variable: str, default: Number, kind: Callable[[str], Number]
+) -> Number:
+    text = env.get(variable)
     if text is None or text == "":
         return default
     try:
@@ -95,11 +141,20 @@ def _number(variable: str, default, kind):
     return value
 
 
+def _memory(env: Mapping[str, str], variable: str, default: str) -> str:
+    """A DuckDB memory size such as 1GB or 512MiB (checked here: it reaches SQL text)."""
+    text = (env.get(variable) or default).strip()
+    if not _MEMORY.match(text):
+        raise ConfigError(f"{variable}={text!r}: give a size such as 1GB or 512MiB")
+    return text
+
+
 def configure_prefect(settings: Settings, *, quiet: bool = False) -> None:
     """Point Prefect at the workspace and keep it offline; call before importing prefect.
 
-    With PREFECT_API_URL set, that server is used; otherwise Prefect starts a temporary
-    local server whose database lives in the workspace.
+    Prefect reads its own settings from the environment, so this writes them there. With
+    PREFECT_API_URL set, that server is used; otherwise Prefect starts a temporary local
+    server whose database lives in the workspace.
     """
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))

@@ -3,18 +3,19 @@
 Three deployments: the nightly ingestion (which refits when the data changed and checks
 data quality), a weekly refit regardless of change, and a data-quality report each
 morning (it also flags centres whose exports are late when no file came in the night).
-Times are local to ``COHORTFLOW_TIMEZONE`` (default Europe/Paris); the nightly cron can
-be moved with ``COHORTFLOW_NIGHTLY_CRON``. A test keeps prefect.yaml and this table in agreement.
+Times are local to ``Settings.timezone`` (``COHORTFLOW_TIMEZONE``, default Europe/Paris);
+the nightly cron is ``Settings.nightly_cron`` (``COHORTFLOW_NIGHTLY_CRON``). A test keeps
+prefect.yaml and this table in agreement.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 from dataclasses import dataclass, field
 
 from prefect.schedules import Cron
 
-from cohortflow.settings import Settings
+from cohortflow.settings import DEFAULT_NIGHTLY_CRON, Settings
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ SCHEDULES = (
     Schedule(
         "nightly",
         "flows/nightly.py:nightly",
-        "0 2 * * *",
+        DEFAULT_NIGHTLY_CRON,
         "Ingest every centre's new exports, then refit the models if the data changed.",
         {"workspace": None, "fit_models": True, "check_quality": True},
     ),
@@ -49,29 +50,23 @@ SCHEDULES = (
         {"workspace": None},
     ),
 )
-DEFAULT_TIMEZONE = "Europe/Paris"
 
 
 def _flow(entrypoint: str):
-    import importlib
-
     path, name = entrypoint.split(":")
     return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
 
 
 def runner_deployments(settings: Settings) -> list:
     """The schedules as Prefect deployments served by this process, on ``settings``' workspace."""
-    timezone = os.environ.get("COHORTFLOW_TIMEZONE", DEFAULT_TIMEZONE)
     deployments = []
     for schedule in SCHEDULES:
-        cron = schedule.cron
-        if schedule.name == "nightly":
-            cron = os.environ.get("COHORTFLOW_NIGHTLY_CRON", cron)
+        cron = settings.nightly_cron if schedule.name == "nightly" else schedule.cron
         parameters = {**schedule.parameters, "workspace": str(settings.workspace)}
         deployments.append(
             _flow(schedule.entrypoint).to_deployment(
                 name=schedule.name,
-                schedules=[Cron(cron, timezone=timezone)],
+                schedules=[Cron(cron, timezone=settings.timezone)],
                 parameters=parameters,
                 description=schedule.description,
             )

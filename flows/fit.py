@@ -72,16 +72,19 @@ def _model_artifact(study: StudyResults, snapshot: str) -> None:
 
 
 @flow(name="cohortflow-fit", log_prints=True)
-def fit(workspace: str | None = None, force: bool = False) -> FitResult:
+def fit(
+    workspace: str | None = None, force: bool = False, settings: Settings | None = None
+) -> FitResult:
     """Refit and publish the models on the warehouse's current snapshot.
 
     Args:
         workspace: the workspace folder (null: $COHORTFLOW_HOME, else ./cohortflow-data).
         force: refit even when this snapshot's results are already published.
+        settings: in-process callers pass theirs; null: from the environment.
     """
-    settings = Settings.from_env(workspace)
+    settings = settings or Settings.from_env(workspace)
     run_id = warehouse.new_run_id()
-    con = warehouse.connect(settings.warehouse)
+    con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         warehouse.start_run(con, run_id)
         snapshot = warehouse.snapshot_id(con)

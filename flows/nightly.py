@@ -33,17 +33,11 @@ from flows.secrets import resolve_pseudonym_key
 from models.lmm import PrimaryResult
 from models.suite import StudyResults
 from transforms import warehouse
-from transforms.ingest import (
-    FileReport,
-    Rejection,
-    StagedExport,
-    centre_groups,
-    load_prepared,
-    prepare_centre,
-    unconfigured_centres,
-)
-from transforms.mapping import CentreMapping, load_all_mappings
+from transforms.ingest import FileReport, centre_groups, load_prepared
 from transforms.quality import QualityResult
+from transforms.staging.inbox import Rejection, unconfigured_centres
+from transforms.staging.mapping import CentreMapping, load_all_mappings
+from transforms.staging.prepare import StagedExport, prepare_centre
 
 NOT_READY_RETRIES = 3  # waits of 1x, 2x, 4x the settle time, then the centre waits a night
 
@@ -144,7 +138,10 @@ def refresh_views_task(con, snapshot: str) -> bool:
 
 @flow(name="cohortflow-nightly", log_prints=True)
 def nightly(
-    workspace: str | None = None, fit_models: bool = True, check_quality: bool = True
+    workspace: str | None = None,
+    fit_models: bool = True,
+    check_quality: bool = True,
+    settings: Settings | None = None,
 ) -> State:
     """Ingest the inbox of ``workspace``; refit the models if the data changed.
 
@@ -153,8 +150,10 @@ def nightly(
             its inbox/ holds one folder per centre, centres/ one mapping file per centre.
         fit_models: refit and publish the models when the data changed.
         check_quality: run the data-quality checks and write their report.
+        settings: in-process callers (the CLI, tests) pass theirs; a deployment leaves it
+            null and the worker's environment gives them (with ``workspace``).
     """
-    settings = Settings.from_env(workspace)
+    settings = settings or Settings.from_env(workspace)
     secret = resolve_pseudonym_key(settings)
     mappings = load_all_mappings(settings.centres_config)
     run_id = warehouse.new_run_id()
@@ -164,7 +163,7 @@ def nightly(
     for centre in result.unconfigured:
         logger.warning("inbox/%s has no mapping file in centres/: its files are not read", centre)
 
-    con = warehouse.connect(settings.warehouse)
+    con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         warehouse.start_run(con, run_id)
         known = warehouse.known_files(con)

@@ -17,8 +17,8 @@ from prefect.states import Completed, State
 
 from cohortflow.settings import Settings
 from transforms import warehouse
-from transforms.mapping import load_all_mappings
 from transforms.quality import QualityResult, run_quality
+from transforms.staging.mapping import load_all_mappings
 
 
 @task(name="data-quality", cache_policy=NO_CACHE)  # input: a live connection
@@ -44,16 +44,17 @@ def quality_task(
 
 
 @flow(name="cohortflow-quality", log_prints=True)
-def quality(workspace: str | None = None) -> State:
+def quality(workspace: str | None = None, settings: Settings | None = None) -> State:
     """Check the warehouse as it stands and write the report (reports/<run>/quality.html).
 
     Args:
         workspace: the workspace folder (null: $COHORTFLOW_HOME, else ./cohortflow-data).
+        settings: in-process callers pass theirs; null: from the environment.
     """
-    settings = Settings.from_env(workspace)
+    settings = settings or Settings.from_env(workspace)
     centres = sorted(load_all_mappings(settings.centres_config))
     run_id = warehouse.new_run_id()
-    con = warehouse.connect(settings.warehouse)
+    con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         warehouse.refresh_views(con, warehouse.snapshot_id(con))
         result = quality_task(con, settings, run_id, centres)

@@ -11,8 +11,8 @@ SECRET_BLOCK = "cohortflow-pseudonym-key"
 def resolve_pseudonym_key(settings: Settings) -> str:
     """The key from ``COHORTFLOW_PSEUDONYM_KEY``, else from the Prefect Secret block
     ``cohortflow-pseudonym-key`` (on a Prefect server); never logged or stored."""
-    if settings.pseudonym_key:
-        return settings.pseudonym_key
+    if settings.pseudonym_key is not None:
+        return settings.require_key()
     from prefect.blocks.system import Secret
     from prefect.settings import PREFECT_API_URL
 

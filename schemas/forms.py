@@ -20,6 +20,10 @@ import polars as pl
 DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Date: "DATE"}
 
 STUDY_START = dt.date(2016, 1, 1)  # no study date can precede the cohort's set-up
+# The study's time axis: months since inclusion, 0 (inclusion) to ONE_YEAR (the last call);
+# a month is a twelfth of a Julian year.
+DAYS_PER_MONTH = 30.4375
+ONE_YEAR = 12
 
 # Canonical codes: centres' own codes are translated to these by their mapping files.
 SEXES = ["F", "M"]

@@ -24,7 +24,7 @@ from cohortflow.errors import ConfigError
 from schemas.forms import FORMS
 from simulator.cohort import SimulatedCohort
 from simulator.styles import STYLES, Style, StyleForm
-from transforms.mapping import (
+from transforms.staging.mapping import (
     UNIT_FACTORS,
     CentreMapping,
     CsvFormat,

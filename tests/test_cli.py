@@ -59,7 +59,7 @@ def test_simulate_writes_exports_mappings_and_truth(tmp_path, capsys):
 def test_profile_drafts_a_mapping_that_loads_and_never_overwrites(
     small_export_workspace, tmp_path, capsys
 ):
-    from transforms.mapping import load_centre_mapping
+    from transforms.staging.mapping import load_centre_mapping
 
     files = sorted(str(p) for p in (small_export_workspace / "inbox" / "C02").iterdir())
     out = tmp_path / "C99.yaml"
@@ -111,7 +111,7 @@ def test_demo_prints_a_summary_a_data_manager_can_read(prefect_harness, tmp_path
 def test_pull_writes_the_file_and_card_and_lists_tables(workspace, tmp_path, capsys):
     import polars as pl
 
-    from tests.transforms.test_history import night
+    from tests.nights import night
 
     night(workspace, "run-1")[0].close()
     out = tmp_path / "months.csv"
@@ -130,7 +130,7 @@ def test_pull_writes_the_file_and_card_and_lists_tables(workspace, tmp_path, cap
 def test_status_shows_per_centre_rows_and_data_quality(workspace, capsys):
     import datetime as dt
 
-    from tests.transforms.test_history import night
+    from tests.nights import night
     from transforms import warehouse
     from transforms.quality import run_quality
 

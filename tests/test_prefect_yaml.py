@@ -26,7 +26,8 @@ def test_every_deployment_entrypoint_is_a_flow():
 
 def test_prefect_yaml_and_served_schedules_agree():
     """`cohortflow serve` runs the same deployments, at the same times, as prefect.yaml."""
-    from flows.deployments import DEFAULT_TIMEZONE, SCHEDULES
+    from cohortflow.settings import DEFAULT_TIMEZONE
+    from flows.deployments import SCHEDULES
 
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     in_yaml = {

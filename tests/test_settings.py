@@ -23,6 +23,55 @@ def test_settings_without_key_explains_what_to_do(tmp_path):
         Settings.from_env(tmp_path).require_key()
 
 
+def test_settings_read_every_knob_from_the_environment_given(tmp_path):
+    """It is the one reader of the environment: each variable lands in its typed field."""
+    env = {
+        "COHORTFLOW_HOME": str(tmp_path),
+        "COHORTFLOW_PSEUDONYM_KEY": "k" * 32,
+        "COHORTFLOW_TASK_RUNNER": "dask",
+        "COHORTFLOW_MAX_WORKERS": "2",
+        "COHORTFLOW_SETTLE_SECONDS": "0.5",
+        "COHORTFLOW_CENTRES_PER_BATCH": "7",
+        "COHORTFLOW_DUCKDB_MEMORY": "512MiB",
+        "COHORTFLOW_NIGHTLY_CRON": "* * * * *",
+        "COHORTFLOW_TIMEZONE": "UTC",
+    }
+    settings = Settings.from_env(environ=env)
+    assert (settings.workspace, settings.require_key()) == (tmp_path, "k" * 32)
+    assert (settings.task_runner, settings.max_workers, settings.settle_seconds) == ("dask", 2, 0.5)
+    assert (settings.centres_per_batch, settings.duckdb_memory) == (7, "512MiB")
+    assert (settings.nightly_cron, settings.timezone) == ("* * * * *", "UTC")
+    defaults = Settings.from_env(tmp_path, environ={})
+    assert (defaults.duckdb_memory, defaults.nightly_cron, defaults.timezone) == (
+        "1GB",
+        "0 2 * * *",
+        "Europe/Paris",
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("COHORTFLOW_MAX_WORKERS", "four", "is not a number"),
+        ("COHORTFLOW_SETTLE_SECONDS", "-1", "must not be negative"),
+        ("COHORTFLOW_DUCKDB_MEMORY", "1GB'; DROP TABLE runs; --", "a size such as 1GB"),
+    ],
+)
+def test_settings_refuse_a_bad_value_naming_the_variable(tmp_path, variable, value, message):
+    with pytest.raises(ConfigError, match=f"{variable}.*{message}"):
+        Settings.from_env(tmp_path, environ={variable: value})
+
+
+def test_the_key_never_shows_when_settings_are_printed_or_serialised(tmp_path):
+    """Prefect stores flow parameters with FastAPI's encoder: the key is masked there too."""
+    from fastapi.encoders import jsonable_encoder
+
+    settings = Settings.from_env(tmp_path, environ={}).with_key("s3cret-key-value")
+    assert "s3cret" not in repr(settings)
+    assert jsonable_encoder(settings)["pseudonym_key"] == "**********"
+    assert settings.require_key() == "s3cret-key-value"
+
+
 def test_configure_prefect_turns_telemetry_off_and_stays_in_the_workspace(monkeypatch, tmp_path):
     for name in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED", "DO_NOT_TRACK"):
         monkeypatch.delenv(name, raising=False)

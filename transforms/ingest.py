@@ -1,47 +1,28 @@
-"""A night's ingestion: find each centre's new exports and stage them, then validate and load.
+"""A night's ingestion, from staging to the warehouse: the one place the two rooms meet.
 
-``prepare_centre`` reads and maps one centre's files; it touches no database and needs
-no secret (so centres run concurrently, on threads or a Dask cluster, and the key never
-travels as a task input). ``load_prepared`` takes what every centre prepared, validates
-each form's files together (one Pandera call per form, not per file), pseudonymises and
-loads in batches of at most one file per centre: it is the single writer.
+``transforms.staging.prepare.prepare_centre`` reads and maps one centre's files; it
+touches no database and needs no secret (so centres run concurrently, on threads or a
+Dask cluster, and the key never travels as a task input). ``load_prepared`` takes what
+every centre prepared, validates each form's files together (one Pandera call per form,
+not per file), pseudonymises and loads in batches of at most one file per centre: it is
+the single writer.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from cohortflow.errors import FileNotReady, FileRejected
 from schemas.forms import FORMS, Form
-from transforms.mapping import CentreMapping
-from transforms.pseudonym import Pseudonymiser
-from transforms.read import StagedFile, stage_file
-from transforms.validate import ValidatedBatch, validate_batch
+from transforms.staging.inbox import Rejection
+from transforms.staging.mapping import CentreMapping
+from transforms.staging.prepare import StagedExport
+from transforms.staging.pseudonym import Pseudonymiser
+from transforms.staging.validate import ValidatedBatch, validate_batch
 from transforms.warehouse import FILE_COLUMNS, LoadBatch, load_batch, record_rejected
-
-
-@dataclass(frozen=True)
-class ExportFile:
-    centre_id: str
-    path: Path
-    form: str  # UNRECOGNISED: matches no form pattern of the centre's mapping
-    file_hash: str
-    size_bytes: int
-
-
-@dataclass
-class Rejection:
-    file: ExportFile
-    error: str
 
 
 @dataclass
@@ -63,188 +44,9 @@ class FileReport:
     error: str | None = None
 
 
-def file_hash(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
-
-
-UNRECOGNISED = "unrecognised"  # the form recorded for a file that matches no pattern
-COMPLETION_MARKER = ".done"  # "<file>.done" beside a file says its copy is complete
-PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart")
-
-
-def unsettled_files(folder: Path, settle_seconds: float, now: float | None = None) -> list[str]:
-    """Files that may still be being copied: partial downloads, or modified too recently.
-
-    A file with a completion marker (``<name>.done``) is complete whatever its age.
-    """
-    now = time.time() if now is None else now
-    waiting = []
-    for path in _export_paths(folder, with_partial=True):
-        if path.name.endswith(PARTIAL_SUFFIXES):
-            waiting.append(path.name)
-        elif not path.with_name(path.name + COMPLETION_MARKER).exists() and (
-            now - path.stat().st_mtime < settle_seconds
-        ):
-            waiting.append(path.name)
-    return waiting
-
-
-def _export_paths(folder: Path, *, with_partial: bool = False) -> list[Path]:
-    """The centre's export files: regular files (never symlinks), not hidden, not markers,
-    not partial copies."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if _is_regular(p)
-        and not p.name.startswith(".")
-        and not p.name.endswith(COMPLETION_MARKER)
-        and (with_partial or not p.name.endswith(PARTIAL_SUFFIXES))
-    )
-
-
-def _is_regular(path: Path) -> bool:
-    return path.is_file() and not path.is_symlink()
-
-
-def discover_centre_files(
-    inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]]
-) -> list[ExportFile]:
-    """New (file, form) pairs of a centre by content hash, in load order: inclusion first.
-
-    A workbook holding several forms (one per sheet) gives one pair per form. The same
-    content under two names is one export: only the first name (in order) is kept.
-    """
-    folder = inbox / mapping.centre_id
-    if _outside(folder, inbox):
-        return []  # reported by refused_entries
-    order = [*FORMS, UNRECOGNISED]
-    found, seen = [], set(known)
-    for path in _export_paths(folder):
-        content = path.read_bytes()
-        digest = file_hash(content)
-        forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
-        for form in forms or [UNRECOGNISED]:
-            if (digest, form) not in seen:
-                seen.add((digest, form))
-                found.append(ExportFile(mapping.centre_id, path, form, digest, len(content)))
-    return sorted(found, key=lambda f: (order.index(f.form), f.path.name))
-
-
-def _outside(path: Path, inbox: Path) -> bool:
-    """Whether a path resolves (through links) to somewhere outside the inbox."""
-    return not path.resolve().is_relative_to(inbox.resolve())
-
-
-def refused_entries(inbox: Path, mapping: CentreMapping) -> list[Rejection]:
-    """What the centre's folder holds that is not read, each with the reason.
-
-    Symbolic links are never followed (wherever they point: the inbox is the boundary of
-    what the pipeline reads), nor are folders or special files read; and a centre folder
-    that leads outside the inbox is not read at all. Each is reported on every night until
-    it is removed.
-    """
-    folder = inbox / mapping.centre_id
-    if not (folder.exists() or folder.is_symlink()):
-        return []
-    if _outside(folder, inbox):
-        why = f"the centre folder leads to {folder.resolve()}: not read"
-        return [_refusal(mapping, folder, "outside the inbox", why)]
-    refused = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or _is_regular(path):
-            continue
-        if path.is_symlink():
-            refusal = ("symbolic link", f"points to {os.readlink(path)}; links are not followed")
-        elif path.is_dir():
-            refusal = ("not a regular file", "a folder: sub-folders are not read")
-        else:
-            refusal = ("not a regular file", "a pipe, socket or device: not read")
-        refused.append(_refusal(mapping, path, *refusal))
-    return refused
-
-
-def _refusal(mapping: CentreMapping, path: Path, rule: str, why: str) -> Rejection:
-    """A rejection for an entry whose content is never read (hashed by its name)."""
-    forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
-    digest = file_hash(f"not read: {path}".encode())
-    export = ExportFile(mapping.centre_id, path, (forms or [UNRECOGNISED])[0], digest, 0)
-    advice = "put the export itself, as a regular file, in the centre's inbox folder"
-    return Rejection(export, f"{rule}: {why}; {advice}")
-
-
 def centre_groups(mappings: list[CentreMapping], size: int) -> list[list[CentreMapping]]:
     """Centres in groups of ``size``, prepared then loaded one group after another."""
     return [mappings[start : start + size] for start in range(0, len(mappings), max(size, 1))]
-
-
-def unconfigured_centres(inbox: Path, mappings: dict[str, CentreMapping]) -> list[str]:
-    """Inbox folders without a mapping file: their files are not ingested, and we say so."""
-    if not inbox.exists():
-        return []
-    return sorted(p.name for p in inbox.iterdir() if p.is_dir() and p.name not in mappings)
-
-
-@dataclass
-class StagedExport:
-    """A file read and mapped to its form, local ids still in place (they never leave the
-    process that loads them)."""
-
-    file: ExportFile
-    staged: StagedFile
-    full_export: bool
-
-
-def stage_export(export: ExportFile, mapping: CentreMapping) -> StagedExport | Rejection:
-    """Read and map one file; a file-level problem rejects it."""
-    if export.form == UNRECOGNISED:
-        patterns = ", ".join(m.file_pattern for m in mapping.forms.values())
-        return Rejection(export, f"unrecognised file: matches none of the patterns {patterns}")
-    content = _read_as_discovered(export)
-    form_mapping = mapping.forms[export.form]
-    try:
-        staged = stage_file(content, export.path, form_mapping, FORMS[export.form])
-    except FileRejected as exc:
-        return Rejection(export, f"{exc.rule}: {exc.detail}")
-    return StagedExport(export, staged, form_mapping.export == "full")
-
-
-def _read_as_discovered(export: ExportFile) -> bytes:
-    """The file's bytes, if they are still those hashed at discovery (one consistent read).
-
-    A file that changed or vanished since is still being written: ``FileNotReady``.
-    """
-    try:
-        content = export.path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotReady(export.centre_id, [export.path.name]) from None
-    if file_hash(content) != export.file_hash:
-        raise FileNotReady(export.centre_id, [export.path.name])
-    return content
-
-
-def prepare_centre(
-    inbox: Path,
-    mapping: CentreMapping,
-    known: set[tuple[str, str]],
-    *,
-    settle_seconds: float = 0.0,
-) -> list[StagedExport | Rejection]:
-    """Everything a centre sent since the last night, read and mapped (no database access).
-
-    Raises ``FileNotReady`` while any of the centre's files may still be being copied:
-    the centre's files load together, in order (inclusion first), or not at all tonight.
-    """
-    refused: list[StagedExport | Rejection] = list(refused_entries(inbox, mapping))
-    if _outside(inbox / mapping.centre_id, inbox):
-        return refused
-    waiting = unsettled_files(inbox / mapping.centre_id, settle_seconds)
-    if waiting:
-        raise FileNotReady(mapping.centre_id, waiting)
-    return refused + [
-        stage_export(f, mapping) for f in discover_centre_files(inbox, mapping, known)
-    ]
 
 
 def load_prepared(

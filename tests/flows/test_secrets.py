@@ -23,7 +23,7 @@ def test_key_comes_from_a_prefect_secret_block_when_not_in_the_environment(
     Secret(value="from-the-block").save(SECRET_BLOCK, overwrite=True)
     try:
         assert resolve_pseudonym_key(settings) == "from-the-block"
-        with_env = Settings(workspace=tmp_path, pseudonym_key="from-env")
+        with_env = Settings(workspace=tmp_path).with_key("from-env")
         assert resolve_pseudonym_key(with_env) == "from-env"
         Secret(value="").save(SECRET_BLOCK, overwrite=True)
         with pytest.raises(ConfigError, match="is empty"):

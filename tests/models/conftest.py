@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from simulator.cohort import SimulatedCohort, SimulationParameters, simulate_cohort
-from transforms.views import build_views
+from transforms.derived.views import build_views
 
 
 def cohort_tables(cohort: SimulatedCohort) -> dict[str, pl.DataFrame]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from transforms.mapping import CentreMapping, CsvFormat, load_centre_mapping
+from transforms.staging.mapping import CentreMapping, CsvFormat, load_centre_mapping
 
 Rows = list[list[str]]  # a CSV's records, the header first
 

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from cohortflow.errors import FileRejected
 from schemas.forms import FORMS
 from tests.robustness import damage as d
-from transforms.ingest import ExportFile, Rejection, StagedExport, file_hash, stage_export
-from transforms.mapping import CentreMapping, FormMapping, load_centre_mapping
-from transforms.read import stage_file
-from transforms.validate import validate_staged
+from transforms.staging.inbox import ExportFile, Rejection, file_hash
+from transforms.staging.mapping import CentreMapping, FormMapping, load_centre_mapping
+from transforms.staging.prepare import StagedExport, stage_export
+from transforms.staging.read import stage_file
+from transforms.staging.validate import validate_staged
 
 FUZZ = settings(
     max_examples=200,

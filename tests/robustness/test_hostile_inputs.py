@@ -28,16 +28,10 @@ from cohortflow.errors import ConfigError, FileNotReady
 from tests.conftest import TEST_KEY
 from tests.robustness import damage as d
 from transforms import warehouse
-from transforms.ingest import (
-    UNRECOGNISED,
-    FileReport,
-    discover_centre_files,
-    load_prepared,
-    prepare_centre,
-    stage_export,
-    unconfigured_centres,
-)
-from transforms.mapping import load_all_mappings, load_centre_mapping
+from transforms.ingest import FileReport, load_prepared
+from transforms.staging.inbox import UNRECOGNISED, discover_centre_files, unconfigured_centres
+from transforms.staging.mapping import load_all_mappings, load_centre_mapping
+from transforms.staging.prepare import prepare_centre, stage_export
 
 CENTRES = ("C01", "C02", "C03", "C04")  # REDCap CSV, French wide CSV, XLSX, parquet
 

@@ -8,7 +8,8 @@ import pytest
 
 from schemas import expectations as ex
 from schemas.forms import FORMS
-from transforms import views, warehouse
+from transforms import warehouse
+from transforms.derived import views
 from transforms.quality import SQL_CHECKS
 
 
@@ -58,7 +59,7 @@ def test_gx_expectations_name_existing_columns(check):
 
 def test_build_suites_gives_one_gx_suite_per_table_with_check_ids(tmp_path):
     """The suites are real GX 1.x suites; each expectation names its check in meta."""
-    from transforms.quality_gx import ephemeral_context
+    from transforms.quality.gx import ephemeral_context
 
     context = ephemeral_context(tmp_path / "docs")
     suites = ex.build_suites(context)

@@ -10,10 +10,11 @@ import polars as pl
 
 from schemas.forms import FORMS
 from tests.conftest import TEST_KEY
-from tests.transforms.test_history import corrected_export
+from tests.nights import corrected_export
 from transforms import ingest, warehouse
-from transforms.ingest import load_prepared, prepare_centre
-from transforms.mapping import load_all_mappings
+from transforms.ingest import load_prepared
+from transforms.staging.mapping import load_all_mappings
+from transforms.staging.prepare import prepare_centre
 
 
 def night(ws, run_id, *, one_at_a_time: bool):

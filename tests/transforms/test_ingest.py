@@ -10,8 +10,10 @@ import pytest
 from schemas.forms import FORMS
 from tests.conftest import TEST_KEY
 from transforms import warehouse
-from transforms.ingest import load_prepared, prepare_centre
-from transforms.mapping import load_all_mappings
+from transforms.ingest import load_prepared
+from transforms.staging.mapping import load_all_mappings
+from transforms.staging.prepare import prepare_centre
+from transforms.warehouse import load
 
 
 def ingest(ws, run_id="run-1"):
@@ -125,7 +127,7 @@ def test_a_failed_batch_leaves_the_warehouse_as_before_it(workspace, monkeypatch
     def crash(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(warehouse, "_record_files", crash)
+    monkeypatch.setattr(load, "_record_files", crash)
     with pytest.raises(RuntimeError):
         load_prepared(con, follow_ups, "run-1", TEST_KEY)
     assert warehouse.snapshot_id(con) == before
@@ -182,7 +184,7 @@ def test_file_matching_no_pattern_is_rejected_and_reported(workspace):
 
 def test_unsettled_files_are_recent_or_partial_unless_marked_done(tmp_path):
     """It names files that may still be being copied; a '.done' marker settles a file."""
-    from transforms.ingest import unsettled_files
+    from transforms.staging.inbox import unsettled_files
 
     old, young, marked, partial = (tmp_path / n for n in ("a.csv", "b.csv", "c.csv", "d.csv.part"))
     for path in (old, young, marked, partial):

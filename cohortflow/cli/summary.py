@@ -1,0 +1,220 @@
+"""Plain-text summaries a data manager reads: what a night did, and the warehouse's state."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+from cohortflow.settings import Settings
+from schemas.forms import FORMS
+from transforms import warehouse
+
+TOP_REASONS = 12
+PUBLISHED_EFFECT_SIZE = "-0.52 (95% CI -0.62 to -0.41)"
+
+
+def night_summary(result, truth_path: Path | None = None) -> str:
+    """The per-centre table, the quarantine's main reasons, the model, and where files are."""
+    lines = [f"Night {result.run_id}"]
+    if not result.files:
+        lines.append("  no new files in the inbox: nothing loaded")
+    else:
+        lines += _ingestion_lines(result.files)
+    lines += _attention_lines(result)
+    if result.quality is not None:
+        lines += ["", *quality_lines(result.quality)]
+    elif result.quality_error:
+        lines += ["", f"  ERROR   data-quality checks failed: {result.quality_error}"]
+    lines.append("")
+    lines += _model_lines(result, truth_path)
+    lines += _files_to_open(result)
+    return "\n".join(lines)
+
+
+def _attention_lines(result) -> list[str]:
+    """Centres not read, deferred or failed, and the quarantine's main reasons."""
+    lines = [
+        f"  WARNING inbox/{centre}/ has no mapping file in centres/: not read"
+        for centre in result.unconfigured
+    ]
+    for centre, names in result.waiting.items():
+        lines.append(
+            f"  WARNING {centre}: files still being copied ({', '.join(names)}): "
+            "the centre is deferred to the next night"
+        )
+    for centre, error in result.failed_centres.items():
+        lines.append(f"  ERROR   {centre} failed (the other centres were loaded): {error}")
+    if result.quarantine_reasons:
+        lines += ["", "  Quarantined values by rule (details in the quarantine CSV):"]
+        shown = result.quarantine_reasons[:TOP_REASONS]
+        lines += [f"  {n:>6}  {field:<28} {rule}" for field, rule, n in shown]
+        hidden = result.quarantine_reasons[TOP_REASONS:]
+        if hidden:
+            lines.append(f"  {sum(n for *_, n in hidden):>6}  ({len(hidden)} more kinds)")
+    return lines
+
+
+def _files_to_open(result) -> list[str]:
+    lines = [
+        "",
+        "Files to open:",
+        f"  warehouse   {result.workspace / 'warehouse.duckdb'}",
+        f"              tables: {', '.join(f.table for f in FORMS.values())};",
+        "              analysis views: analysis_patient_months, analysis_patients, "
+        "hads_scored, sf12_scored, ketamine_doses;",
+        "              history: <table>_history, changes, absent_rows; "
+        "operations: quarantine, ingested_files, runs, dq_results",
+    ]
+    if result.quarantine_csv:
+        lines.append(f"  quarantine  {result.quarantine_csv}")
+    if result.quality is not None:
+        lines.append(f"  quality     {result.quality.report}  (open in a browser)")
+    if result.manifest:
+        lines.append(f"  results     {result.manifest.parent}/  (parquet + manifest.json)")
+    return lines
+
+
+def quality_lines(quality, top: int = 8) -> list[str]:
+    """The scorecard's headline and the breaches a data manager acts on first."""
+    overall = quality.scorecard.filter(pl.col("centre_id") == "ALL").row(0, named=True)
+    cells = ", ".join(
+        f"{name} {overall[name]:.0f}%"
+        for name in ("conformance", "completeness", "plausibility", "timeliness")
+        if overall.get(name) is not None
+    )
+    lines = [f"Data quality: checks passed {cells}; {len(quality.breaches)} thresholds breached"]
+    for breach in quality.breaches[:top]:
+        lines.append(f"  {breach}")
+    if len(quality.breaches) > top:
+        lines.append(f"  ... {len(quality.breaches) - top} more in the report")
+    lines.append(f"  report: {quality.report}; queries to send back: {len(quality.queries)} CSV")
+    return lines
+
+
+def _ingestion_lines(files) -> list[str]:
+    by_centre: dict[str, Counter] = {}
+    names: dict[str, set[str]] = {}
+    rejected: dict[str, set[str]] = {}
+    for f in files:  # a workbook holds several forms: count it once as a file
+        c = by_centre.setdefault(f.centre_id, Counter())
+        names.setdefault(f.centre_id, set()).add(f.file_name)
+        if f.status == "rejected":
+            rejected.setdefault(f.centre_id, set()).add(f.file_name)
+        c["files"] = len(names[f.centre_id])
+        c["rejected"] = len(rejected.get(f.centre_id, ()))
+        for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate"):
+            c[k] += getattr(f, k)
+    total = sum(by_centre.values(), Counter())
+    lines = [
+        f"  {total['files']} files from {len(by_centre)} centres, {total['rejected']} rejected; "
+        f"rows read {total['rows_read']}: loaded {total['rows_loaded']}, "
+        f"quarantined {total['rows_quarantined']}, exact duplicates {total['rows_duplicate']}",
+        "",
+        "  centre  files  read  loaded  quarantined  duplicates",
+    ]
+    for centre, c in sorted(by_centre.items()):
+        flag = "  <- rejected file(s)" if c["rejected"] else ""
+        lines.append(
+            f"  {centre:<6} {c['files']:>6} {c['rows_read']:>5} {c['rows_loaded']:>7}"
+            f" {c['rows_quarantined']:>12} {c['rows_duplicate']:>11}{flag}"
+        )
+    for f in files:
+        if f.status == "rejected":
+            lines.append(f"  REJECTED {f.centre_id}/{f.file_name}: {f.error}")
+    return lines
+
+
+def _model_lines(result, truth_path: Path | None) -> list[str]:
+    if result.primary is None:
+        reason = "data unchanged since the last fit" if not result.data_changed else "not asked"
+        return [f"Primary model: not refitted ({reason}); snapshot {result.snapshot_id}"]
+    fe = result.primary.fit.fixed_effects.filter(pl.col("term") == "month").row(0, named=True)
+    es = result.primary.effect_size.row(0, named=True)
+    lines = [
+        f"Primary model (snapshot {result.snapshot_id}): NPRS ~ month, random intercept and"
+        " slope per patient, REML",
+        f"  {es['n_patients']} patients, {es['n_observations']} patient-months",
+        f"  change in pain per month  {fe['estimate']:+.3f} (95% CI {fe['ci_low']:+.3f} to"
+        f" {fe['ci_high']:+.3f}), p = {fe['p_value']:.1e}",
+        f"  one-year effect size      {es['estimate']:+.2f} (95% CI {es['ci_low']:+.2f} to"
+        f" {es['ci_high']:+.2f})   published: {PUBLISHED_EFFECT_SIZE}",
+    ]
+    if truth_path and truth_path.exists():
+        truth = json.loads(truth_path.read_text())
+        lines.append(f"  simulator's true mean slope per month: {truth['expected_slope']:+.3f}")
+    if getattr(result, "study", None) is not None:
+        lines += study_lines(result.study)
+    return lines
+
+
+def study_lines(study) -> list[str]:
+    """The secondary analyses in one line each, next to the published figures."""
+    lines = ["", "Secondary analyses (all results in the parquet files):"]
+    inter = study.interaction
+    if inter:
+        lines.append(
+            f"  time x depression (HADS-D >= 8)  {inter['estimate']:+.3f}/month (95% CI "
+            f"{inter['ci_low']:+.3f} to {inter['ci_high']:+.3f}), LRT p = "
+            f"{inter['lrt_p_value']:.3f}   published: |0.04| (CI 0.01 to 0.06), p = .002"
+        )
+    if study.trajectory_groups:
+        shares = " / ".join(f"{s:.0%}" for s in study.trajectory_shares)
+        groups = study.trajectory_groups
+        lines.append(f"  pain trajectories (BIC)          {groups} groups: {shares}")
+    if study.mediation:
+        main = ("indirect_acme", "direct_ade", "total", "proportion_mediated")
+        effects = ", ".join(f"{k} {study.mediation[k]:+.3f}" for k in main if k in study.mediation)
+        lines.append(f"  mediation (per 100 mg)           {effects}")
+    for score, (before, after, p) in study.sf12.items():
+        lines.append(f"  {score:<32} {before:.1f} -> {after:.1f}, paired p = {p:.3f}")
+    lines += [f"  not fitted: {step}: {error}" for step, error in study.failed.items()]
+    return lines
+
+
+def status_summary(settings: Settings) -> str:
+    """Last runs and, per centre, files and rows (loaded, quarantined, corrected) and the
+    last data-quality run's pass rate and failed checks."""
+    con = warehouse.connect(settings.warehouse, read_only=True, memory_limit=settings.duckdb_memory)
+    try:
+        runs = con.sql(
+            """SELECT run_id, status, files_loaded, files_rejected, rows_loaded,
+                      rows_quarantined, snapshot_id, models_published
+               FROM runs ORDER BY run_seq DESC LIMIT 5"""
+        ).pl()
+        centres = con.sql(
+            """SELECT centre_id, count(DISTINCT file_hash) AS files,
+                      count(DISTINCT file_hash) FILTER (status = 'rejected') AS rejected,
+                      sum(rows_read) AS rows_read, sum(rows_loaded) AS rows_loaded,
+                      sum(rows_quarantined) AS quarantined, sum(rows_duplicate) AS duplicates,
+                      sum(rows_changed) AS corrected, sum(rows_absent) AS absent,
+                      CAST(max(ingested_at) AS DATE) AS last_file
+               FROM ingested_files GROUP BY centre_id ORDER BY centre_id"""
+        ).pl()
+        quality = _last_quality(con)
+    finally:
+        con.close()
+    centres = centres.with_columns(pl.col(pl.Decimal).cast(pl.Int64))  # DuckDB's sum()
+    if quality is not None:
+        centres = centres.join(quality, on="centre_id", how="left")
+    with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=220):
+        return f"Last runs:\n{runs}\n\nPer centre:\n{centres}"
+
+
+def _last_quality(con) -> pl.DataFrame | None:
+    """Per centre, the last data-quality run's share of applicable checks passed."""
+    tables = {name for (name,) in con.execute("SHOW TABLES").fetchall()}
+    if "dq_results" not in tables:
+        return None
+    return con.sql(
+        """SELECT centre_id,
+                  round(100.0 * count(*) FILTER (status = 'passed')
+                        / nullif(count(*) FILTER (status IN ('passed', 'failed')), 0), 0)
+                      AS dq_passed_pct,
+                  count(*) FILTER (status = 'failed') AS dq_failed
+           FROM dq_results
+           WHERE run_seq = (SELECT max(run_seq) FROM dq_results)
+           GROUP BY centre_id"""
+    ).pl()

@@ -1,0 +1,104 @@
+"""The HTML report and the markdown, from small frames (no warehouse, no GX)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms.quality.report import completeness_heatmap, markdown, trend_plot, write_report
+from transforms.quality.score import breaches_of, score, scorecard
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _results() -> pl.DataFrame:
+    return score(
+        pl.DataFrame(
+            {
+                "check_id": ["a", "a"],
+                "category": ["conformance", "conformance"],
+                "centre_id": ["C01", "C02"],
+                "n_checked": [10, 10],
+                "n_violating": [0, 3],
+                "threshold_pct": [0.0, 0.0],
+                "threshold_count": [0, 0],
+                "observed": [None, "3 bad codes"],
+                "unit": ["rows", "rows"],
+            },
+            schema_overrides={"observed": pl.String},
+        )
+    )
+
+
+def _completeness() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "centre_id": ["C01", "C01", "C02"],
+            "month": [0, 1, 0],
+            "expected": [4, 4, 3],
+            "received": [4, 2, 3],
+        }
+    )
+
+
+def _trend() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "run_seq": [1, 2],
+            "run_id": ["r1", "r2"],
+            "centre_id": ["C01", "C01"],
+            "category": ["conformance"] * 2,
+            "n_applicable": [2, 2],
+            "n_passed": [1, 2],
+            "n_failed": [1, 0],
+            "pct_passed": [50.0, 100.0],
+        }
+    )
+
+
+def test_plots_are_png_images():
+    """It draws the heatmap and the trend without a display."""
+    assert completeness_heatmap(_completeness()).startswith(PNG)
+    assert trend_plot(_trend()).startswith(PNG)
+
+
+def test_write_report_holds_scorecard_breaches_heatmap_and_links(tmp_path):
+    """One self-contained page: tables, embedded images, links to Data Docs and queries."""
+    results = _results()
+    queries = {"C02": tmp_path / "run" / "queries" / "C02_queries.csv"}
+    path = write_report(
+        tmp_path / "run" / "quality.html",
+        run_id="r2",
+        results=results,
+        scorecard=scorecard(results),
+        completeness=_completeness(),
+        quarantine=pl.DataFrame(
+            {
+                "centre_id": ["C02"],
+                "form": ["hads"],
+                "column_name": ["hads_a3"],
+                "rule": ["less_than_or_equal_to(3)"],
+                "n_rows": [4],
+            }
+        ),
+        trend=_trend(),
+        changes=pl.DataFrame(),
+        data_docs=tmp_path / "run" / "data_docs",
+        queries=queries,
+    )
+    page = path.read_text()
+    assert 'id="scorecard"' in page and '<td class="num bad">0%</td>' in page
+    assert "3 of 10 rows" in page and "3 bad codes" in page
+    assert page.count("data:image/png;base64,") == 2
+    assert 'href="data_docs/index.html"' in page and 'href="queries/C02_queries.csv"' in page
+    assert "hads.hads_a3 less_than_or_equal_to(3) (4)" in page
+
+
+def test_markdown_has_one_row_per_centre_and_the_breaches(tmp_path):
+    """The Prefect artifact: the scorecard table and a line per breach."""
+    results = _results()
+    report = tmp_path / "quality.html"
+    text = markdown("r2", scorecard(results), breaches_of(results), report)
+    assert "| ALL | 0% | n/a | n/a | n/a | 0% | 1 |" in text  # pooled: 3 of 20 > 0
+    assert "| C01 | 100% |" in text
+    assert "- C02 a: 3 of 10 (30.0%) > 0% or 0 (3 bad codes)" in text
+    assert str(report) in text

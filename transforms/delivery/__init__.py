@@ -1,0 +1,5 @@
+"""Delivery: harmonised data handed to people.
+
+* ``pull``: a table or view, current or at a past snapshot, as parquet or CSV with a data card;
+* ``dictionary``: the data dictionary, generated from the schemas and the DDL.
+"""

@@ -1,0 +1,1 @@
+"""Onboarding a centre by configuration alone: its exports profiled, a mapping drafted."""

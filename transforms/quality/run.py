@@ -1,0 +1,163 @@
+"""A data-quality run: every check of the catalogue per centre, scored, stored, reported.
+
+What a data manager reads every morning, after OHDSI's Data Quality Dashboard (Kahn
+categories, thresholds, results per run) with three differences:
+
+* results keep raw counts (``n_checked``, ``n_violating``) and the status is computed
+  from thresholds (percent and/or count): :func:`rescore` applies new thresholds to any
+  stored run without re-running a check;
+* a check with nothing to check is ``not_applicable``, never passed;
+* runs are kept (``dq_runs``, ``dq_results``), so that :func:`trend` and
+  :func:`status_changes` show what got better or worse.
+
+The nightly flow calls :func:`run_quality`; breaches (failed checks) end it in a warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from cohortflow.errors import CohortflowError
+from schemas import expectations as ex
+from transforms.quality import checks as qc
+from transforms.quality import plausibility as qp
+from transforms.quality.checks import CheckContext, Outcome
+from transforms.quality.score import Breach, breaches_of, score, scorecard, status_changes, trend
+from transforms.quality.store import (
+    ensure_quality_tables,
+    expand,
+    quarantine_by_centre,
+    store_run,
+    write_queries,
+)
+
+SQL_CHECKS = {
+    "conf_hads_sum": qc.hads_sum,
+    "conf_known_patient": qc.known_patient,
+    "conf_same_centre": qc.same_centre,
+    "conf_quarantine_rate": qc.quarantine_rate,
+    "conf_files_rejected": qc.files_rejected,
+    "comp_monthly_calls": qc.monthly_calls,
+    "comp_hads_baseline": qc.hads_baseline,
+    "comp_sf12_baseline": qc.sf12_baseline,
+    "comp_one_year_questionnaires": qc.one_year_questionnaires,
+    "comp_ketamine_given": qc.ketamine_given,
+    "plau_nprs_jump": qp.nprs_jump,
+    "plau_call_timing": qp.call_timing,
+    "plau_hads_distribution": qp.hads_distribution,
+    "plau_sf12_distribution": qp.sf12_distribution,
+    "plau_nprs_distribution": qp.nprs_distribution,
+    "time_last_export": qp.last_export,
+}
+
+
+@dataclass
+class QualityResult:
+    """What a quality run produced, for the flow, the CLI and the tests."""
+
+    run_id: str
+    run_seq: int
+    results: pl.DataFrame  # dq_results rows of this run
+    scorecard: pl.DataFrame  # per centre (and ALL): percent of checks passed per category
+    breaches: list[Breach]
+    report: Path
+    queries: dict[str, Path]  # centre -> CSV of its queries
+    markdown: str  # the scorecard for a Prefect markdown artifact
+    data_docs: Path | None = None
+    changes: pl.DataFrame = field(default_factory=pl.DataFrame)  # status changes since last run
+
+    def warnings(self) -> list[str]:
+        """One line per breach (empty: nothing to act on)."""
+        return [str(b) for b in self.breaches]
+
+
+def run_quality(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    workspace_reports: Path,
+    now: dt.datetime,
+    cadence_days: int = ex.EXPORT_CADENCE_DAYS,
+    thresholds: Mapping[str, ex.Threshold] | None = None,
+    expected_centres: Iterable[str] = (),
+    with_gx: bool = True,
+) -> QualityResult:
+    """Run every check on the warehouse as it stands; store, report and return the results.
+
+    Writes ``workspace_reports/<run_id>/``: ``quality.html`` (plots embedded),
+    ``queries/<centre>_queries.csv`` and ``data_docs/`` (GX Data Docs). The analysis views
+    must be current (``warehouse.refresh_views``). ``now`` dates the run (months since
+    inclusion, days since a centre's last file); ``expected_centres`` that never sent a
+    file are late. ``with_gx=False`` skips the GX suites (their checks are then absent).
+    """
+    from transforms.quality import report as quality_report  # matplotlib: only to draw
+
+    ensure_quality_tables(con)
+    _require_views(con)
+    ctx = CheckContext(_naive_utc(now), cadence_days, tuple(expected_centres))
+    out_dir = workspace_reports / run_id
+    docs = out_dir / "data_docs" if with_gx else None
+    outcome = run_checks(con, ctx, docs, run_id)
+    results = score(expand(outcome.counts, _centres(con, ctx), outcome.ran), thresholds)
+    run_seq = store_run(con, run_id, ctx, results, outcome.queries, docs)
+    queries = write_queries(outcome.queries, results, out_dir / "queries")
+    card, breaches, changes = scorecard(results), breaches_of(results), status_changes(con, run_id)
+    report = quality_report.write_report(
+        out_dir / "quality.html",
+        run_id=run_id,
+        results=results,
+        scorecard=card,
+        completeness=qc.monthly_completeness(con, ctx.today),
+        quarantine=quarantine_by_centre(con),
+        trend=trend(con),
+        changes=changes,
+        data_docs=docs,
+        queries=queries,
+    )
+    con.execute("UPDATE dq_runs SET report_path = ? WHERE run_id = ?", [str(report), run_id])
+    markdown = quality_report.markdown(run_id, card, breaches, report)
+    return QualityResult(
+        run_id, run_seq, results, card, breaches, report, queries, markdown, docs, changes
+    )
+
+
+def _require_views(con) -> None:
+    if not con.execute("SELECT snapshot_id FROM views_built").fetchall():
+        raise CohortflowError(
+            "no analysis views to check yet: ingest data first (cohortflow run), "
+            "then run the quality checks"
+        )
+
+
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    """As the warehouse stores times: naive UTC."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def run_checks(con, ctx: CheckContext, docs: Path | None, run_name: str) -> Outcome:
+    """The DuckDB/polars checks, then (with ``docs``) the GX suites."""
+    outcomes = [SQL_CHECKS[c.check_id](con, ctx) for c in ex.CHECKS if not c.expectations]
+    if docs is not None:
+        from transforms.quality.gx import run_gx_checks  # GX import: ~5 s
+
+        outcomes.append(run_gx_checks(con, docs, run_name))
+    return Outcome(
+        counts=pl.concat([o.counts for o in outcomes]),
+        queries=pl.concat([o.queries for o in outcomes]),
+        ran=tuple(c for o in outcomes for c in o.ran),
+    )
+
+
+def _centres(con, ctx: CheckContext) -> list[str]:
+    rows = con.execute(
+        "SELECT centre_id FROM patients UNION SELECT centre_id FROM ingested_files"
+    ).fetchall()
+    return sorted({r[0] for r in rows} | set(ctx.expected_centres))

@@ -1,0 +1,60 @@
+"""The DuckDB warehouse: tables declared from the schemas, one writer, history, snapshots.
+
+The package's modules, each with one reason to change:
+
+* ``ddl``: every table (forms, history, operational, incremental state);
+* ``connection``: opening the file (one writer at a time);
+* ``load``: validated batches written in one transaction each;
+* ``history``: corrections supersede, every version kept, absent rows flagged;
+* ``digest`` and ``snapshot``: the snapshot id kept batch by batch, past snapshots rebuilt;
+* ``runs``: the runs table (the time axis of history);
+* ``tables`` and ``views``: reading the harmonised tables; the analysis views kept up to date;
+* ``quarantine``: a run's rejected values for people.
+
+Callers use the names below (``from transforms import warehouse``; ``warehouse.connect``).
+"""
+
+from transforms.warehouse.connection import connect, first_row
+from transforms.warehouse.ddl import LINEAGE_COLUMNS
+from transforms.warehouse.load import (
+    FILE_COLUMNS,
+    LoadBatch,
+    known_files,
+    load_batch,
+    record_rejected,
+)
+from transforms.warehouse.quarantine import quarantine_reasons, write_run_quarantine
+from transforms.warehouse.runs import finish_run, last_published_snapshot, new_run_id, start_run
+from transforms.warehouse.snapshot import (
+    content_hash,
+    materialise_snapshot,
+    snapshot_id,
+    snapshot_run_seq,
+)
+from transforms.warehouse.tables import analysis_views, current_tables, patient_months
+from transforms.warehouse.views import refresh_views
+
+__all__ = [
+    "FILE_COLUMNS",
+    "LINEAGE_COLUMNS",
+    "LoadBatch",
+    "analysis_views",
+    "connect",
+    "content_hash",
+    "current_tables",
+    "finish_run",
+    "first_row",
+    "known_files",
+    "last_published_snapshot",
+    "load_batch",
+    "materialise_snapshot",
+    "new_run_id",
+    "patient_months",
+    "quarantine_reasons",
+    "record_rejected",
+    "refresh_views",
+    "snapshot_id",
+    "snapshot_run_seq",
+    "start_run",
+    "write_run_quarantine",
+]

@@ -1,0 +1,63 @@
+"""Opening the warehouse: one read-write process at a time, its tables created on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from cohortflow.errors import WarehouseBusy
+from schemas.forms import FORMS
+from transforms.warehouse import ddl, digest
+
+
+def connect(
+    path: Path, *, read_only: bool = False, memory_limit: str = "1GB"
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating its tables); a clear error if another process holds it.
+
+    ``memory_limit``: DuckDB's own (``Settings.duckdb_memory``).
+    """
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(
+                f"{path} is in use by another cohortflow process (one writer at a time); "
+                "wait for it to finish and run again"
+            ) from exc
+        raise
+    # DuckDB keeps the blocks it scanned cached up to its limit (80 % of RAM by default):
+    # a night over a million patients would hold several GB for nothing
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    if not read_only:
+        con.execute(ddl.OPERATIONAL_DDL)
+        con.execute(ddl.HISTORY_DDL)
+        for form in FORMS.values():
+            con.execute(ddl.table_ddl(form))
+            con.execute(ddl.history_ddl(form))
+        _create_derived_state(con)
+    return con
+
+
+def _create_derived_state(con: duckdb.DuckDBPyConnection) -> None:
+    """The tables that keep derived state up to date batch by batch: the form tables'
+    digests (snapshot ids) and the patients whose views are stale.
+
+    A warehouse made before they were kept gets its digests computed whole once, and its
+    views rebuilt whole once (batches loaded before may have left them stale unnoticed).
+    """
+    tracked = first_row(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'views_stale'"
+    )[0]
+    con.execute(ddl.DIGEST_DDL)
+    con.execute(ddl.STALE_DDL)
+    if not tracked:
+        con.execute("DELETE FROM views_built")
+    digest.ensure(con)
+
+
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> tuple | None:
+    """The first row of a query, or None (the result is always consumed whole)."""
+    rows = con.execute(sql, list(params)).fetchall()
+    return rows[0] if rows else None
