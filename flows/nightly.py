@@ -120,7 +120,7 @@ def prepare_centres(
     futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
         unmapped(inbox), mappings, unmapped(known), unmapped(settle)
     )
-    outcomes = {}
+    outcomes: dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException] = {}
     for mapping, future in zip(mappings, futures, strict=True):
         try:
             outcomes[mapping.centre_id] = future.result()
@@ -168,9 +168,10 @@ def nightly(
         warehouse.start_run(con, run_id)
         known = warehouse.known_files(con)
         for group in centre_groups(list(mappings.values()), settings.centres_per_batch):
-            outcomes = prepare_centres.with_options(task_runner=centre_task_runner(settings))(
-                settings.inbox, group, known, settings.settle_seconds
-            )
+            # Prefect types with_options for runners of its base future type only
+            runner = centre_task_runner(settings)
+            prepare = prepare_centres.with_options(task_runner=runner)  # type: ignore[arg-type]
+            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds)
             _load_centres(con, outcomes, result, secret)
             del outcomes  # memory holds one group's exports at a time
         _close_night(con, result, settings, fit_models)

@@ -19,7 +19,8 @@ def resolve_pseudonym_key(settings: Settings) -> str:
     try:
         if not PREFECT_API_URL.value():  # blocks live on a server; none is configured
             raise ValueError("no Prefect server")
-        value = Secret.load(SECRET_BLOCK).get()
+        block = Secret.load(SECRET_BLOCK)  # sync here: this is no coroutine
+        value = block.get()  # type: ignore[union-attr]  # load() is typed sync-or-async
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(
             f"no pseudonymisation key: set {KEY_VARIABLE}, or save a Prefect Secret block "

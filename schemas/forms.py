@@ -17,7 +17,12 @@ import polars as pl
 
 # How the warehouse stores each polars dtype of the forms (one mapping for the tables'
 # DDL and for the row digests, which must see the values exactly as stored).
-DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Date: "DATE"}
+DUCKDB_TYPES: dict[pl.DataType | type[pl.DataType], str] = {
+    pl.String: "VARCHAR",
+    pl.Int64: "BIGINT",
+    pl.Float64: "DOUBLE",
+    pl.Date: "DATE",
+}
 
 STUDY_START = dt.date(2016, 1, 1)  # no study date can precede the cohort's set-up
 # The study's time axis: months since inclusion, 0 (inclusion) to ONE_YEAR (the last call);

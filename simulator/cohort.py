@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -118,14 +119,17 @@ class SimulatedCohort:
         """The parameters and the population quantities a correct analysis recovers."""
         p = self.parameters
         group_slope = sum(g.share * g.slope for g in p.groups) / sum(g.share for g in p.groups)
-        depressed = self.latent["depressed"].mean()
+        depressed = _mean(self.latent["depressed"])
         return {
             "parameters": _jsonable(asdict(p)),
             "expected_slope": group_slope + (1 - depressed) * p.no_depression_extra_slope,
-            "realised_mean_slope": float(self.latent["slope"].mean()),
+            "realised_mean_slope": _mean(self.latent["slope"]),
             "realised_group_shares": {
                 g: float(s)
-                for g, s in self.latent["group"].value_counts(normalize=True).iter_rows()
+                for g, s in self.latent["group"]
+                .value_counts(normalize=True)
+                .sort("group")
+                .iter_rows()
             },
             "share_depressed": float(depressed),
             "n_patients": self.patients.height,
@@ -389,7 +393,7 @@ def _adverse_events(rng, ketamine: pl.DataFrame) -> pl.DataFrame:
     return ketamine.select("centre_id", "patient_id", "administration_date")[hit].select(
         "centre_id",
         "patient_id",
-        onset_date=pl.col("administration_date") + pl.duration(days=pl.Series(delay)),
+        onset_date=pl.col("administration_date") + pl.duration(days=pl.lit(pl.Series(delay))),
         ae_type=pl.Series(ae_type, dtype=pl.String),
         severity=pl.Series(severity, dtype=pl.String),
     )
@@ -403,3 +407,8 @@ def _jsonable(value):
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+def _mean(column: pl.Series) -> float:
+    """A numeric (or boolean) column's mean, as a float for the truth file."""
+    return float(cast(float, column.mean()))

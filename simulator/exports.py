@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -112,7 +113,7 @@ def _to_text(canonical: str, dtype, style: Style, spec: StyleForm) -> pl.Expr:
     if canonical in spec.units:
         v = v / UNIT_FACTORS[canonical][spec.units[canonical]]
     if canonical in spec.codes:
-        inverse = {}
+        inverse: dict[str, str] = {}
         for source_code, value in spec.codes[canonical].items():
             inverse.setdefault(value, source_code)
         return v.cast(pl.String).replace_strict(inverse, default=None)
@@ -197,7 +198,9 @@ def _format(style: Style, spec: StyleForm):
         return XlsxFormat(sheet=spec.file)
     if style.kind == "parquet":
         return ParquetFormat()
-    return CsvFormat(delimiter=style.delimiter, decimal=style.decimal, encoding=style.encoding)
+    return CsvFormat.model_validate(
+        {"delimiter": style.delimiter, "decimal": style.decimal, "encoding": style.encoding}
+    )
 
 
 # --- faults ---------------------------------------------------------------------------
@@ -245,7 +248,8 @@ class _FaultInjector:
 
     def __init__(self, rng, style: Style, centre: str, rate: float) -> None:
         self.rng, self.style, self.centre, self.rate = rng, style, centre, rate
-        self.hits: dict[str, list[tuple[int, str, str, str]]] = {}  # form -> (row, col, kind, rule)
+        # form -> (row, column, kind, rule)
+        self.hits: dict[str, list[tuple[int, str | None, str, str]]] = {}
         self.lost_patients: set[str] = set()  # ids whose inclusion row will be quarantined
         self.appended: dict[str, int] = {}  # form -> number of original rows (before copies)
 
@@ -335,7 +339,7 @@ class _FaultInjector:
             damaged.add(int(i))
         conflict = CONFLICT_COLUMNS.get(form)
         if conflict and not spec.wide:
-            key = ", ".join(FORMS[form].schema.Config.unique)
+            key = ", ".join(cast(list[str], FORMS[form].schema.Config.unique))
             rule = f"conflicting duplicate of natural key ({key})"
             j = table.columns.index(spec.columns[conflict])
             filled = table[spec.columns[conflict]].fill_null("").ne("").to_list()
@@ -363,7 +367,7 @@ class _FaultInjector:
         """
         if not spec.wide:
             return [None]
-        present = []
+        present: list[str | None] = []
         for m in range(13):
             cells = [template.format(m=m) for template in spec.wide.values()]
             if any(row[columns.index(c)] not in (None, "", "ND") for c in cells if c in columns):

@@ -113,10 +113,12 @@ def _views_section(con) -> list[str]:
 
 
 def _describe(con, table: str) -> list[tuple]:
+    """The warehouse's own column names, types and nullability for ``table``."""
     return con.execute(f"DESCRIBE {table}").fetchall()
 
 
 def _form_section(con, form: Form) -> list[str]:
+    """A form's table: its columns as the DDL types them, rules and descriptions from its schema."""
     schema = form.schema.to_schema().columns
     key = ", ".join(form.key)
     lines = [
@@ -137,5 +139,6 @@ def _form_section(con, form: Form) -> list[str]:
 
 
 def write_data_dictionary(path: Path) -> None:
+    """Write the dictionary to ``path`` (``make docs``: docs/data_dictionary.md)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(data_dictionary(), encoding="utf-8")

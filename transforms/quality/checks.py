@@ -18,23 +18,27 @@ import polars as pl
 from schemas import expectations as ex
 from schemas.forms import DAYS_PER_MONTH, FORMS
 
-COUNTS_SCHEMA = {
-    "check_id": pl.String,
-    "centre_id": pl.String,
-    "n_checked": pl.Int64,
-    "n_violating": pl.Int64,
-    "observed": pl.String,
-}
+COUNTS_SCHEMA = pl.Schema(
+    {
+        "check_id": pl.String,
+        "centre_id": pl.String,
+        "n_checked": pl.Int64,
+        "n_violating": pl.Int64,
+        "observed": pl.String,
+    }
+)
 EVERY_CENTRE = "*"  # a count row for every centre: a check that could not run at all
-QUERY_SCHEMA = {
-    "check_id": pl.String,
-    "centre_id": pl.String,
-    "patient_key": pl.String,
-    "month": pl.Int64,
-    "field": pl.String,
-    "problem": pl.String,
-    "value": pl.String,
-}
+QUERY_SCHEMA = pl.Schema(
+    {
+        "check_id": pl.String,
+        "centre_id": pl.String,
+        "patient_key": pl.String,
+        "month": pl.Int64,
+        "field": pl.String,
+        "problem": pl.String,
+        "value": pl.String,
+    }
+)
 
 
 @dataclass
@@ -236,7 +240,7 @@ def monthly_calls(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> Outcome:
     return make_outcome("comp_monthly_calls", counts, queries)
 
 
-def _patients_missing(con, check_id: str, condition: str, month: int, what: str) -> Outcome:
+def _patients_missing(con, check_id: str, condition: str, month: int | None, what: str) -> Outcome:
     """Per patient: violating when ``condition`` (SQL over patient p) is false."""
     units = f"SELECT p.centre_id, p.patient_key, NOT ({condition}) AS missing FROM patients p"
     counts, rows = units_check(con, units, "missing")

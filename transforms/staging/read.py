@@ -18,6 +18,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -33,13 +34,15 @@ from transforms.staging.mapping import (
     XlsxFormat,
 )
 
-FAILURE_SCHEMA = {
-    "_record": pl.Int64,
-    "column": pl.String,
-    "rule": pl.String,
-    "value": pl.String,
-    "message": pl.String,
-}
+FAILURE_SCHEMA = pl.Schema(
+    {
+        "_record": pl.Int64,
+        "column": pl.String,
+        "rule": pl.String,
+        "value": pl.String,
+        "message": pl.String,
+    }
+)
 
 
 @dataclass
@@ -148,7 +151,7 @@ def _decode(content: bytes, fmt: CsvFormat, path: Path) -> str:
 
 def _locate_problem(text: str, fmt: CsvFormat) -> str | None:
     """Where a CSV that cannot be parsed goes wrong, for a person (on the error path only)."""
-    quoting = csv.QUOTE_MINIMAL if fmt.quote_char else csv.QUOTE_NONE
+    quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if fmt.quote_char else csv.QUOTE_NONE
     reader = csv.reader(
         io.StringIO(text), delimiter=fmt.delimiter, quotechar=fmt.quote_char, quoting=quoting
     )
@@ -422,7 +425,11 @@ def _cast_expr(name: str, dtype: pl.DataType, mapping: FormMapping) -> pl.Expr:
     return v
 
 
-_TYPE_NAMES = {pl.Date: "a date", pl.Int64: "an integer", pl.Float64: "a number"}
+_TYPE_NAMES: dict[pl.DataType | type[pl.DataType], str] = {
+    pl.Date: "a date",
+    pl.Int64: "an integer",
+    pl.Float64: "a number",
+}
 
 
 def _cast_rule(column: str, dtype: pl.DataType, mapping: FormMapping) -> tuple[str, str]:

@@ -12,16 +12,18 @@ import polars as pl
 from schemas.forms import DAYS_PER_MONTH, Form
 
 ROW = ["_file_hash", "_record"]  # a row's identity: file and position in it
-FAILURE_SCHEMA = {
-    "_file_hash": pl.String,
-    "_record": pl.Int64,
-    "_source_row": pl.Int64,
-    "patient_key": pl.String,
-    "column": pl.String,
-    "rule": pl.String,
-    "value": pl.String,
-    "message": pl.String,
-}
+FAILURE_SCHEMA = pl.Schema(
+    {
+        "_file_hash": pl.String,
+        "_record": pl.Int64,
+        "_source_row": pl.Int64,
+        "patient_key": pl.String,
+        "column": pl.String,
+        "rule": pl.String,
+        "value": pl.String,
+        "message": pl.String,
+    }
+)
 
 
 def relational_failures(

@@ -20,15 +20,17 @@ import polars as pl
 from schemas.forms import Form
 from transforms.staging.read import FAILURE_SCHEMA, StagedFile, shortened
 
-QUARANTINE_SCHEMA = {
-    "_record": pl.Int64,
-    "_source_row": pl.Int64,
-    "column": pl.String,
-    "source_column": pl.String,
-    "rule": pl.String,
-    "value": pl.String,
-    "message": pl.String,
-}
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "_record": pl.Int64,
+        "_source_row": pl.Int64,
+        "column": pl.String,
+        "source_column": pl.String,
+        "rule": pl.String,
+        "value": pl.String,
+        "message": pl.String,
+    }
+)
 
 
 @dataclass
@@ -131,7 +133,7 @@ def _offsets(files: Sequence[StagedFile]) -> list[int]:
     for f in files:
         offsets.append(start)
         if f.frame.height:
-            start += int(f.frame["_record"].max()) + 1
+            start += int(f.frame.select(pl.col("_record").max()).item()) + 1
     return offsets
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -47,9 +48,9 @@ def _create_derived_state(con: duckdb.DuckDBPyConnection) -> None:
     A warehouse made before they were kept gets its digests computed whole once, and its
     views rebuilt whole once (batches loaded before may have left them stale unnoticed).
     """
-    tracked = first_row(
+    tracked = scalar(
         con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'views_stale'"
-    )[0]
+    )
     con.execute(ddl.DIGEST_DDL)
     con.execute(ddl.STALE_DDL)
     if not tracked:
@@ -61,3 +62,11 @@ def first_row(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> tuple | No
     """The first row of a query, or None (the result is always consumed whole)."""
     rows = con.execute(sql, list(params)).fetchall()
     return rows[0] if rows else None
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> Any:
+    """The one value of a query that always returns one row (an aggregate)."""
+    row = first_row(con, sql, params)
+    if row is None:
+        raise ValueError(f"no row from a query expected to return one: {sql}")
+    return row[0]

@@ -169,10 +169,13 @@ def record_rejected(con, rejected: list[dict], run_id: str) -> None:
     _record_files(con, [{**r, "status": "rejected", "run_id": run_id} for r in rejected])
 
 
-_FILE_RECORD_TYPES = {"size_bytes": pl.Int64, "ingested_at": pl.Datetime("us")} | {
-    f"rows_{n}": pl.Int64
-    for n in ("read", "loaded", "quarantined", "duplicate", "new", "changed", "absent")
-}
+_FILE_RECORD_TYPES = pl.Schema(
+    [("size_bytes", pl.Int64()), ("ingested_at", pl.Datetime("us"))]
+    + [
+        (f"rows_{n}", pl.Int64())
+        for n in ("read", "loaded", "quarantined", "duplicate", "new", "changed", "absent")
+    ]
+)
 
 
 def _record_files(con, records: list[dict]) -> None:

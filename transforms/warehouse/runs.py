@@ -8,7 +8,7 @@ import uuid
 
 import duckdb
 
-from transforms.warehouse.connection import first_row
+from transforms.warehouse.connection import first_row, scalar
 
 
 def run_seq(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
@@ -31,7 +31,7 @@ def new_run_id() -> str:
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     """Register a run; returns its sequence number (the time axis of history)."""
-    seq = first_row(con, "SELECT coalesce(max(run_seq), 0) + 1 FROM runs")[0]
+    seq = scalar(con, "SELECT coalesce(max(run_seq), 0) + 1 FROM runs")
     con.execute(
         "INSERT INTO runs (run_id, run_seq, started_at, status) VALUES (?, ?, ?, 'running')",
         [run_id, seq, now()],

@@ -8,7 +8,7 @@ import polars as pl
 from cohortflow.errors import CohortflowError
 from schemas.forms import FORMS
 from transforms.warehouse import digest, history
-from transforms.warehouse.connection import first_row
+from transforms.warehouse.connection import scalar
 
 
 def content_hash(tables: dict[str, pl.DataFrame]) -> str:
@@ -38,13 +38,12 @@ def snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
 
 def snapshot_run_seq(con: duckdb.DuckDBPyConnection, snapshot: str) -> int | None:
     """The last run whose data was this snapshot (its state can be rebuilt from history)."""
-    row = first_row(
+    return scalar(
         con,
         "SELECT max(run_seq) FROM runs "
         "WHERE snapshot_id = ? AND status IN ('completed', 'partial')",
         [snapshot],
     )
-    return row[0]
 
 
 def materialise_snapshot(con: duckdb.DuckDBPyConnection, snapshot: str) -> dict[str, pl.DataFrame]:

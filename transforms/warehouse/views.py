@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from transforms.derived.views import build_views
-from transforms.warehouse.connection import first_row
+from transforms.warehouse.connection import first_row, scalar
 from transforms.warehouse.tables import current_tables
 
 
@@ -24,7 +24,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection, snapshot: str, *, whole: bool 
     ``whole`` rebuild them all, in chunks of patients. Returns whether anything was rebuilt.
     """
     built = first_row(con, "SELECT snapshot_id FROM views_built")
-    stale = first_row(con, "SELECT count(DISTINCT patient_key) FROM views_stale")[0]
+    stale = scalar(con, "SELECT count(DISTINCT patient_key) FROM views_stale")
     if built and built[0] == snapshot and not whole:
         if stale:  # changed and changed back: the views of this content are already there
             replace_stale_patients(con, {}, snapshot)
@@ -33,7 +33,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection, snapshot: str, *, whole: bool 
         stale_rows = current_tables(con, stale_only=True)
         replace_stale_patients(con, build_views(stale_rows), snapshot)
         return True
-    patients = first_row(con, "SELECT count(*) FROM patients")[0]
+    patients = scalar(con, "SELECT count(*) FROM patients")
     chunks = (build_views(current_tables(con, keys)) for keys in _key_ranges(patients))
     materialise_view_chunks(con, chunks, snapshot)
     return True

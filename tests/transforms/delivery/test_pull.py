@@ -1,73 +1,27 @@
-"""Pulls: any table or view, at any snapshot, byte-reproducible, documented, spreadsheet-safe."""
+"""Pulls: any table or view, at any snapshot, byte-reproducible, recorded, all or nothing."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-import pandas as pd
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from cohortflow.errors import CohortflowError
-from tests.conftest import TEST_KEY
-from tests.nights import corrected_export, night
 from transforms import warehouse
-from transforms.delivery import pull
-from transforms.derived import views
-from transforms.staging.pseudonym import patient_key
+from transforms.delivery import files, pull
+from transforms.delivery.catalogue import PULLABLE, natural_key
+from transforms.delivery.errors import (
+    OutputNotWritable,
+    PullError,
+    UnknownColumn,
+    UnknownSnapshot,
+    UnknownTable,
+)
 
 LINEAGE = set(warehouse.LINEAGE_COLUMNS)
-
-
-@dataclass(frozen=True)
-class Built:
-    path: Path
-    first: str  # snapshot of run-1
-    second: str  # snapshot of run-2 (one follow-up corrected)
-    key: str  # the corrected patient (C01, month 3)
-    old_nprs: int
-    new_nprs: int
-
-
-@pytest.fixture(scope="module")
-def built(small_export_workspace, tmp_path_factory) -> Built:
-    """Two nights a month apart (the second corrects one NPRS), then a failed night."""
-    ws = tmp_path_factory.mktemp("pull") / "ws"
-    shutil.copytree(small_export_workspace, ws)
-    con, first = night(ws, "run-1")
-    con.close()
-    target, new_nprs, _ = corrected_export(ws)
-    con, second = night(ws, "run-2")
-    con.execute(
-        """UPDATE runs SET started_at = CASE run_id WHEN 'run-1' THEN TIMESTAMP '2026-01-10 02:00'
-                                                   ELSE TIMESTAMP '2026-02-10 02:00' END"""
-    )
-    con.execute(
-        "INSERT INTO runs (run_id, run_seq, started_at, status) "
-        "VALUES ('run-3', 3, TIMESTAMP '2026-03-10 02:00', 'failed')"
-    )
-    con.close()
-    key = patient_key(TEST_KEY, "C01", target["record_id"])
-    return Built(ws / "warehouse.duckdb", first, second, key, int(target["nprs"]), new_nprs)
-
-
-@pytest.fixture
-def con(built, tmp_path):
-    """A private copy of the built warehouse (pulls write to it)."""
-    path = tmp_path / "warehouse" / "warehouse.duckdb"  # its own folder: DuckDB adds a .wal
-    path.parent.mkdir()
-    shutil.copy(built.path, path)
-    connection = warehouse.connect(path)
-    yield connection
-    connection.close()
 
 
 def recorded_pulls(con) -> int:
@@ -81,11 +35,11 @@ def nprs_of(path: Path, key: str, month: int = 3) -> int:
     return pl.read_parquet(path).filter(patient_key=key, month=month)["nprs"].item()
 
 
-@pytest.mark.parametrize("table", pull.PULLABLE)
+@pytest.mark.parametrize("table", PULLABLE)
 def test_pull_each_table_and_view_matches_the_warehouse(con, tmp_path, table):
     """It writes every row of the table, lineage dropped, in natural-key order."""
     warehouse.refresh_views(con, warehouse.snapshot_id(con))  # the night's analysis_* tables
-    key = ", ".join(pull.natural_key(table))
+    key = ", ".join(natural_key(table))
     expected = con.sql(f"SELECT * FROM {table} ORDER BY {key}").pl()
     expected = expected.drop(LINEAGE, strict=False)
 
@@ -95,7 +49,7 @@ def test_pull_each_table_and_view_matches_the_warehouse(con, tmp_path, table):
     assert got.height > 0
     assert got.equals(expected)
     assert result.rows == got.height and result.columns == tuple(got.columns)
-    assert got.select(pull.natural_key(table)).is_unique().all()  # the sort order is total
+    assert got.select(natural_key(table)).is_unique().all()  # the sort order is total
 
 
 def test_pull_pinned_to_an_old_snapshot_gives_the_old_value(con, built, tmp_path):
@@ -155,101 +109,7 @@ def test_pull_twice_gives_identical_bytes(con, built, tmp_path, name, options):
         assert pinned.output.read_bytes() == one.output.read_bytes()
 
 
-def test_write_csv_neutralises_formulas_and_keeps_numbers():
-    """It prefixes text a spreadsheet would evaluate; negative numbers stay numbers."""
-    frame = pl.DataFrame(
-        {
-            "text": ["=1+1", "+A", "-x", "@SUM(A1)", "\tcmd", "ok", "a-b"],
-            "n": [-3, 1, 2, 3, 4, 5, 6],
-            "x": [-2.5, 0.1, 1e-7, 2.0, 3.0, 4.0, 5.0],
-            "day": [dt.date(2026, 1, 2)] * 7,
-        }
-    )
-    safe = pull.spreadsheet_safe(frame)
-    assert safe["text"].to_list() == ["'=1+1", "'+A", "'-x", "'@SUM(A1)", "'\tcmd", "ok", "a-b"]
-    assert safe["n"].to_list() == [-3, 1, 2, 3, 4, 5, 6]
-
-
-def test_pull_csv_is_safe_in_both_dialects(tmp_path):
-    """It writes neutralised text, plain negative numbers, ISO dates; fr uses ; and 2,5."""
-    con = warehouse.connect(tmp_path / "tiny.duckdb")
-    for n, (centre, weight) in enumerate([("=1+1", -3.5), ("+A", 70.25), ("-x", 80.0)]):
-        con.execute(
-            "INSERT INTO patients VALUES (?, ?, 'F', ?, NULL, ?, DATE '2026-01-02', 'h', 1, 'r')",
-            [f"p{n}", centre, 40 - 50 * (n == 0), weight],
-        )
-    columns = ["centre_id", "age", "weight_kg", "inclusion_date"]
-    plain = pull.pull(con, "patients", tmp_path / "p.csv", columns=columns)
-    fr = pull.pull(con, "patients", tmp_path / "fr.csv", csv_dialect="fr", columns=columns)
-
-    assert plain.output.read_text().splitlines() == [
-        "centre_id,age,weight_kg,inclusion_date",
-        "'=1+1,-10,-3.5,2026-01-02",
-        "'+A,40,70.25,2026-01-02",
-        "'-x,40,80,2026-01-02",
-    ]
-    assert fr.output.read_text().splitlines() == [
-        "centre_id;age;weight_kg;inclusion_date",
-        "'=1+1;-10;-3,5;2026-01-02",
-        "'+A;40;70,25;2026-01-02",
-        "'-x;40;80;2026-01-02",
-    ]
-    card = json.loads(fr.card.read_text())
-    assert card["csv"]["separator"] == ";" and card["csv"]["decimal_mark"] == ","
-    assert any("not closed by a completed run" in w for w in fr.warnings)  # no run at all
-    con.close()
-
-
-def test_data_card_describes_the_file(con, built, tmp_path):
-    """It records snapshot, query, rows, sha256 and each column's type and meaning."""
-    result = pull.pull(
-        con, "analysis_patient_months", tmp_path / "apm.parquet", centres=["C01", "C02"]
-    )
-    card = json.loads(result.card.read_text())
-    data = pl.read_parquet(result.output)
-
-    assert card["rows"] == data.height == result.rows
-    assert set(data["centre_id"]) == {"C01", "C02"}
-    assert card["sha256"] == hashlib.sha256(result.output.read_bytes()).hexdigest()
-    assert card["snapshot"] == {
-        "id": built.second,
-        "run_seq": 2,
-        "run_id": "run-2",
-        "resolved_from": "latest",
-    }
-    assert card["query"]["centres"] == ["C01", "C02"] and card["query"]["months"] is None
-    assert [(c["name"], c["type"]) for c in card["columns"]] == [
-        (name, str(dtype)) for name, dtype in data.schema.items()
-    ]
-    columns = {c["name"]: c for c in card["columns"]}
-    assert all(c["description"] for c in card["columns"])
-    assert columns["nprs"]["description"] == "mean pain intensity, NPRS 0-10 integer"
-    assert columns["sex"]["codes"] == ["F", "M"]
-    assert columns["cumulative_dose_mg"]["description"].startswith("mg given from inclusion")
-    assert card["cohortflow_version"] and card["sort_key"] == ["patient_key", "month"]
-    assert "dtype_backend='pyarrow'" in card["reading"]
-
-
-def test_parquet_reads_back_with_its_types(con, tmp_path):
-    """It keeps dates as dates and integers (even with nulls) as integers in DuckDB and Arrow."""
-    out = pull.pull(con, "analysis_patients", tmp_path / "ap.parquet").output
-    described = {r[0]: r[1] for r in duckdb.sql(f"DESCRIBE SELECT * FROM '{out}'").fetchall()}
-    assert described["inclusion_date"] == "DATE"
-    assert described["age"] == described["nprs_one_year"] == "BIGINT"
-    assert described["weight_kg"] == "DOUBLE" and described["depressed"] == "BOOLEAN"
-
-    schema = pq.read_schema(out)
-    assert schema.field("inclusion_date").type == pa.date32()
-    assert schema.field("nprs_one_year").type == pa.int64()
-    frame = pd.read_parquet(out, dtype_backend="pyarrow")
-    assert str(frame["nprs_one_year"].dtype) == "int64[pyarrow]"
-    assert str(frame["inclusion_date"].dtype) == "date32[day][pyarrow]"
-    assert pd.read_parquet(out)["age"].dtype == "int64"
-    first = con.execute("SELECT age, inclusion_date FROM patients ORDER BY patient_key LIMIT 1")
-    assert tuple(frame.iloc[0][["age", "inclusion_date"]]) == first.fetchone()
-
-
-def test_pulls_are_recorded(con, built, tmp_path):
+def test_pull_records_who_pulled_what_from_which_snapshot(con, built, tmp_path):
     """It records who pulled what, from which snapshot, into which file with which hash."""
     a = pull.pull(con, "hads", tmp_path / "h.csv", months=[0], user="analyst")
     b = pull.pull(con, "patients", tmp_path / "p.parquet", snapshot=built.first, user="analyst")
@@ -266,25 +126,7 @@ def test_pulls_are_recorded(con, built, tmp_path):
     assert json.loads(rows[1][8])["snapshot"] == built.first
 
 
-def test_list_pullable_shows_snapshots_and_row_counts(con, built):
-    """It lists every run's snapshot and each table and view with its rows."""
-    listing = pull.list_pullable(con)
-    snaps = listing.snapshots.select("run_id", "completed", "snapshot_id").rows()
-    assert snaps == [
-        ("run-1", True, built.first),
-        ("run-2", True, built.second),
-        ("run-3", False, None),
-    ]
-    rows = dict(listing.tables.select("name", "rows").rows())
-    assert set(rows) == set(pull.PULLABLE)
-    assert rows["follow_ups"] == con.execute("SELECT count(*) FROM follow_ups").fetchone()[0]
-    assert rows["analysis_patients"] == rows["patients"]
-    text = str(listing)
-    assert built.first in text and "analysis_patient_months" in text
-    assert pull.list_pullable(con, snapshot=built.first).snapshot_id == built.first
-
-
-def test_filter_matching_nothing_writes_an_empty_file_with_a_warning(con, tmp_path):
+def test_pull_filter_matching_nothing_writes_an_empty_file_with_a_warning(con, tmp_path):
     """It is not an error: the file has the columns, the result says why it is empty."""
     result = pull.pull(con, "follow_ups", tmp_path / "none.parquet", centres=["C99"])
     assert result.rows == 0
@@ -306,7 +148,7 @@ def test_pull_of_data_no_run_closed_warns_it_cannot_be_repinned(con, built, tmp_
     assert "cannot be repeated by its snapshot id" in result.warnings[0]
 
 
-def test_lineage_is_kept_on_request(con, tmp_path):
+def test_pull_keeps_lineage_on_request(con, tmp_path):
     """It keeps _file_hash, _source_row and _run_id with lineage=True or when named."""
     kept = pull.pull(con, "sf12", tmp_path / "a.parquet", lineage=True)
     named = pull.pull(con, "sf12", tmp_path / "b.parquet", columns=["patient_key", "_run_id"])
@@ -323,19 +165,19 @@ BEFORE_FIRST_RUN = "is before any run (the first run started 2026-01-10 02:00:00
 @pytest.mark.parametrize(
     ("table", "options", "error", "message"),
     [
-        ("visits", {}, pull.UnknownTable, "unknown table 'visits': choose one of patients, "),
-        ("patients", {"columns": ["age", "bmi"]}, pull.UnknownColumn, VALID_COLUMNS),
-        ("patients", {"snapshot": "0123abcd"}, pull.UnknownSnapshot, KNOWN_SNAPSHOTS),
-        ("patients", {"as_of": "2026-01-09"}, pull.UnknownSnapshot, BEFORE_FIRST_RUN),
-        ("patients", {"as_of": "last tuesday"}, pull.PullError, "is not an ISO date"),
-        ("patients", {"months": [0]}, pull.PullError, "patients has no month column"),
-        ("patients", {"snapshot": "x", "as_of": "2026-02-01"}, pull.PullError, "not both"),
-        ("patients", {"fmt": "xlsx"}, pull.PullError, "unknown format 'xlsx'"),
-        ("patients", {"csv_dialect": "fr"}, pull.PullError, "applies to CSV output only"),
-        ("patients", {"out": "p.csv", "fmt": "parquet"}, pull.PullError, "ends in .csv but"),
-        ("patients", {"out": "missing/p.parquet"}, pull.OutputNotWritable, "folder"),
-        ("patients", {"out": "."}, pull.OutputNotWritable, "it is a folder"),
-        ("patients", {"out": "WAREHOUSE"}, pull.OutputNotWritable, "it is the warehouse itself"),
+        ("visits", {}, UnknownTable, "unknown table 'visits': choose one of patients, "),
+        ("patients", {"columns": ["age", "bmi"]}, UnknownColumn, VALID_COLUMNS),
+        ("patients", {"snapshot": "0123abcd"}, UnknownSnapshot, KNOWN_SNAPSHOTS),
+        ("patients", {"as_of": "2026-01-09"}, UnknownSnapshot, BEFORE_FIRST_RUN),
+        ("patients", {"as_of": "last tuesday"}, PullError, "is not an ISO date"),
+        ("patients", {"months": [0]}, PullError, "patients has no month column"),
+        ("patients", {"snapshot": "x", "as_of": "2026-02-01"}, PullError, "not both"),
+        ("patients", {"fmt": "xlsx"}, PullError, "unknown format 'xlsx'"),
+        ("patients", {"csv_dialect": "fr"}, PullError, "applies to CSV output only"),
+        ("patients", {"out": "p.csv", "fmt": "parquet"}, PullError, "ends in .csv but"),
+        ("patients", {"out": "missing/p.parquet"}, OutputNotWritable, "folder"),
+        ("patients", {"out": "."}, OutputNotWritable, "it is a folder"),
+        ("patients", {"out": "WAREHOUSE"}, OutputNotWritable, "it is the warehouse itself"),
     ],
 )
 def test_pull_errors_are_one_line_and_leave_nothing(con, tmp_path, table, options, error, message):
@@ -360,7 +202,7 @@ def test_pull_failing_midway_leaves_the_old_file_and_no_temp(con, tmp_path, monk
         path.write_bytes(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pull, "write_data", broken)
+    monkeypatch.setattr(pull, "write_data", broken)  # pull.py calls it by this name
     with pytest.raises(OSError, match="disk full"):
         pull.pull(con, "patients", out)
     assert out.read_bytes() == b"previous pull"
@@ -374,20 +216,15 @@ def test_pull_into_a_folder_it_cannot_write_is_a_clear_error(con, tmp_path, monk
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(pull.tempfile, "mkstemp", refuse)
-    with pytest.raises(pull.OutputNotWritable, match="cannot write in .*: Permission denied"):
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)  # files.py stages the output
+    with pytest.raises(OutputNotWritable, match="cannot write in .*: Permission denied"):
         pull.pull(con, "patients", tmp_path / "p.parquet")
 
 
 def test_pull_needs_a_writable_warehouse_to_record_it(built, tmp_path):
     """It refuses a read-only connection up front (every pull is recorded)."""
     con = warehouse.connect(built.path, read_only=True)
-    with pytest.raises(pull.PullError, match="cannot record the pull.*open it for writing"):
+    with pytest.raises(PullError, match="cannot record the pull.*open it for writing"):
         pull.pull(con, "patients", tmp_path / "p.parquet")
     con.close()
     assert not (tmp_path / "p.parquet").exists()
-
-
-def test_every_view_has_a_natural_key():
-    """It knows the sort key of every view transforms.views builds."""
-    assert set(pull.VIEW_KEYS) == set(views.VIEW_NAMES)

@@ -16,6 +16,8 @@ from transforms.quality.gx import run_gx_checks
 from transforms.quality.score import score
 from transforms.warehouse import views as stored
 
+pytestmark = pytest.mark.slow  # Great Expectations: 5 s to import and run
+
 
 def test_gx_checks_on_empty_tables_are_not_applicable_and_a_broken_one_is_error(tmp_path):
     """Empty tables give no counts (not_applicable); a missing column errors in every centre."""

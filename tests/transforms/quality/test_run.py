@@ -29,6 +29,8 @@ from transforms.quality import checks as qc
 from transforms.quality import plausibility as qp
 from transforms.quality.store import store_run
 
+pytestmark = pytest.mark.slow  # Great Expectations runs twice: 6 s of set-up
+
 SILENT = "C99"  # expected but never sent a file
 
 

@@ -10,10 +10,14 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from schemas.forms import FORMS
 from simulator.write import simulate_into_workspace
 from tests.conftest import TEST_KEY
 from transforms import warehouse
+
+pytestmark = pytest.mark.slow  # kills subprocesses at random points: 15 s
 
 INGEST = """
 import sys
