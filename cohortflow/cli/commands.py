@@ -363,7 +363,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from transforms.onboarding.profile import draft_mapping_yaml, profile_report
+    from transforms.onboarding import draft_mapping_yaml, profile_report
 
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:

@@ -33,11 +33,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Encoding = Literal["utf-8", "utf-8-sig", "latin-1", "cp1252"]  # what a CSV may be read as
+DecimalMark = Literal[".", ","]
+
+
 class CsvFormat(_Strict):
     kind: Literal["csv"] = "csv"
     delimiter: str = ","
-    decimal: Literal[".", ","] = "."
-    encoding: Literal["utf-8", "utf-8-sig", "latin-1", "cp1252"] = "utf-8"
+    decimal: DecimalMark = "."
+    encoding: Encoding = "utf-8"
     quote_char: str | None = '"'
 
     @field_validator("delimiter")

@@ -63,6 +63,7 @@ forms:
 
 
 def test_new_centre_loads_from_its_mapping_file_alone(tmp_path):
+    """It loads a centre of an unseen export style (tab, cp1252, wide, codes) from its mapping."""
     (tmp_path / "centres").mkdir()
     (tmp_path / "centres" / "C77.yaml").write_text(MAPPING, encoding="utf-8")
     inbox = tmp_path / "inbox" / "C77"

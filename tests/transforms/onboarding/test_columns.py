@@ -1,0 +1,89 @@
+"""Each column of an export profiled: type, missing markers, dates, range, identifiers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tests.transforms.onboarding.samples import text_frame
+from transforms.onboarding.columns import merge_profiles, profile_table
+
+
+def _by_name(profiles):
+    return {p.name: p for p in profiles}
+
+
+def test_profile_table_types_ranges_and_missing_markers():
+    """It types each column, counts missing markers and keeps ranges and frequent values."""
+    frame = text_frame(
+        {
+            "age": ["42", "60", "-99", "54"],
+            "poids": ["70,5", "81", "ND", ""],
+            "incl": ["2016-09-08", "2016-09-18", "2016-07-26", "."],
+            "sexe": ["H", "F", "F", "NA"],
+            "vide": ["", "NA", None, "ND"],
+        }
+    )
+    p = _by_name(profile_table(frame))
+    assert (p["age"].kind, p["age"].minimum, p["age"].maximum) == ("integer", 42, 60)
+    assert (p["age"].n_missing, p["age"].missing_markers) == (1, ("-99",))
+    assert (p["poids"].kind, p["poids"].decimal_comma, p["poids"].maximum) == ("decimal", True, 81)
+    assert p["poids"].missing_markers == ("", "ND")
+    assert (p["incl"].kind, p["incl"].date_format) == ("date", "%Y-%m-%d")
+    assert p["incl"].minimum == dt.date(2016, 7, 26)
+    assert (p["sexe"].kind, p["sexe"].top_values) == ("text", (("F", 2), ("H", 1)))
+    assert (p["vide"].kind, p["vide"].n_missing, p["vide"].n_rows) == ("empty", 4, 4)
+
+
+def test_profile_table_flags_ambiguous_day_month_dates():
+    """It flags dates that read as d/m and as m/d (no day above 12), not the others."""
+    frame = text_frame(
+        {
+            "ambiguous": ["03/04/2016", "11/12/2016", "05/06/2017"],
+            "french": ["03/04/2016", "28/12/2016", "05/06/2017"],
+            "american": ["04/03/2016", "12/28/2016", "06/05/2017"],
+            "short": ["03/04/16", "28/12/16", "05/06/17"],
+            "compact": ["20160403", "20161228", "20170605"],
+        }
+    )
+    p = _by_name(profile_table(frame))
+    assert (p["ambiguous"].date_format, p["ambiguous"].ambiguous_with) == ("%d/%m/%Y", "%m/%d/%Y")
+    assert (p["french"].date_format, p["french"].ambiguous_with) == ("%d/%m/%Y", None)
+    assert (p["american"].date_format, p["american"].ambiguous_with) == ("%m/%d/%Y", None)
+    assert p["short"].date_format == "%d/%m/%y"
+    assert (p["compact"].kind, p["compact"].date_format) == ("date", "%Y%m%d")
+
+
+def test_profile_table_tolerates_a_few_bad_values():
+    """It keeps the type of a column with one impossible date, and counts that value."""
+    dates = [f"{d:02d}/07/2016" for d in range(13, 31)] + ["31/02/2016"]
+    p = profile_table(text_frame({"d": dates}))[0]
+    assert (p.kind, p.date_format, p.n_invalid) == ("date", "%d/%m/%Y", 1)
+
+
+def test_profile_table_flags_direct_identifiers_and_keeps_no_values():
+    """It flags phone numbers, a NIR and a birth date, and keeps none of their values."""
+    frame = text_frame(
+        {
+            "N° patient": ["P1", "P2", "P3"],
+            "contact": ["06 12 34 56 78", "0712345678", "+33 6 12 34 56 70"],
+            "numero": ["1850775123456", "285077512345612", "1850775123457"],
+            "date_naissance": ["01/02/1960", "03/04/1970", "05/06/1980"],
+            "DateNaissance": ["01/02/1960", "03/04/1970", "05/06/1980"],
+            "nprs": ["7", "8", "5"],
+        }
+    )
+    p = _by_name(profile_table(frame))
+    assert p["contact"].identifier == "a phone number"
+    assert p["numero"].identifier == "a social security number"
+    assert p["date_naissance"].identifier == "a birth date"
+    assert p["DateNaissance"].identifier == "a birth date"
+    assert p["N° patient"].identifier is None and p["nprs"].identifier is None
+    assert all(p[c].value_counts == () and p[c].minimum is None for c in ("contact", "numero"))
+
+
+def test_merge_profiles_reads_a_wide_family_as_one_column():
+    """It adds up the counts of EN_M0..EN_M2 and keeps their common type and values."""
+    frame = text_frame({"EN_M0": ["7", "8"], "EN_M1": ["6", None], "EN_M2": ["ND", "7"]})
+    merged = merge_profiles("nprs", profile_table(frame))
+    assert (merged.name, merged.kind, merged.n_rows, merged.n_missing) == ("nprs", "integer", 6, 2)
+    assert merged.value_counts == (("7", 2), ("8", 1), ("6", 1))

@@ -1,0 +1,220 @@
+"""What each column of an export holds: missing markers, type, date formats, range, values.
+
+The profile of one column is what the matching reads to draft its mapping (codes from
+the values of a low-cardinality column, a date format from the values of a date column)
+and what the report prints. Direct identifiers are flagged here, beyond those the staging
+reader rejects, and none of their values is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import cast
+
+import polars as pl
+
+from transforms.onboarding.shapes import (
+    AMBIGUOUS_DATES,
+    DATE_FORMATS,
+    DECIMAL,
+    DECIMAL_COMMA,
+    INTEGER,
+    PLAUSIBLE_YEARS,
+)
+from transforms.onboarding.vocabulary import MISSING_MARKERS, name_key
+from transforms.staging.identifiers import direct_identifier_columns
+
+LOW_CARDINALITY = 20  # a column with at most this many distinct values is listed in full
+TOP_VALUES = 10
+TOLERATED_INVALID = 0.9  # a column is typed when this share of its values fit the type
+
+# Beyond transforms.staging.identifiers (which the reader uses to reject a file): a birth date
+# in a column whose name glues the words ("DateNaissance"), a NIR of 13-15 digits (2A/2B:
+# Corsica).
+BIRTH_NAME = re.compile(r"naiss|birth|ddn|dob")
+NIR_VALUE = r"^[12]\d{2}\d{2}(\d{2}|2[AB])\d{6}(\d{2})?$"
+IDENTIFIER_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What one column of an export holds. Values of identifier columns are never kept."""
+
+    name: str
+    n_rows: int
+    n_missing: int
+    missing_markers: tuple[str, ...] = ()  # the markers seen ('' for empty cells)
+    kind: str = "empty"  # integer | decimal | date | text | empty
+    n_invalid: int = 0  # non-missing values that do not fit the kind
+    date_formats: tuple[str, ...] = ()  # every format that reads the values, preferred first
+    minimum: float | dt.date | None = None
+    maximum: float | dt.date | None = None
+    n_distinct: int = 0
+    value_counts: tuple[tuple[str, int], ...] = ()  # all of them, low-cardinality columns only
+    identifier: str | None = None  # what direct identifier it looks like
+    decimal_comma: bool = False
+
+    @property
+    def top_values(self) -> tuple[tuple[str, int], ...]:
+        """The most frequent values (up to TOP_VALUES), most frequent first."""
+        return self.value_counts[:TOP_VALUES]
+
+    @property
+    def date_format(self) -> str | None:
+        """The preferred strptime format, when the column holds dates."""
+        return self.date_formats[0] if self.kind == "date" and self.date_formats else None
+
+    @property
+    def ambiguous_with(self) -> str | None:
+        """Another format that reads every value as well (day/month or month/day)."""
+        other = AMBIGUOUS_DATES.get(self.date_format or "")
+        return other if other in self.date_formats else None
+
+
+def profile_table(frame_as_text: pl.DataFrame) -> list[ColumnProfile]:
+    """Profile every column of an all-text frame, flagging direct identifiers."""
+    identifiers = direct_identifier_columns(frame_as_text) | _more_identifiers(frame_as_text)
+    profiles = []
+    for name in frame_as_text.columns:
+        profile = _profile_column(name, frame_as_text[name].cast(pl.String))
+        if name in identifiers:  # flag loudly, keep nothing of the values
+            profile = replace(
+                profile,
+                identifier=identifiers[name],
+                minimum=None,
+                maximum=None,
+                value_counts=(),
+            )
+        profiles.append(profile)
+    return profiles
+
+
+def _more_identifiers(frame: pl.DataFrame) -> dict[str, str]:
+    found = {c: "a birth date" for c in frame.columns if BIRTH_NAME.search(name_key(c))}
+    text = [c for c in frame.columns if c not in found and frame[c].dtype == pl.String]
+    if not text or frame.height == 0:
+        return found
+    sample = frame.head(200).select(
+        pl.col(text).str.replace_all(r"\s", "").replace("", None).str.contains(NIR_VALUE).mean()
+    )
+    for column, share in sample.row(0, named=True).items():
+        if share is not None and share >= IDENTIFIER_SHARE:
+            found[column] = "a social security number"
+    return found
+
+
+def _profile_column(name: str, column: pl.Series) -> ColumnProfile:
+    values = column.str.strip_chars()
+    missing = values.is_null() | values.is_in(MISSING_MARKERS)
+    markers = set(values.filter(values.is_in(MISSING_MARKERS)).unique().to_list())
+    if values.null_count():
+        markers.add("")
+    present = values.filter(~missing)
+    base = ColumnProfile(
+        name=name,
+        n_rows=column.len(),
+        n_missing=int(missing.sum()),
+        missing_markers=tuple(m for m in MISSING_MARKERS if m in markers),
+        n_distinct=present.n_unique(),
+    )
+    if present.is_empty():
+        return base
+    counts = (
+        present.rename("value")
+        .value_counts(name="count")
+        .sort(["count", "value"], descending=[True, False])
+    )
+    if counts.height <= LOW_CARDINALITY:
+        base = replace(base, value_counts=tuple(counts.iter_rows()))
+    return _typed(base, present)
+
+
+def _typed(base: ColumnProfile, present: pl.Series) -> ColumnProfile:
+    """Integer, decimal, date or text; a few stray values do not stop a type."""
+    frame = present.to_frame("v")
+    shares, dates = _shape_shares(frame)
+    order = ["date", "integer", "decimal"]
+    full = [k for k in order if shares[k] == 1.0]
+    kind = full[0] if full else max(order, key=lambda k: shares[k])
+    if shares[kind] < TOLERATED_INVALID:
+        return replace(base, kind="text")
+    n_invalid = round((1 - shares[kind]) * present.len())
+    if kind == "date":
+        return _as_dates(replace(base, kind="date", n_invalid=n_invalid), frame, dates)
+    return _as_numbers(replace(base, kind=kind, n_invalid=n_invalid), present)
+
+
+def _shape_shares(frame: pl.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """The share of values of each shape ('date': read by the best format), and per likely
+    date format the share of values it reads."""
+    shapes = {"integer": INTEGER, "decimal": DECIMAL} | DATE_FORMATS
+    shares = frame.select(
+        pl.col("v").str.contains(pattern).mean().alias(name) for name, pattern in shapes.items()
+    ).row(0, named=True)
+    likely = [f for f in DATE_FORMATS if shares[f] >= TOLERATED_INVALID]  # parse only those
+    dates = {}
+    if likely:
+        parsed = frame.select(_date(f).is_not_null().mean().alias(f) for f in likely)
+        dates = parsed.row(0, named=True)
+    shares["date"] = max(dates.values(), default=0.0)
+    return shares, dates
+
+
+def _as_dates(base: ColumnProfile, frame: pl.DataFrame, dates: dict[str, float]) -> ColumnProfile:
+    """The formats that read the most values (preferred first), and the range they give."""
+    best = max(dates.values())
+    candidates = tuple(f for f, share in dates.items() if share == best)
+    parsed = frame.select(_date(candidates[0]))["v"]
+    return replace(
+        base,
+        date_formats=candidates,
+        minimum=cast("dt.date | None", parsed.min()),  # a Date column's minimum is a date
+        maximum=cast("dt.date | None", parsed.max()),
+    )
+
+
+def _as_numbers(base: ColumnProfile, present: pl.Series) -> ColumnProfile:
+    """The range of a number column, read with either decimal mark."""
+    numbers = present.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+    return replace(
+        base,
+        minimum=cast("float | None", numbers.min()),  # a Float64 column's minimum is a float
+        maximum=cast("float | None", numbers.max()),
+        decimal_comma=bool(present.str.contains(DECIMAL_COMMA).any()),
+    )
+
+
+def _date(fmt: str) -> pl.Expr:
+    """Column 'v' read with ``fmt``; null unless it has the format's shape and a sane year."""
+    value = pl.col("v")
+    parsed = value.str.strptime(pl.Date, fmt, strict=False)
+    plausible = value.str.contains(DATE_FORMATS[fmt]) & parsed.dt.year().is_between(
+        *PLAUSIBLE_YEARS
+    )
+    return pl.when(plausible).then(parsed).alias("v")
+
+
+def merge_profiles(name: str, members: list[ColumnProfile]) -> ColumnProfile:
+    """One profile for a family of wide columns (EN_M0..EN_M12 read as one column)."""
+    typed = [p for p in members if p.kind != "empty"]
+    kinds = {p.kind for p in typed}
+    kind = kinds.pop() if len(kinds) == 1 else ("empty" if not kinds else "text")
+    formats = [f for f in DATE_FORMATS if all(f in p.date_formats for p in typed)]
+    counts: Counter[str] = Counter()
+    for p in members:
+        counts.update(dict(p.value_counts))
+    complete = all(p.value_counts or p.kind == "empty" for p in members)
+    listed = complete and len(counts) <= LOW_CARDINALITY
+    return ColumnProfile(
+        name=name,
+        n_rows=sum(p.n_rows for p in members),
+        n_missing=sum(p.n_missing for p in members),
+        kind=kind,
+        n_invalid=sum(p.n_invalid for p in members),
+        date_formats=tuple(formats),
+        n_distinct=len(counts),
+        value_counts=tuple(counts.most_common()) if listed else (),
+    )

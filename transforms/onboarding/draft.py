@@ -1,0 +1,191 @@
+"""A new centre's mapping file drafted from its exports, as YAML with TODO comments.
+
+The output of ``cohortflow profile FILE... --centre ID``: each file is profiled, matched to
+the form it most looks like, and the suggestions are rendered in the shape
+``transforms.staging.mapping.CentreMapping`` accepts, with a comment wherever a person must
+decide (ambiguous dates, guessed codes, columns not found) and a loud warning for direct
+identifiers, whose values never appear. The YAML is written by hand, not dumped, for the
+comments. Usage::
+
+    text = draft_mapping_yaml("C31", sorted(Path("inbox/C31").glob("*.csv")))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from cohortflow.errors import ConfigError
+from schemas.forms import FORMS
+from transforms.onboarding.files import FileProfile, harmonise_formats, profile_file
+from transforms.onboarding.matching import guess_form, suggest_mapping
+from transforms.onboarding.vocabulary import MISSING_MARKERS
+
+# A form's suggestion (transforms.onboarding.matching.suggest_mapping) and the file it is from.
+Drafted = tuple[FileProfile, dict[str, Any]]
+
+_LINE_BREAKS = re.compile(r"[\r\n\x85\u2028\u2029]")  # a comment must stay on its line
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+def draft_mapping_yaml(centre_id: str, files: list[Path]) -> str:
+    """A YAML draft of a new centre's mapping file, with TODO comments for a person."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", centre_id):
+        raise ConfigError(f"centre id {centre_id!r}: use 1-32 letters, digits, '-' or '_'")
+    profiles = harmonise_formats([profile_file(p) for p in files])
+    drafts, loose = _draft_forms(profiles)
+    _share_missing_markers([s for _, s in drafts.values()])
+    flagged = {p.path.name: [c.name for c in p.columns if c.identifier] for p in profiles}
+    return _render(centre_id, drafts, loose, {f: c for f, c in flagged.items() if c})
+
+
+def _draft_forms(profiles: list[FileProfile]) -> tuple[dict[str, Drafted], list[str]]:
+    """Per form, the first file that looks like it; a TODO for every other file."""
+    drafts: dict[str, Drafted] = {}
+    loose: list[str] = []
+    for profile in profiles:
+        if profile.skipped:
+            loose.append(
+                f"TODO: {profile.path.name} was not profiled ({profile.skipped}): "
+                "write its form(s) by hand"
+            )
+            continue
+        form = guess_form(profile)
+        if form is None:
+            loose.append(f"TODO: {profile.path.name}: no canonical form recognised in its columns")
+        elif form in drafts:
+            loose.append(
+                f"TODO: {profile.path.name} also looks like {form} (drafted from "
+                f"{drafts[form][0].path.name}): one file pattern per form"
+            )
+        else:
+            drafts[form] = (profile, suggest_mapping(profile.columns, form))
+    return drafts, loose
+
+
+def _share_missing_markers(suggestions: list[dict[str, Any]]) -> None:
+    """A centre marks missing values the same way in all its files: use every marker seen."""
+    seen = {m for s in suggestions for m in s["mapping"]["missing_values"]}
+    for suggestion in suggestions:
+        suggestion["mapping"]["missing_values"] = [m for m in MISSING_MARKERS if m in seen]
+
+
+def file_pattern(name: str, *, centre_id: str = "") -> str:
+    """A glob for the centre's next exports: date stamps and numbers standing alone -> '*'."""
+    stem, dot, suffix = name.rpartition(".") if "." in name else (name, "", "")
+    protected = stem.replace(centre_id, "\x00") if centre_id else stem
+    pattern = re.sub(r"(?<![A-Za-z0-9])\d(?:[\d._-]*\d)?(?![A-Za-z0-9])", "*", protected)
+    pattern = re.sub(r"\*+", "*", pattern).replace("\x00", centre_id)
+    return f"{pattern}{dot}{suffix}"
+
+
+# --- YAML rendering: by hand, for the comments ------------------------------------------
+
+
+def _q(value: str) -> str:
+    """A YAML scalar that stays a string: single quotes, or JSON's double quotes."""
+    if _UNPRINTABLE.search(value):  # YAML wants them escaped: JSON escapes are YAML's too
+        return json.dumps(value)
+    if "'" in value and "\\" not in value:
+        return json.dumps(value, ensure_ascii=False)
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _comment(text: str) -> str:
+    return f"  # {text}" if text else ""
+
+
+def _render(
+    centre_id: str,
+    drafts: dict[str, Drafted],
+    loose: list[str],
+    flagged: dict[str, list[str]],
+) -> str:
+    lines = [
+        f"# Draft mapping for centre {centre_id}, written by `cohortflow profile` on "
+        f"{dt.date.today().isoformat()}.",
+        "# Check it against the files and the centre's data dictionary; resolve every TODO",
+        "# (then delete its comment). Columns marked DO NOT MAP must never be mapped.",
+    ]
+    if flagged:
+        lines.append("# WARNING: direct identifiers found; the reader rejects these files until")
+        lines.append("# the centre exports them without these columns:")
+        lines += [f"#   {name}: {', '.join(columns)}" for name, columns in flagged.items()]
+    lines += [f"centre_id: {_q(centre_id)}", "description: ''  # TODO: the centre's export tool"]
+    lines.append("forms:" if drafts else "forms: {}")
+    for form in FORMS:  # load order
+        if form in drafts:
+            lines += _render_form(form, *drafts[form], centre_id)
+    lines += [f"  # {text}" for text in loose]
+    return "\n".join(_LINE_BREAKS.sub(" ", line) for line in lines) + "\n"
+
+
+def _render_form(
+    form: str, profile: FileProfile, suggestion: dict[str, Any], centre_id: str
+) -> list[str]:
+    mapping, notes = suggestion["mapping"], suggestion["notes"]
+    fmt = profile.format
+    assert fmt is not None, "only files profiled are drafted, and they have a format"
+    fields = [f"kind: csv, delimiter: {_q(fmt.delimiter)}", f"decimal: {_q(fmt.decimal)}"]
+    fields.append(f"encoding: {_q(fmt.encoding)}")
+    lines = [
+        f"  {form}:",
+        f"    # from {profile.path.name}: {profile.n_rows} rows, {len(profile.columns)} columns",
+        f"    file_pattern: {_q(file_pattern(profile.path.name, centre_id=centre_id))}",
+        f"    format: {{{', '.join(fields)}}}",
+        f"    layout: {mapping['layout']}",
+    ]
+    for section in ("columns", "id_columns", "wide_columns", "units", "date_formats"):
+        lines += _render_section(section, mapping.get(section, {}), notes)
+    lines += _render_codes(mapping["codes"], notes, suggestion["unresolved_codes"])
+    markers = ", ".join(_q(m) for m in mapping["missing_values"])
+    lines.append(f"    missing_values: [{markers}]")
+    lines += _render_todo(form, suggestion)
+    return lines
+
+
+def _render_section(section: str, entries: dict[str, str], notes: dict[str, str]) -> list[str]:
+    if not entries:
+        return []
+    lines = [f"    {section}:"]
+    for canonical, value in entries.items():
+        note = notes.get(f"{section}.{canonical}", "")
+        lines.append(f"      {canonical}: {_q(value)}{_comment(note)}")
+    return lines
+
+
+def _render_codes(
+    codes: dict[str, dict[str, str]], notes: dict[str, str], unresolved: dict[str, list[str]]
+) -> list[str]:
+    """Codes as block mappings; a column with no code recognised stays commented out."""
+    names = list(dict.fromkeys([*codes, *unresolved]))
+    if not names:
+        return []
+    lines = ["    codes:" if codes else "    # codes:"]
+    for canonical in names:
+        entries = codes.get(canonical, {})
+        lead = "      " if entries else "      # "
+        lines.append(f"{lead}{canonical}:{_comment(notes.get(f'codes.{canonical}', ''))}")
+        lines += [f"{lead}  {_q(src)}: {_q(dst)}" for src, dst in entries.items()]
+        lines += [f"        # {_q(v)}: TODO, not recognised" for v in unresolved.get(canonical, [])]
+    return lines
+
+
+def _render_todo(form: str, suggestion: dict[str, Any]) -> list[str]:
+    lines = [f"    # {text}" for text in suggestion["todo"]]
+    schema = FORMS[form].schema.to_schema().columns
+    missing = suggestion["unmatched"]
+    if missing:
+        named = [f"{c} (required)" if not schema[c].nullable else c for c in missing]
+        lines.append(f"    # TODO: not found in the file: {', '.join(named)}")
+    for source, reason in suggestion["unmapped"].items():
+        if reason.startswith("DO NOT MAP"):
+            what = reason.split(": ", 1)[1]
+            lines.append(f"    # DO NOT MAP: {_q(source)} {what}; the reader rejects the file")
+            lines.append("    #   while it holds this column: ask the centre to export without it")
+        else:
+            lines.append(f"    # TODO: {_q(source)}: {reason}")
+    return lines
