@@ -4,7 +4,7 @@ Run from the repository root: ``.venv/bin/python -m bench.lmm`` (sizes and the
 statsmodels time budget are options). Data: the cohort simulator's follow-ups (the
 primary model's own input), so rows per patient, dropout and missed calls are the study's.
 For each size it prints rows, the fast fit's time (median of 3), statsmodels' default
-fit time (``fit_growth_model``, skipped with its estimate when the time per patient
+fit time (``engine="statsmodels"``, skipped with its estimate when the time per patient
 measured at the previous size predicts more than the budget), the largest relative
 difference of the estimates (fixed effects, their SEs, the four variance components),
 the log-likelihood gain of the fast fit, the same difference against MixedLM run to its
@@ -24,11 +24,26 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from models.fast_lmm import fit_growth_model_fast
-from models.lmm import GrowthModelFit, fit_growth_model, fit_quietly, variance_components
+from models.mixed import GrowthModelFit, fit_growth_model
+from models.mixed.reference import fit_quietly, growth_model_fit
 from simulator.cohort import SimulationParameters, simulate_cohort
 
-MODEL = {"outcome": "nprs", "time": "month", "group": "patient_id", "time_scale": 12}
+
+def fit_fast(data: pd.DataFrame) -> GrowthModelFit:
+    """The primary model by the fast engine (the default)."""
+    return fit_growth_model(data, outcome="nprs", time="month", group="patient_id", time_scale=12)
+
+
+def fit_statsmodels(data: pd.DataFrame) -> GrowthModelFit:
+    """The primary model by statsmodels MixedLM with its default optimiser."""
+    return fit_growth_model(
+        data,
+        outcome="nprs",
+        time="month",
+        group="patient_id",
+        time_scale=12,
+        engine="statsmodels",
+    )
 
 
 def rows_for(n_patients: int, seed: int = 20230516) -> pd.DataFrame:
@@ -38,14 +53,14 @@ def rows_for(n_patients: int, seed: int = 20230516) -> pd.DataFrame:
 
 def timed(fit, data: pd.DataFrame) -> tuple[float, GrowthModelFit]:
     start = time.perf_counter()
-    result = fit(data, **MODEL)
+    result = fit(data)
     return time.perf_counter() - start, result
 
 
 def peak_traced_mb(data: pd.DataFrame) -> float:
     """Peak Python/numpy allocation during one fast fit (tracemalloc, run apart from timing)."""
     tracemalloc.start()
-    fit_growth_model_fast(data, **MODEL)
+    fit_fast(data)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak / 2**20
@@ -64,10 +79,9 @@ def tight_statsmodels_rel(data: pd.DataFrame, fast: GrowthModelFit) -> str:
     """
     scaled = data.assign(month=data["month"] / 12)
     model = smf.mixedlm("nprs ~ month", scaled, groups=scaled["patient_id"], re_formula="~month")
-    result, _ = fit_quietly(model, reml=True, method="bfgs", gtol=1e-10, maxiter=500)
-    fixed = np.column_stack([result.fe_params, result.bse_fe]) / [[1], [12]]
-    reference = np.concatenate([fixed.ravel(), variance_components(result, 12)["estimate"]])
-    return f"{np.max(np.abs(estimates(fast) / reference - 1)):.1e}"
+    result, converged = fit_quietly(model, reml=True, method="bfgs", gtol=1e-10, maxiter=500)
+    reference = growth_model_fit(result, time="month", time_scale=12, converged=converged)
+    return f"{np.max(np.abs(estimates(fast) / estimates(reference) - 1)):.1e}"
 
 
 def compare(fast: GrowthModelFit, reference: GrowthModelFit | None) -> tuple[str, str]:
@@ -80,15 +94,15 @@ def compare(fast: GrowthModelFit, reference: GrowthModelFit | None) -> tuple[str
 
 def bench_size(
     n_patients: int, per_patient: float | None, budget: float, tight_max: int
-) -> tuple[list, float]:
+) -> tuple[list, float | None]:
     """One row of the table; returns it and statsmodels' measured seconds per patient."""
     data = rows_for(n_patients)
-    times, fast = zip(*(timed(fit_growth_model_fast, data) for _ in range(3)), strict=True)
+    times, fast = zip(*(timed(fit_fast, data) for _ in range(3)), strict=True)
     estimate = None if per_patient is None else per_patient * n_patients
     if estimate is not None and estimate > budget:
         sm_cell, reference = f"skipped (est. {estimate:.0f} s)", None
     else:
-        sm_seconds, reference = timed(fit_growth_model, data)
+        sm_seconds, reference = timed(fit_statsmodels, data)
         sm_cell, per_patient = f"{sm_seconds:.2f}", sm_seconds / n_patients
     rel, gain = compare(fast[0], reference)
     tight = tight_statsmodels_rel(data, fast[0]) if n_patients <= tight_max else "-"

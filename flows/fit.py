@@ -15,7 +15,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cohortflow.settings import Settings
-from models.lmm import PrimaryResult
+from models import headline
+from models.primary import PrimaryResult
 from models.suite import MODEL_INPUTS, StudyResults, fit_and_publish_all
 from transforms import warehouse
 
@@ -47,24 +48,11 @@ def fit_models_task(
 
 
 def _model_artifact(study: StudyResults, snapshot: str) -> None:
-    """The headline results and links to every published file, in the Prefect UI."""
-    es, inter = study.effect_size, study.interaction
-    lines = [
-        f"# Models (snapshot `{snapshot}`)",
-        "",
-        f"- One-year standardised change in NPRS: **{es['estimate']:.2f}** "
-        f"(95% CI {es['ci_low']:.2f} to {es['ci_high']:.2f})",
-    ]
-    if inter:
-        lines.append(
-            f"- Time x baseline depression: {inter['estimate']:+.3f}/month "
-            f"(95% CI {inter['ci_low']:.3f} to {inter['ci_high']:.3f}), "
-            f"LRT p = {inter['lrt_p_value']:.3g}"
-        )
-    if study.trajectory_groups:
-        shares = ", ".join(f"{s:.0%}" for s in study.trajectory_shares)
-        lines.append(f"- Pain trajectories: {study.trajectory_groups} groups ({shares})")
-    lines += [f"- not fitted: {step}: {error}" for step, error in study.failed.items()]
+    """The headline results (models.headline) and links to every published file."""
+    blocks = [headline.primary_block(study.primary, snapshot), headline.secondary_block(study)]
+    lines = [f"# Models (snapshot `{snapshot}`)"]
+    for block in blocks:
+        lines += ["", *headline.as_markdown(block)]
     folder = study.manifest.parent
     lines += ["", f"Published files (`{folder}`):", ""]
     lines += [f"- [{p.name}]({p.as_uri()})" for p in sorted(folder.iterdir())]

@@ -30,7 +30,7 @@ from flows.fit import fit_models_task
 from flows.quality import quality_task
 from flows.runners import centre_task_runner
 from flows.secrets import resolve_pseudonym_key
-from models.lmm import PrimaryResult
+from models.primary import PrimaryResult
 from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared

@@ -12,6 +12,14 @@ from __future__ import annotations
 import polars as pl
 from scipy import stats
 
+from models.analysis import Fitted, Options, Specification, Views
+
+NAME = "descriptives"
+SPECIFICATION = {
+    "sf12_change": {"test": "paired t-test, one-year minus baseline, complete pairs"},
+    "hads_by_month": {"summary": "mean, SD, n of scored questionnaires per month"},
+    "adverse_effects": {"summary": "events and patients affected; % of included patients"},
+}
 SF12_SCORES = ("pcs12", "mcs12")
 HADS_SCORES = ("hads_a", "hads_d")
 ALL = "all"
@@ -94,3 +102,18 @@ def _count(frame: pl.DataFrame, centre: bool, ae_type: bool, severity: bool) -> 
         n_events=pl.len().cast(pl.Int64),
         patients_affected=pl.col("patient_key").n_unique().cast(pl.Int64),
     )
+
+
+def specification(options: Options) -> Specification:
+    return {name: dict(entry) for name, entry in SPECIFICATION.items()}
+
+
+def fit(views: Views, options: Options) -> Fitted:
+    """SF-12 change, HADS by month, adverse effects (the result: the SF-12 table)."""
+    patients = views["analysis_patients"]
+    tables = {
+        "sf12_change": sf12_change(patients),
+        "hads_by_month": hads_by_month(views["hads_scored"]),
+        "adverse_effects": adverse_effects(views["adverse_events"], patients),
+    }
+    return Fitted(tables["sf12_change"], tables)

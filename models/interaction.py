@@ -19,12 +19,22 @@ from dataclasses import dataclass
 import polars as pl
 from scipy import stats
 
-from models.fast_mixed import fit_mixed_fast
-from models.lmm import ENGINES, ONE_YEAR, GrowthModelFit, fit_growth_model
+from models.analysis import Fitted, Options, Specification, Views
+from models.mixed import GrowthModelFit, check_engine, fit_growth_model
+from schemas.forms import ONE_YEAR
 
+NAME = "interaction"
 FIXED = "month * depressed"
 REDUCED = "month + depressed"
 TERM = "month:depressed[T.True]"
+SPECIFICATION = {
+    "formula": f"nprs ~ {FIXED}",
+    "random_effects": "~month | patient_key (random intercept and slope, unstructured)",
+    "estimation": "REML for coefficients and Wald 95% CI; ML fits for the LRT",
+    "test": f"LRT (1 df) against nprs ~ {REDUCED}",
+    "coding": "depressed = baseline HADS-D >= 8, True = 1; the row month:not_depressed "
+    "is the same coefficient with HADS-D <= 7 coded 1 (the paper's sign)",
+}
 
 
 @dataclass
@@ -47,20 +57,36 @@ def likelihood_ratio_test(full: float, reduced: float, df: int) -> tuple[float, 
 def fit_interaction_model(analysis: pl.DataFrame, *, engine: str = "fast") -> InteractionResult:
     """REML fit of the interaction model, and its LRT against the additive model (ML).
 
-    ``engine="fast"`` (default) fits from per-patient sums (models.fast_mixed: statsmodels'
+    ``engine="fast"`` (default) fits from per-patient sums (models.mixed: statsmodels'
     estimates, SEs and likelihoods at their optimum; 19,000 patients: 3 min -> seconds);
     ``"statsmodels"`` runs MixedLM, the reference.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
-    fit_model = fit_mixed_fast if engine == "fast" else fit_growth_model
+    check_engine(engine)
     data = interaction_data(analysis).to_pandas()
-    kw = {"outcome": "nprs", "time": "month", "group": "patient_key", "time_scale": ONE_YEAR}
-    fit = fit_model(data, fixed=FIXED, **kw)
-    full_ml = fit_model(data, fixed=FIXED, reml=False, **kw)
-    reduced_ml = fit_model(data, fixed=REDUCED, reml=False, **kw)
+
+    def fit_with(fixed: str, *, reml: bool) -> GrowthModelFit:
+        return fit_growth_model(
+            data,
+            outcome="nprs",
+            time="month",
+            group="patient_key",
+            fixed=fixed,
+            reml=reml,
+            time_scale=ONE_YEAR,
+            engine=engine,
+        )
+
+    reml_fit = fit_with(FIXED, reml=True)
+    full_ml, reduced_ml = fit_with(FIXED, reml=False), fit_with(REDUCED, reml=False)
+    return InteractionResult(fit=reml_fit, test=interaction_test(reml_fit, full_ml, reduced_ml))
+
+
+def interaction_test(
+    reml_fit: GrowthModelFit, full_ml: GrowthModelFit, reduced_ml: GrowthModelFit
+) -> pl.DataFrame:
+    """The interaction's row in both codings, with the LRT of the ML fits."""
     chi2, p = likelihood_ratio_test(full_ml.log_likelihood, reduced_ml.log_likelihood, 1)
-    row = fit.fixed_effects.filter(pl.col("term") == TERM)
+    row = reml_fit.fixed_effects.filter(pl.col("term") == TERM)
     flipped = row.with_columns(
         term=pl.lit("month:not_depressed"),
         estimate=-pl.col("estimate"),
@@ -68,15 +94,34 @@ def fit_interaction_model(analysis: pl.DataFrame, *, engine: str = "fast") -> In
         ci_low=-pl.col("ci_high"),
         ci_high=-pl.col("ci_low"),
     )
-    test = pl.concat([row, flipped]).with_columns(
+    return pl.concat([row, flipped]).with_columns(
         coding=pl.Series(["depressed (HADS-D >= 8) = 1", "not depressed (HADS-D <= 7) = 1"]),
         lrt_chi2=pl.lit(chi2),
         lrt_df=pl.lit(1),
         lrt_p_value=pl.lit(p),
         ml_log_likelihood_full=pl.lit(full_ml.log_likelihood),
         ml_log_likelihood_reduced=pl.lit(reduced_ml.log_likelihood),
-        n_patients=pl.lit(fit.n_groups),
-        n_observations=pl.lit(fit.n_observations),
-        converged=pl.lit(fit.converged and full_ml.converged and reduced_ml.converged),
+        n_patients=pl.lit(reml_fit.n_groups),
+        n_observations=pl.lit(reml_fit.n_observations),
+        converged=pl.lit(reml_fit.converged and full_ml.converged and reduced_ml.converged),
     )
-    return InteractionResult(fit=fit, test=test)
+
+
+def specification(options: Options) -> Specification:
+    return {"lmm_interaction": dict(SPECIFICATION)}
+
+
+def fit(views: Views, options: Options) -> Fitted:
+    """The interaction model on ``analysis_patient_months``: lmm_interaction_* tables."""
+    result = fit_interaction_model(views["analysis_patient_months"], engine=options.engine)
+    model = result.fit
+    fixed = model.fixed_effects.with_columns(
+        n_patients=pl.lit(model.n_groups), n_observations=pl.lit(model.n_observations)
+    )
+    tables = {
+        "lmm_interaction_fixed_effects": fixed,
+        "lmm_interaction_variance_components": model.variance_components,
+        "lmm_interaction_test": result.test,
+    }
+    record = {"lmm_interaction": {"engine": model.engine}}
+    return Fitted(result, tables, record, converged=bool(result.test["converged"][0]))

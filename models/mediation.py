@@ -28,9 +28,18 @@ from statsmodels.stats.mediation import MediationResults
 from statsmodels.tools.rng_qrng import check_random_state
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
+from models.analysis import Fitted, Options, Specification, Views
+
+NAME = "mediation"
 DOSE_UNIT_MG = 100.0
 MEDIATOR_FORMULA = "hads_d_baseline ~ dose + age + sex"
 OUTCOME_FORMULA = "nprs_change ~ dose + hads_d_baseline + age + sex"
+SPECIFICATION = {
+    "mediator_model": f"OLS {MEDIATOR_FORMULA}",
+    "outcome_model": f"OLS {OUTCOME_FORMULA}",
+    "exposure": f"total_dose_mg / {DOSE_UNIT_MG:g} (contrast 0 vs 1 = +{DOSE_UNIT_MG:g} mg)",
+    "missing": "complete cases (the outcome needs the month-12 NPRS)",
+}
 COLUMNS = ("patient_key", "nprs_change", "total_dose_mg", "hads_d_baseline", "age", "sex")
 EFFECT_NAMES = {
     "ACME (average)": "indirect_acme",
@@ -186,3 +195,19 @@ def correlation(patients: pl.DataFrame, x: str, y: str) -> tuple[float, float, i
     pair = patients.select(x, y).drop_nulls()
     r, p = stats.pearsonr(pair[x].to_numpy(), pair[y].to_numpy())
     return float(r), float(p), pair.height
+
+
+def specification(options: Options) -> Specification:
+    run = {
+        "estimation": f"statsmodels Mediation, bootstrap, {options.n_rep} replicates, "
+        "percentile CIs",
+        "seed": options.seed,
+    }
+    return {"mediation": SPECIFICATION | run}
+
+
+def fit(views: Views, options: Options) -> Fitted:
+    """Mediation on ``analysis_patients``: mediation_effects and mediation_paths."""
+    patients = views["analysis_patients"]
+    result = fit_mediation(patients, seed=options.seed, n_rep=options.n_rep)
+    return Fitted(result, {"mediation_effects": result.effects, "mediation_paths": result.paths})

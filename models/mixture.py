@@ -140,11 +140,13 @@ def fit_mixture(
     """Best of ``n_starts`` seeded EM runs (the same seed gives the same fit)."""
     rng = np.random.default_rng([seed, k])
     sums = SubjectSums.of(y, mask, design)
-    best = None
+    best: MixtureFit | None = None
     for _ in range(n_starts):
         fit = run_em(sums, *random_start(y, mask, design, k, rng))
         if best is None or fit.log_likelihood > best.log_likelihood + 1e-8:
             best = fit
+    if best is None:
+        raise ValueError(f"n_starts must be at least 1, not {n_starts}")
     return order_groups(best, design)
 
 

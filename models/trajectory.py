@@ -20,8 +20,10 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from models.analysis import Fitted, Options, Specification, Views
 from models.mixture import MixtureFit, fit_mixture, parameter_covariance, posterior
 
+NAME = "trajectory"
 MONTHS = np.arange(13)
 DEGREE = 2
 MAX_GROUPS = 5
@@ -36,6 +38,16 @@ SELECTION_RULE = (
     f"lowest BIC (n = patients) among models with every group's average posterior "
     f"probability >= {MIN_APP} and estimated share >= {MIN_SHARE:.0%}"
 )
+SPECIFICATION = {
+    "model": "group-based trajectory model (LCGA), normal outcome, common SD, "
+    f"polynomial degree {DEGREE} in month/12",
+    "groups_tried": f"1-{MAX_GROUPS}",
+    "selection_rule": SELECTION_RULE,
+    "missing": "each patient's likelihood uses the visits observed",
+    "fit_sample": f"all patients up to {FIT_SAMPLE:,}; beyond, a seeded random "
+    "sample of that many (BIC and CIs from it), posteriors and tables for every patient",
+    "ci": "delta method, inverse observed information (numerical Hessian)",
+}
 
 
 @dataclass
@@ -239,3 +251,24 @@ def membership_table(fit: MixtureFit, patient_keys: list[str]) -> pl.DataFrame:
             "assigned": (np.tile(np.arange(k), n) == np.repeat(assigned, k)),
         }
     )
+
+
+def specification(options: Options) -> Specification:
+    run = {
+        "estimation": f"EM, best of {options.n_starts} seeded random starts per number of groups",
+        "seed": options.seed,
+    }
+    return {"trajectory": SPECIFICATION | run}
+
+
+def fit(views: Views, options: Options) -> Fitted:
+    """Trajectories of ``analysis_patient_months``: trajectory_* tables."""
+    months = views["analysis_patient_months"]
+    result = fit_trajectories(months, seed=options.seed, n_starts=options.n_starts)
+    tables = {
+        "trajectory_selection": result.selection,
+        "trajectory_groups": result.groups,
+        "trajectory_curves": result.trajectories,
+        "trajectory_membership": result.membership,
+    }
+    return Fitted(result, tables, converged=bool(result.selection["converged"].all()))

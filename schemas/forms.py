@@ -262,7 +262,7 @@ FORMS: dict[str, Form] = {
 }
 
 
-# Natural keys of the analysis views built by transforms/views.py (declared here, with the
+# Natural keys of the analysis views built by transforms/derived/views.py (declared here, with the
 # forms' keys, so that the quality checks and pulls share them).
 VIEW_KEYS: dict[str, tuple[str, ...]] = {
     "hads_scored": ("patient_key", "month"),

@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 
 from cohortflow.settings import Settings
+from models import headline
 from schemas.forms import FORMS
 from transforms import warehouse
 
 TOP_REASONS = 12
-PUBLISHED_EFFECT_SIZE = "-0.52 (95% CI -0.62 to -0.41)"
 
 
 def night_summary(result, truth_path: Path | None = None) -> str:
@@ -128,49 +128,16 @@ def _ingestion_lines(files) -> list[str]:
 
 
 def _model_lines(result, truth_path: Path | None) -> list[str]:
+    """The models' headline (models.headline), with the simulator's truth when known."""
     if result.primary is None:
         reason = "data unchanged since the last fit" if not result.data_changed else "not asked"
         return [f"Primary model: not refitted ({reason}); snapshot {result.snapshot_id}"]
-    fe = result.primary.fit.fixed_effects.filter(pl.col("term") == "month").row(0, named=True)
-    es = result.primary.effect_size.row(0, named=True)
-    lines = [
-        f"Primary model (snapshot {result.snapshot_id}): NPRS ~ month, random intercept and"
-        " slope per patient, REML",
-        f"  {es['n_patients']} patients, {es['n_observations']} patient-months",
-        f"  change in pain per month  {fe['estimate']:+.3f} (95% CI {fe['ci_low']:+.3f} to"
-        f" {fe['ci_high']:+.3f}), p = {fe['p_value']:.1e}",
-        f"  one-year effect size      {es['estimate']:+.2f} (95% CI {es['ci_low']:+.2f} to"
-        f" {es['ci_high']:+.2f})   published: {PUBLISHED_EFFECT_SIZE}",
-    ]
+    lines = headline.as_text(headline.primary_block(result.primary, result.snapshot_id))
     if truth_path and truth_path.exists():
         truth = json.loads(truth_path.read_text())
         lines.append(f"  simulator's true mean slope per month: {truth['expected_slope']:+.3f}")
     if getattr(result, "study", None) is not None:
-        lines += study_lines(result.study)
-    return lines
-
-
-def study_lines(study) -> list[str]:
-    """The secondary analyses in one line each, next to the published figures."""
-    lines = ["", "Secondary analyses (all results in the parquet files):"]
-    inter = study.interaction
-    if inter:
-        lines.append(
-            f"  time x depression (HADS-D >= 8)  {inter['estimate']:+.3f}/month (95% CI "
-            f"{inter['ci_low']:+.3f} to {inter['ci_high']:+.3f}), LRT p = "
-            f"{inter['lrt_p_value']:.3f}   published: |0.04| (CI 0.01 to 0.06), p = .002"
-        )
-    if study.trajectory_groups:
-        shares = " / ".join(f"{s:.0%}" for s in study.trajectory_shares)
-        groups = study.trajectory_groups
-        lines.append(f"  pain trajectories (BIC)          {groups} groups: {shares}")
-    if study.mediation:
-        main = ("indirect_acme", "direct_ade", "total", "proportion_mediated")
-        effects = ", ".join(f"{k} {study.mediation[k]:+.3f}" for k in main if k in study.mediation)
-        lines.append(f"  mediation (per 100 mg)           {effects}")
-    for score, (before, after, p) in study.sf12.items():
-        lines.append(f"  {score:<32} {before:.1f} -> {after:.1f}, paired p = {p:.3f}")
-    lines += [f"  not fitted: {step}: {error}" for step, error in study.failed.items()]
+        lines += ["", *headline.as_text(headline.secondary_block(result.study))]
     return lines
 
 

@@ -7,7 +7,9 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from models.interaction import TERM, fit_interaction_model, interaction_data
+from models.analysis import Options
+from models.interaction import TERM, fit, fit_interaction_model, interaction_data
+from models.mixed.fast import FAST_ENGINE
 from tests.models.conftest import simulated_views
 
 TRUE_INTERACTION = 0.04  # simulator: no depression adds -0.04/month, so depressed = +0.04
@@ -54,3 +56,25 @@ def test_fit_interaction_model_sign_follows_the_depressed_coding():
     row = test.filter(pl.col("term") == TERM).row(0, named=True)
     assert row["ci_low"] < 0.2 < row["ci_high"]
     assert row["ci_low"] > 0 and row["lrt_p_value"] < 1e-6
+
+
+def test_fit_interaction_model_engines_agree_and_default_is_fast(study_views):
+    views, _ = study_views
+    months = views["analysis_patient_months"]
+    fast = fit_interaction_model(months).test.row(0, named=True)
+    reference = fit_interaction_model(months, engine="statsmodels").test.row(0, named=True)
+    assert fast["term"] == reference["term"] == TERM
+    # statsmodels' default fit stops short of the optimum: agreement to its precision
+    for column in ("estimate", "std_error", "lrt_chi2"):
+        assert fast[column] == pytest.approx(reference[column], rel=1e-3), column
+    assert fast["ml_log_likelihood_full"] >= reference["ml_log_likelihood_full"] - 1e-6
+    with pytest.raises(ValueError, match="engine"):
+        fit_interaction_model(months, engine="lme4")
+
+
+def test_fit_records_the_engine_and_publishes_the_interaction_tables(study_views, study_fit):
+    views, _ = study_views
+    fitted = fit(views, Options(seed=1, n_rep=1, n_starts=1))
+    assert fitted.specification == {"lmm_interaction": {"engine": FAST_ENGINE}}
+    assert fitted.tables["lmm_interaction_test"].equals(study_fit.test)
+    assert fitted.converged

@@ -7,7 +7,10 @@ import json
 import polars as pl
 import pytest
 
-from models.suite import MODEL_INPUTS, fit_and_publish_all
+from models.mixed.centre import FAST_CENTRE_ENGINE
+from models.mixed.fast import FAST_ENGINE
+from models.mixed.reference import STATSMODELS_CENTRE_ENGINE, STATSMODELS_ENGINE
+from models.suite import ANALYSES, MODEL_INPUTS, fit_and_publish_all
 from tests.models.conftest import simulated_views
 
 PRIMARY_FILES = {
@@ -49,6 +52,31 @@ def test_fit_and_publish_all_records_each_models_specification(published):
     steps = {"primary", "interaction", "centre", "trajectory", "mediation", "descriptives"}
     assert set(spec["fit_seconds"]) == steps and spec["failed"] == {}
     assert all(spec["convergence"].values())
+
+
+def test_fit_and_publish_all_records_the_engine_that_fitted_each_mixed_model(published):
+    results, _ = published
+    spec = json.loads(results.manifest.read_text())["specification"]
+    engines = {name: spec[name]["engine"] for name in ("lmm_primary", "lmm_interaction")}
+    assert engines == {"lmm_primary": FAST_ENGINE, "lmm_interaction": FAST_ENGINE}
+    assert spec["lmm_centre"]["engine"] == FAST_CENTRE_ENGINE
+    assert "statsmodels" not in spec["lmm_centre"]["estimation"]
+
+
+def test_fit_and_publish_all_by_statsmodels_says_so_in_the_manifest(tmp_path):
+    """The reference engine's run names statsmodels for every mixed model."""
+    views, _ = simulated_views(60, 9, n_centres=6)
+    results = fit_and_publish_all(
+        views, tmp_path, run_id="r", snapshot_id="s", n_rep=5, n_starts=1, engine="statsmodels"
+    )
+    spec = json.loads(results.manifest.read_text())["specification"]
+    assert spec["lmm_primary"]["engine"] == spec["lmm_interaction"]["engine"] == STATSMODELS_ENGINE
+    assert spec["lmm_centre"]["engine"] == STATSMODELS_CENTRE_ENGINE
+
+
+def test_analyses_run_primary_first_and_have_distinct_names():
+    names = [analysis.NAME for analysis in ANALYSES]
+    assert names[0] == "primary" and len(set(names)) == len(names) == 6
 
 
 def test_fit_and_publish_all_returns_the_headline_numbers(published):

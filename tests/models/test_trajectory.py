@@ -189,3 +189,10 @@ def test_a_large_cohort_is_fitted_on_a_seeded_sample_and_every_patient_is_classi
     assert selection["log_likelihood"] == pytest.approx(alone.log_likelihood, rel=1e-12)
     assigned = membership.filter("assigned").sort("patient_key")["group"].to_numpy() - 1
     assert (assigned == truth).mean() > 0.9  # groups ordered by mean level, as KNOWN
+
+
+def test_fit_mixture_refuses_no_starts():
+    """Without a single EM start there is no fit to return: a clear error, not a crash."""
+    design = np.vander(np.arange(3) / 2, 2, increasing=True)
+    with pytest.raises(ValueError, match="n_starts"):
+        fit_mixture(np.ones((4, 3)), np.ones((4, 3)), design, 1, n_starts=0, seed=1)

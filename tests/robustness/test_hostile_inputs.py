@@ -5,7 +5,7 @@ rows are quarantined (file, source row, column, rule, value, message), or the fi
 as if undamaged. Whatever the case, nothing escapes as an exception and every file's rows
 are accounted for (read = loaded + quarantined + exact duplicates).
 
-Symbolic links (decided here, documented in ``transforms.ingest.refused_entries``): never
+Symbolic links (decided here, documented in ``transforms.staging.inbox.refused_entries``): never
 followed, wherever they point; each is reported as a rejected entry of its centre every
 night until removed. A centre folder leading outside the inbox is not read at all.
 """

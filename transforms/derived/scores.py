@@ -6,7 +6,7 @@
 * SF-12 version 1, norm-based PCS-12 and MCS-12 (Ware, Kosinski & Keller 1995): each
   item is recoded (some reversed), its category's weight is added to the constant; any
   missing or out-of-range answer gives no score. The weights are the published ones,
-  shipped in ``transforms/reference/sf12_v1_weights.csv``.
+  shipped in ``transforms/derived/reference/sf12_v1_weights.csv``.
 """
 
 from __future__ import annotations

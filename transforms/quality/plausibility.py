@@ -1,7 +1,7 @@
 """Plausibility and timeliness checks computed in DuckDB and polars, per centre.
 
-Same contract as ``transforms/quality_checks.py``: each function returns an
-:class:`~transforms.quality_checks.Outcome` (per-centre counts and queries).
+Same contract as ``transforms/quality/checks.py``: each function returns an
+:class:`~transforms.quality.checks.Outcome` (per-centre counts and queries).
 """
 
 from __future__ import annotations

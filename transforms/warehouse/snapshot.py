@@ -26,7 +26,7 @@ def content_hash(tables: dict[str, pl.DataFrame]) -> str:
 
 def snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
     """The content hash of the warehouse as it stands, from the digests that each batch
-    keeps up to date (``transforms/digest.py``): no pass over the tables.
+    keeps up to date (``transforms/warehouse/digest.py``): no pass over the tables.
 
     A read-only connection to a warehouse that has no digests yet hashes the tables whole.
     """

@@ -8,7 +8,7 @@ from transforms.derived import views
 
 
 def test_natural_key_is_known_for_every_view():
-    """It knows the sort key of every view transforms.views builds."""
+    """It knows the sort key of every view transforms.derived.views builds."""
     assert set(VIEW_KEYS) == set(views.VIEW_NAMES)
     assert all(natural_key(name) for name in PULLABLE)
     assert set(PULLABLE) == set(TABLES) | set(views.VIEW_NAMES)

@@ -1,15 +1,15 @@
-"""The centre model (centre / patient / month) fitted from per-patient sums.
+"""The three-level model (centre / patient / month) fitted from per-patient sums.
 
 Why: statsmodels MixedLM fits it with patients as variance components, one dummy column
 per patient: 2 minutes at 19,000 patients, hours at a registry's million.
 
-Model (as ``models.centre``): ``y = X beta + u_c + a_i + b_i t + e``, with independent
-``u_c ~ N(0, t sigma^2)``, ``a_i ~ N(0, psi_a sigma^2)``, ``b_i ~ N(0, psi_b sigma^2)``
-and ``X = Z = [1, t]``. Within a patient, ``W_i = I + Z_i Psi Z_i'`` with
-``Psi = diag(psi_a, psi_b)``, and ``models.fast_lmm``'s Woodbury identities give
-``H_i = Z'W_i^{-1}Z`` and ``g_i = Z'W_i^{-1}y`` from six sums per patient. A centre adds
-``t 1 1'`` to the block of its patients; with ``1 = Z e_1``, a second Woodbury step
-(Sherman-Morrison, ``w_c = t / (1 + t s_c)``, ``s_c = sum_i H_i[0, 0]``) gives
+Model: ``y = X beta + u_c + a_i + b_i t + e``, with independent ``u_c ~ N(0, t sigma^2)``,
+``a_i ~ N(0, psi_a sigma^2)``, ``b_i ~ N(0, psi_b sigma^2)`` and ``X = Z = [1, t]``.
+Within a patient, ``W_i = I + Z_i Psi Z_i'`` with ``Psi = diag(psi_a, psi_b)``, and the
+Woodbury identities of ``models.mixed.line`` give ``H_i = Z'W_i^{-1}Z`` and
+``g_i = Z'W_i^{-1}y`` from six sums per patient. A centre adds ``t 1 1'`` to the block
+of its patients; with ``1 = Z e_1``, a second Woodbury step (Sherman-Morrison,
+``w_c = t / (1 + t s_c)``, ``s_c = sum_i H_i[0, 0]``) gives
 
     X'V_c^{-1}X = sum_i H_i - w_c h_c h_c',   X'V_c^{-1}y = sum_i g_i - w_c h_c r_c,
     y'V_c^{-1}y = sum_i y'W_i^{-1}y - w_c r_c^2,   |V_c| = prod_i |W_i| (1 + t s_c),
@@ -30,43 +30,52 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from models.fast_lmm import PatientSums, patient_sums
+from models.mixed.sums import DesignSums, line_sums
+from models.mixed.tables import CENTRE_COMPONENTS, GrowthModelFit, variance_table, wald_table
+
+FAST_CENTRE_ENGINE = (
+    "cohortflow fast engine (models.mixed.centre: per-patient sums with a nested Woodbury "
+    "step per centre, L-BFGS-B; equal to statsmodels MixedLM at its optimum, "
+    "tests/models/mixed)"
+)
 
 
 @dataclass(frozen=True)
 class CentreSums:
-    patients: PatientSums  # per patient, time already scaled
+    patients: DesignSums  # per patient, time already scaled
     centre: np.ndarray  # (k,) centre code of each patient
     n_centres: int
 
 
-def centre_sums(data: pd.DataFrame, outcome: str, time: str, reml: bool) -> CentreSums:
+def centre_sums(
+    data: pd.DataFrame, *, outcome: str, time: str, group: str, cluster: str, reml: bool
+) -> CentreSums:
     """Per-patient sums, and each patient's centre (a patient belongs to one centre)."""
-    frame = data[[outcome, time, "patient_key", "centre_id"]].dropna()
-    centres_per_patient = frame.groupby("patient_key", sort=False)["centre_id"].nunique()
+    frame = data[[outcome, time, group, cluster]].dropna()
+    centres_per_patient = frame.groupby(group, sort=False)[cluster].nunique()
     if (centres_per_patient > 1).any():
         raise ValueError("a patient's rows come from more than one centre")
-    sums = patient_sums(frame, outcome, time, "patient_key", 1.0, reml)
-    codes, _ = pd.factorize(frame["patient_key"], sort=False)  # patient_sums' order
+    sums = line_sums(frame, outcome=outcome, time=time, group=group, reml=reml, time_scale=1.0)
+    codes, _ = pd.factorize(frame[group], sort=False)  # line_sums' order
     first = np.unique(codes, return_index=True)[1]
-    centre, names = pd.factorize(frame["centre_id"].to_numpy()[first], sort=False)
+    centre, names = pd.factorize(frame[cluster].to_numpy()[first], sort=False)
     return CentreSums(sums, centre, len(names))
 
 
 @dataclass
-class Profile:
-    beta: np.ndarray  # (2,) GLS estimate of the shifted outcome
+class CentreProfile:
+    beta: np.ndarray  # (2,) GLS estimate of the centred outcome
     s: np.ndarray  # (2, 2) X'V^{-1}X (sigma^2 units)
     q: float  # min over beta of (y - X beta)'V^{-1}(y - X beta)
     logdet: float  # sum log |V_c / sigma^2|
     deviance: float  # -2 log-likelihood, statsmodels' constants
 
 
-def profile(variances: np.ndarray, sums: CentreSums) -> Profile:
+def profile(variances: np.ndarray, sums: CentreSums) -> CentreProfile:
     """The beta- and sigma-profiled likelihood at (t, psi_a, psi_b)."""
     t, pa, pb = variances
     p = sums.patients
-    (a0, a1, a2), (c0, c1) = p.xtx, p.xty
+    (a0, a1, a2), (c0, c1) = p.ztz, p.zty
     b00, b01, b10, b11 = 1 + a0 * pa, a1 * pb, a1 * pa, 1 + a2 * pb  # I + A_i Psi
     det = b00 * b11 - b01 * b10
     n00, n01, n10, n11 = b11 / det, -b01 / det, -b10 / det, b00 / det
@@ -93,7 +102,7 @@ def profile(variances: np.ndarray, sums: CentreSums) -> Profile:
     deviance = logdet + m * np.log(2 * np.pi * q / m) + m
     if p.reml:
         deviance += np.linalg.slogdet(s)[1]
-    return Profile(beta, s, q, logdet, float(deviance))
+    return CentreProfile(beta, s, q, logdet, float(deviance))
 
 
 def loglike(beta: np.ndarray, variances: np.ndarray, sums: CentreSums) -> float:
@@ -107,7 +116,7 @@ def loglike(beta: np.ndarray, variances: np.ndarray, sums: CentreSums) -> float:
     return value - 0.5 * np.linalg.slogdet(p.s)[1] if sums.patients.reml else value
 
 
-def fit(sums: CentreSums) -> tuple[np.ndarray, Profile, bool]:
+def optimise(sums: CentreSums) -> tuple[np.ndarray, CentreProfile, bool]:
     """Variances (t, psi_a, psi_b) at the optimum, by L-BFGS-B on their square roots."""
     n = sums.patients.n_observations
 
@@ -146,3 +155,31 @@ def fixed_effect_se(beta: np.ndarray, variances: np.ndarray, sums: CentreSums) -
             )
             hess[i, j] = hess[j, i] = value
     return np.sqrt(np.diag(np.linalg.inv(-hess))[:2])
+
+
+def fit_three_level_fast(
+    data: pd.DataFrame, *, outcome: str, time: str, group: str, cluster: str, time_scale: float
+) -> GrowthModelFit:
+    """REML fit of ``outcome ~ time`` with a ``cluster`` intercept and, per ``group``
+    within it, an intercept and a slope of ``time`` (independent).
+
+    ``data[time]`` is already divided by ``time_scale`` (``models.mixed.engine`` says
+    why); the slope, its SE and the slope variance are transformed back to time units.
+    """
+    sums = centre_sums(data, outcome=outcome, time=time, group=group, cluster=cluster, reml=True)
+    variances, best, converged = optimise(sums)
+    se = fixed_effect_se(best.beta, variances, sums)
+    back = np.array([1.0, 1.0 / time_scale])
+    beta = (best.beta + [sums.patients.y_shift, 0.0]) * back
+    sigma2 = best.q / sums.patients.df
+    t, psi_a, psi_b = variances * sigma2
+    values = [t, psi_a, psi_b / time_scale**2, sigma2]
+    return GrowthModelFit(
+        fixed_effects=wald_table(["Intercept", time], beta, se * back),
+        variance_components=variance_table(dict(zip(CENTRE_COMPONENTS, values, strict=True))),
+        n_observations=sums.patients.n_observations,
+        n_groups=sums.patients.n_patients,
+        log_likelihood=-0.5 * best.deviance,
+        converged=converged,
+        engine=FAST_CENTRE_ENGINE,
+    )

@@ -1,0 +1,95 @@
+"""The models' headline results, written once for people: the console and the Prefect UI.
+
+``primary_block`` and ``secondary_block`` hold the figures a data manager looks at first,
+each next to the paper's published figure; ``as_text`` lays a block out for the console
+summary (``cohortflow demo``, ``run``), ``as_markdown`` for the Prefect artifact of the
+model flow. Every full result is in the parquet files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from models.primary import PrimaryResult
+from models.suite import StudyResults
+
+# The paper's figures (the study the simulator imitates), shown beside ours.
+PUBLISHED_EFFECT_SIZE = "-0.52 (95% CI -0.62 to -0.41)"
+PUBLISHED_INTERACTION = "|0.04| (CI 0.01 to 0.06), p = .002"
+MAIN_MEDIATION_EFFECTS = ("indirect_acme", "direct_ade", "total", "proportion_mediated")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A titled list of headline rows: (label, text), label empty for a row of text only."""
+
+    title: str
+    rows: list[tuple[str, str]]
+    label_width: int  # the console's label column
+
+
+def primary_block(primary: PrimaryResult, snapshot_id: str) -> Block:
+    """The primary model: its data, the monthly change in pain, the one-year effect size."""
+    fe = primary.fit.fixed_effects.filter(pl.col("term") == "month").row(0, named=True)
+    es = primary.effect_size.row(0, named=True)
+    slope = (
+        f"{fe['estimate']:+.3f} (95% CI {fe['ci_low']:+.3f} to {fe['ci_high']:+.3f}), "
+        f"p = {fe['p_value']:.1e}"
+    )
+    effect = (
+        f"{es['estimate']:+.2f} (95% CI {es['ci_low']:+.2f} to {es['ci_high']:+.2f})"
+        f"   published: {PUBLISHED_EFFECT_SIZE}"
+    )
+    rows = [
+        ("", f"{es['n_patients']} patients, {es['n_observations']} patient-months"),
+        ("change in pain per month", slope),
+        ("one-year effect size", effect),
+    ]
+    title = (
+        f"Primary model (snapshot {snapshot_id}): NPRS ~ month, random intercept and slope "
+        "per patient, REML"
+    )
+    return Block(title, rows, label_width=25)
+
+
+def secondary_block(study: StudyResults) -> Block:
+    """The secondary analyses in one row each, and those that could not run."""
+    rows = []
+    inter = study.interaction
+    if inter:
+        text = (
+            f"{inter['estimate']:+.3f}/month (95% CI {inter['ci_low']:+.3f} to "
+            f"{inter['ci_high']:+.3f}), LRT p = {inter['lrt_p_value']:.3f}"
+        )
+        rows.append(
+            ("time x depression (HADS-D >= 8)", f"{text}   published: {PUBLISHED_INTERACTION}")
+        )
+    if study.trajectory_groups:
+        shares = " / ".join(f"{s:.0%}" for s in study.trajectory_shares)
+        rows.append(("pain trajectories (BIC)", f"{study.trajectory_groups} groups: {shares}"))
+    if study.mediation:
+        effects = ", ".join(
+            f"{k} {study.mediation[k]:+.3f}" for k in MAIN_MEDIATION_EFFECTS if k in study.mediation
+        )
+        rows.append(("mediation (per 100 mg)", effects))
+    for score, (before, after, p) in study.sf12.items():
+        rows.append((score, f"{before:.1f} -> {after:.1f}, paired p = {p:.3f}"))
+    rows += [("", f"not fitted: {step}: {error}") for step, error in study.failed.items()]
+    return Block("Secondary analyses (all results in the parquet files):", rows, label_width=32)
+
+
+def as_text(block: Block) -> list[str]:
+    """The title, then each row indented, labels in a column."""
+    return [block.title] + [
+        f"  {label:<{block.label_width}} {text}" if label else f"  {text}"
+        for label, text in block.rows
+    ]
+
+
+def as_markdown(block: Block) -> list[str]:
+    """The title in bold, then a bullet per row."""
+    return [f"**{block.title}**", ""] + [
+        f"- {label}: {text}" if label else f"- {text}" for label, text in block.rows
+    ]

@@ -1,0 +1,20 @@
+"""The one mixed-model engine: random intercept and slope models of pain over time.
+
+The study fits three: the primary model (``nprs ~ month``), the interaction model (any
+fixed part, REML and ML) and the centre model (a centre level above patients). Each is
+fitted either by the fast engine, from per-patient sums in milliseconds, or by
+statsmodels MixedLM, the reference (``engine.py`` chooses). Inside, by layer:
+
+- ``engine``: the choice of engine; ``fast`` (two-level fits), ``centre`` (the
+  three-level fit), ``reference`` (statsmodels);
+- ``optimise``: L-BFGS-B then Newton, for either likelihood;
+- ``line`` (fixed part = random part: the primary model) and ``design`` (any fixed part):
+  the likelihood, its gradient and Hessian;
+- ``likelihood``, ``sums``, ``tables``: what they share (the profile, the per-patient
+  sums, the Wald and variance-components tables).
+"""
+
+from models.mixed.engine import ENGINES, check_engine, fit_growth_model, fit_three_level_model
+from models.mixed.tables import GrowthModelFit
+
+__all__ = ["ENGINES", "GrowthModelFit", "check_engine", "fit_growth_model", "fit_three_level_model"]
