@@ -6,8 +6,14 @@ logs, artifacts and task results.
 
 from __future__ import annotations
 
+import json
+
+import duckdb
 import polars as pl
 import pytest
+
+from cohortflow.settings import Settings
+from transforms.staging.pseudonym import patient_key
 
 pytestmark = pytest.mark.e2e
 
@@ -19,6 +25,15 @@ def _local_ids(workspace) -> list[str]:
     return latent["patient_id"].to_list()
 
 
+def _assert_pseudonyms_made_with(key: str, workspace) -> None:
+    """The flow pseudonymised with the real key (a masked one would give other keys)."""
+    latent = pl.read_parquet(workspace / "simulation" / "latent.parquet")
+    expected = {patient_key(key, c, p) for c, p in latent.select("centre_id", "patient_id").rows()}
+    with duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True) as con:
+        keys = {k for (k,) in con.execute("SELECT patient_key FROM patients").fetchall()}
+    assert keys and keys <= expected
+
+
 def _outputs(workspace):
     """Every file the pipeline wrote (the inbox and the simulator's truth are inputs)."""
     skip = {"inbox", "simulation", "centres", ".prefect"}
@@ -27,7 +42,12 @@ def _outputs(workspace):
             yield path
 
 
-def test_the_key_and_local_ids_never_leave_the_inbox(prefect_harness, workspace, monkeypatch):
+@pytest.mark.parametrize("key_from", ["environment", "settings"])
+def test_the_key_and_local_ids_never_leave_the_inbox(
+    prefect_harness, workspace, monkeypatch, key_from
+):
+    """It holds whether the key comes from the environment (a deployment) or from the
+    settings the CLI passes in: Prefect stores that flow parameter with the key masked."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -38,10 +58,15 @@ def test_the_key_and_local_ids_never_leave_the_inbox(prefect_harness, workspace,
 
     from flows.nightly import nightly
 
-    monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", KEY)
     monkeypatch.setenv("COHORTFLOW_SETTLE_SECONDS", "0")
-    state = nightly(workspace=str(workspace), return_state=True)
+    if key_from == "environment":
+        monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", KEY)
+        state = nightly(workspace=str(workspace), return_state=True)
+    else:
+        settings = Settings.from_env(workspace).with_key(KEY)
+        state = nightly(settings=settings, return_state=True)
     assert state.is_completed()
+    _assert_pseudonyms_made_with(KEY, workspace)
     ids = [i.encode() for i in _local_ids(workspace)]
     written = list(_outputs(workspace))
     assert any(p.suffix == ".duckdb" for p in written) and any(
@@ -60,8 +85,12 @@ def test_the_key_and_local_ids_never_leave_the_inbox(prefect_harness, workspace,
         task_runs = client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
         )
+        parameters = client.read_flow_run(run_id).parameters
+    if key_from == "settings":
+        assert parameters["settings"]["pseudonym_key"] == "**********"
     text = "\n".join(
-        [log.message for log in logs]
+        [json.dumps(parameters, default=str)]
+        + [log.message for log in logs]
         + [str(a.data) + str(a.description) for a in artifacts]
         + [str(t.state.message) + str(t.state.data) for t in task_runs if t.state]
     )
