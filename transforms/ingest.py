@@ -159,6 +159,9 @@ def _pseudonymised_batch(
                 "rows_read": batch.rows_read[position],
                 "rows_duplicate": batch.rows_duplicate[position],
                 "full_export": staged.full_export,
+                "export_date": export.export_date,
+                "export_date_source": export.export_date_source,
+                "mapping_hash": staged.mapping_hash,
             }
         )
     files = pl.DataFrame(records, schema={"_file": pl.Int32, **FILE_COLUMNS})

@@ -3,6 +3,7 @@ copied, and what is there but never read (links, folders, entries outside the in
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import hashlib
 import os
@@ -21,6 +22,8 @@ class ExportFile:
     form: str  # UNRECOGNISED: matches no form pattern of the centre's mapping
     file_hash: str
     size_bytes: int
+    export_date: dt.date | None = None  # when the centre made the export (mapping-declared)
+    export_date_source: str | None = None  # where export_date came from, for people
 
 
 @dataclass

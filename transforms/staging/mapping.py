@@ -18,6 +18,8 @@ Example (a French-locale wide follow-up export)::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -161,6 +163,12 @@ class FormMapping(_Strict):
                     f"units.{name}: unknown unit {unit!r}; known: {sorted(known) or 'none'}"
                 )
         return self
+
+    def content_hash(self) -> str:
+        """A hash of what this mapping says (not of its file's formatting or comments):
+        recorded with every file staged under it, so that a change is noticed."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def canonical_columns(self) -> set[str]:
         """Canonical columns this mapping produces."""

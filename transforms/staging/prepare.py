@@ -33,6 +33,7 @@ class StagedExport:
     file: ExportFile
     staged: StagedFile
     full_export: bool
+    mapping_hash: str  # the form mapping it was staged with (a changed mapping re-stages)
 
 
 def stage_export(export: ExportFile, mapping: CentreMapping) -> StagedExport | Rejection:
@@ -46,7 +47,9 @@ def stage_export(export: ExportFile, mapping: CentreMapping) -> StagedExport | R
         staged = stage_file(content, export.path, form_mapping, FORMS[export.form])
     except FileRejected as exc:
         return Rejection(export, f"{exc.rule}: {exc.detail}")
-    return StagedExport(export, staged, form_mapping.export == "full")
+    return StagedExport(
+        export, staged, form_mapping.export == "full", form_mapping.content_hash()
+    )
 
 
 def _read_as_discovered(export: ExportFile) -> bytes:

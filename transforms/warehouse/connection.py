@@ -33,6 +33,7 @@ def connect(
     con.execute(f"SET memory_limit = '{memory_limit}'")
     if not read_only:
         con.execute(ddl.OPERATIONAL_DDL)
+        con.execute(ddl.ADDED_COLUMNS_DDL)
         con.execute(ddl.HISTORY_DDL)
         for form in FORMS.values():
             con.execute(ddl.table_ddl(form))

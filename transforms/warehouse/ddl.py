@@ -39,6 +39,16 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 
+# Columns added after the first warehouses were made: created on a new warehouse, added to
+# an older one when it is opened for writing (each statement is idempotent).
+ADDED_COLUMNS_DDL = """
+ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS export_date DATE;
+ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS export_date_source VARCHAR;
+ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS mapping_hash VARCHAR;
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS resolved_run_id VARCHAR;
+"""
+
+
 def table_columns_ddl(form: Form) -> str:
     """A form's columns: its schema's, patient_key for the local id, then lineage."""
     cols = ["patient_key VARCHAR NOT NULL", "centre_id VARCHAR NOT NULL"]

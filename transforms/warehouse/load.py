@@ -43,6 +43,9 @@ FILE_COLUMNS = {
     "rows_read": pl.Int64,
     "rows_duplicate": pl.Int64,
     "full_export": pl.Boolean,
+    "export_date": pl.Date,  # the date the export was made, as the mapping declares it
+    "export_date_source": pl.String,  # where that date came from (file name, column, ...)
+    "mapping_hash": pl.String,  # the centre's form mapping the file was staged with
 }
 
 
@@ -127,6 +130,9 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch, run_id: str) ->
                 "centre_id": f["centre_id"],
                 "file_name": f["file_name"],
                 "size_bytes": f["size_bytes"],
+                "export_date": f["export_date"],
+                "export_date_source": f["export_date_source"],
+                "mapping_hash": f["mapping_hash"],
                 "status": "loaded",
                 "run_id": run_id,
                 **{k: v for k, v in counts[f["file_hash"]].items() if k != "rows_same"},
