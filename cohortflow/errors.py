@@ -36,3 +36,9 @@ class FileNotReady(CohortflowError):
             f"{', '.join(names)}; the centre is retried, and deferred to the next night if "
             "the files do not settle"
         )
+
+
+class KeyMismatch(CohortflowError):
+    """The pseudonymisation key is not the one the warehouse was built with (or cannot be
+    confirmed to be): nothing was written, since another key would give every patient a
+    second pseudonym. The message never holds the key, only when its fingerprint was kept."""

@@ -9,6 +9,7 @@ a ``Settings`` (or the one value it needs) as an argument. The pseudonymisation 
 |---|---|---|
 | workspace | ``COHORTFLOW_HOME`` (or ``--workspace``) | ``./cohortflow-data`` |
 | pseudonym_key | ``COHORTFLOW_PSEUDONYM_KEY`` | none (a Prefect Secret block, else an error) |
+| new_pseudonym_key | ``COHORTFLOW_NEW_PSEUDONYM_KEY`` | none (only ``cohortflow rekey`` reads it) |
 | task_runner | ``COHORTFLOW_TASK_RUNNER`` | ``threads`` |
 | max_workers | ``COHORTFLOW_MAX_WORKERS`` | 4 |
 | settle_seconds | ``COHORTFLOW_SETTLE_SECONDS`` | 30 |
@@ -34,6 +35,7 @@ from cohortflow.errors import ConfigError
 # Only for simulated data: the demo's pseudonyms need a key, and none is secret there.
 DEMO_PSEUDONYM_KEY = "cohortflow-demo-key-simulated-data-only"
 KEY_VARIABLE = "COHORTFLOW_PSEUDONYM_KEY"
+NEW_KEY_VARIABLE = "COHORTFLOW_NEW_PSEUDONYM_KEY"  # a rotation's new key (never an argument)
 DEFAULT_NIGHTLY_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "Europe/Paris"
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
@@ -62,6 +64,9 @@ class Settings:
     duckdb_memory: str = "1GB"
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
     timezone: str = DEFAULT_TIMEZONE
+    # The key a deliberate rotation (``cohortflow rekey``) moves the warehouse to: from the
+    # environment, never the command line (arguments show in ``ps``).
+    new_pseudonym_key: SecretStr | None = None
 
     @property
     def inbox(self) -> Path:
@@ -105,6 +110,15 @@ class Settings:
             )
         return self.pseudonym_key.get_secret_value()
 
+    def require_new_key(self) -> str:
+        """The key a rotation moves to, or a clear error saying how to provide it."""
+        if self.new_pseudonym_key is None or not self.new_pseudonym_key.get_secret_value():
+            raise ConfigError(
+                f"no new key: set {NEW_KEY_VARIABLE} in the environment to the new key (never "
+                f"on the command line), with the current key in {KEY_VARIABLE}"
+            )
+        return self.new_pseudonym_key.get_secret_value()
+
     @classmethod
     def from_env(
         cls, workspace: str | Path | None = None, environ: Mapping[str, str] | None = None
@@ -112,7 +126,7 @@ class Settings:
         """Settings from arguments, then the environment, then defaults."""
         env = os.environ if environ is None else environ
         root = workspace or env.get("COHORTFLOW_HOME") or "cohortflow-data"
-        key = env.get(KEY_VARIABLE)
+        key, new_key = env.get(KEY_VARIABLE), env.get(NEW_KEY_VARIABLE)
         return cls(
             workspace=Path(root).resolve(),
             pseudonym_key=SecretStr(key) if key else None,
@@ -123,6 +137,7 @@ class Settings:
             duckdb_memory=_memory(env, "COHORTFLOW_DUCKDB_MEMORY", "1GB"),
             nightly_cron=env.get("COHORTFLOW_NIGHTLY_CRON") or DEFAULT_NIGHTLY_CRON,
             timezone=env.get("COHORTFLOW_TIMEZONE") or DEFAULT_TIMEZONE,
+            new_pseudonym_key=SecretStr(new_key) if new_key else None,
         )
 
 

@@ -74,6 +74,8 @@ def fit(
     run_id = warehouse.new_run_id()
     con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
+        if settings.pseudonym_key is not None:  # none needed; a wrong one is refused
+            warehouse.check_reader_key(con, settings.require_key())
         warehouse.start_run(con, run_id)
         snapshot = warehouse.snapshot_id(con)
         warehouse.refresh_views(con, snapshot)

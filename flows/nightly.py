@@ -35,8 +35,10 @@ from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared
 from transforms.quality import QualityResult
+from transforms.reevaluate import Reevaluated, reevaluate_waiting
 from transforms.staging.inbox import Rejection, unconfigured_centres
 from transforms.staging.mapping import CentreMapping, load_all_mappings
+from transforms.staging.order import export_warnings
 from transforms.staging.prepare import StagedExport, prepare_centre
 
 NOT_READY_RETRIES = 3  # waits of 1x, 2x, 4x the settle time, then the centre waits a night
@@ -61,6 +63,7 @@ class NightResult:
     study: StudyResults | None = None
     quality: QualityResult | None = None
     quality_error: str | None = None
+    reevaluated: list[Reevaluated] = field(default_factory=list)  # waiting rows re-read
 
     @property
     def rows_quarantined(self) -> int:
@@ -76,6 +79,12 @@ class NightResult:
             f"{c}: still being copied, deferred: {', '.join(n)}" for c, n in self.waiting.items()
         ]
         notes += [f"inbox/{c}/ has no mapping file" for c in self.unconfigured]
+        notes += export_warnings(self.files)  # ambiguous order, modification time in future
+        notes += [
+            f"{r.centre_id}/{r.file_name}: {r.rows_waiting} rows still waiting: {r.problem}"
+            for r in self.reevaluated
+            if r.problem
+        ]
         if self.quality is not None:
             notes += [f"data quality: {line}" for line in self.quality.warnings()]
         return notes
@@ -165,8 +174,12 @@ def nightly(
 
     con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
+        # one key per warehouse: another key is refused before any write, even a run row
+        warehouse.check_key(con, secret, inbox=settings.inbox, mappings=mappings)
         warehouse.start_run(con, run_id)
-        known = warehouse.known_files(con)
+        known = warehouse.known_files(con) - warehouse.files_to_restage(
+            con, {k: h for m in mappings.values() for k, h in m.content_hashes().items()}
+        )  # a file loaded under a mapping changed since is read again
         for group in centre_groups(list(mappings.values()), settings.centres_per_batch):
             # Prefect types with_options for runners of its base future type only
             runner = centre_task_runner(settings)
@@ -174,6 +187,7 @@ def nightly(
             outcomes = prepare(settings.inbox, group, known, settings.settle_seconds)
             _load_centres(con, outcomes, result, secret)
             del outcomes  # memory holds one group's exports at a time
+        result.reevaluated = reevaluate_waiting(con, settings.inbox, mappings, run_id, secret)
         _close_night(con, result, settings, fit_models)
         if check_quality:
             _check_quality(con, result, settings, sorted(mappings))

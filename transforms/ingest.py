@@ -17,8 +17,9 @@ import duckdb
 import polars as pl
 
 from schemas.forms import FORMS, Form
-from transforms.staging.inbox import Rejection
+from transforms.staging.inbox import ExportFile, Rejection
 from transforms.staging.mapping import CentreMapping
+from transforms.staging.order import LoadedExport, hold_late_exports
 from transforms.staging.prepare import StagedExport
 from transforms.staging.pseudonym import Pseudonymiser
 from transforms.staging.validate import ValidatedBatch, validate_batch
@@ -42,6 +43,8 @@ class FileReport:
     rows_same: int = 0  # identical to what the warehouse held
     rows_absent: int = 0  # rows of earlier exports missing from this full export (flagged)
     error: str | None = None
+    restaged: bool = False  # loaded before, read again because its mapping changed
+    export: ExportFile | None = None  # as staged: its export date, and notes for people
 
 
 def centre_groups(mappings: list[CentreMapping], size: int) -> list[list[CentreMapping]]:
@@ -62,6 +65,7 @@ def load_prepared(
     per centre (a centre's files in the order given), one transaction per batch.
     """
     reports: dict[int, FileReport] = {}
+    prepared = hold_late_exports(prepared, _loaded_exports(con))  # never undo newer exports
     rejected = [(i, item) for i, item in enumerate(prepared) if isinstance(item, Rejection)]
     staged = [(i, item) for i, item in enumerate(prepared) if isinstance(item, StagedExport)]
     pseudonymiser = Pseudonymiser(secret)
@@ -82,6 +86,7 @@ def load_prepared(
                     form.name,
                     "loaded",
                     **counts[item.file.file_hash],
+                    export=item.file,
                 )
         del checked  # before the next form's batch is built
     record_rejected(con, [_rejection_record(r) for _, r in rejected], run_id)
@@ -200,3 +205,12 @@ def _rejection_record(rejection: Rejection) -> dict:
         "size_bytes": f.size_bytes,
         "error": rejection.error,
     }
+
+
+def _loaded_exports(con: duckdb.DuckDBPyConnection) -> list[LoadedExport]:
+    """The export dates already loaded, to hold back an export that arrives late."""
+    rows = con.execute(
+        "SELECT centre_id, form, file_hash, file_name, export_date, export_date_source "
+        "FROM ingested_files WHERE status = 'loaded'"
+    ).fetchall()
+    return [LoadedExport(*row) for row in rows]

@@ -82,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+    rekey = sub.add_parser(
+        "rekey",
+        parents=[common],
+        help="rotate the pseudonymisation key: every patient re-keyed in one transaction",
+        description="Move every pseudonym from the current key (COHORTFLOW_PSEUDONYM_KEY) to "
+        "a new one (COHORTFLOW_NEW_PSEUDONYM_KEY: from the environment, never an argument, "
+        "which would show in ps), in one transaction, history kept. Local ids are never "
+        "stored: they are read again from the exports in the inbox, so every export loaded "
+        "so far must still be there.",
+    )
+    rekey.set_defaults(handler=cmd_rekey)
+
     pull = sub.add_parser(
         "pull",
         parents=[common],
@@ -240,12 +252,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     load_all_mappings(settings.centres_config)  # a config mistake is reported before the flow
     configure_prefect(settings)
-    from cohortflow.cli.summary import night_summary
-    from flows.nightly import nightly
     from flows.secrets import resolve_pseudonym_key
 
-    resolve_pseudonym_key(settings)  # a missing key is reported before the flow too
+    secret = resolve_pseudonym_key(settings)  # a missing key is reported before the flow too
     _check_warehouse_free(settings)
+    _check_key(settings, secret)  # another key than the warehouse's: before Prefect is loaded
+    from cohortflow.cli.summary import night_summary
+    from flows.nightly import nightly
 
     state = nightly(settings=settings, fit_models=args.fit_models, return_state=True)
     result = _night_result(state)
@@ -267,6 +280,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
+    _check_key(settings)
     configure_prefect(settings)
     from flows.fit import fit
 
@@ -283,14 +297,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.centres_config.is_dir():
         raise CohortflowError(f"{settings.centres_config} does not exist: nothing to serve")
     configure_prefect(settings)
+    from flows.secrets import resolve_pseudonym_key
+
+    _check_key(settings, resolve_pseudonym_key(settings))  # fail now, not at 02:00
     from prefect import serve
 
     from flows.deployments import runner_deployments
-    from flows.secrets import resolve_pseudonym_key
 
-    resolve_pseudonym_key(settings)  # fail now, not at 02:00
     serve(*runner_deployments(settings))
     return 0
+
+
+def cmd_rekey(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(args.workspace)
+    _require_warehouse(settings)
+    new_secret = settings.require_new_key()
+    configure_prefect(settings)  # the current key may be a Prefect Secret block
+    from flows.secrets import resolve_pseudonym_key
+    from transforms import warehouse
+
+    rotation = warehouse.rotate_key(settings, resolve_pseudonym_key(settings), new_secret)
+    print(rotation.summary())
+    return 0
+
+
+def _check_key(settings: Settings, secret: str | None = None) -> None:
+    """The key against the warehouse's fingerprint before Prefect starts, read-only (a
+    refusal writes nothing and is one line). ``secret``: a command that writes pseudonyms;
+    None: one that needs no key, checked only if a key is configured all the same."""
+    from transforms import warehouse
+
+    if secret is not None:
+        warehouse.check_workspace_key(settings, secret)
+    elif settings.pseudonym_key is not None:
+        warehouse.check_workspace_key(settings, settings.require_key(), writer=False)
 
 
 def _comma_list(text: str) -> list[str]:
@@ -307,6 +347,7 @@ def _int_list(text: str) -> list[int]:
 def cmd_pull(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
+    _check_key(settings)
     from transforms import warehouse
     from transforms.delivery.pull import list_pullable, pull
 

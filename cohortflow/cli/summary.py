@@ -12,6 +12,7 @@ from cohortflow.settings import Settings
 from models import headline
 from schemas.forms import FORMS
 from transforms import warehouse
+from transforms.staging.order import applied_orders, file_notes
 
 TOP_REASONS = 12
 
@@ -23,6 +24,7 @@ def night_summary(result, truth_path: Path | None = None) -> str:
         lines.append("  no new files in the inbox: nothing loaded")
     else:
         lines += _ingestion_lines(result.files)
+        lines += _export_order_lines(result.files)
     lines += _attention_lines(result)
     if result.quality is not None:
         lines += ["", *quality_lines(result.quality)]
@@ -47,6 +49,24 @@ def _attention_lines(result) -> list[str]:
         )
     for centre, error in result.failed_centres.items():
         lines.append(f"  ERROR   {centre} failed (the other centres were loaded): {error}")
+    for f in result.files:
+        if f.restaged:
+            lines.append(
+                f"  RE-READ {f.centre_id}/{f.file_name}: its centre's {f.form} mapping changed; "
+                f"staged again ({f.rows_loaded} rows loaded, {f.rows_changed} corrected, "
+                f"{f.rows_quarantined} quarantined)"
+            )
+    for r in result.reevaluated:
+        if r.rows_loaded:
+            lines.append(
+                f"  FIXED   {r.centre_id}/{r.file_name}: {r.rows_loaded} {r.form} rows loaded "
+                "from quarantine (the record they waited for is fixed)"
+            )
+        if r.problem:
+            lines.append(
+                f"  WARNING {r.centre_id}/{r.file_name}: {r.rows_waiting} {r.form} rows stay "
+                f"in quarantine: {r.problem}"
+            )
     if result.quarantine_reasons:
         lines += ["", "  Quarantined values by rule (details in the quarantine CSV):"]
         shown = result.quarantine_reasons[:TOP_REASONS]
@@ -55,6 +75,16 @@ def _attention_lines(result) -> list[str]:
         if hidden:
             lines.append(f"  {sum(n for *_, n in hidden):>6}  ({len(hidden)} more kinds)")
     return lines
+
+
+def _export_order_lines(files) -> list[str]:
+    """Where a centre sent several exports of a form: the order they were applied in (a
+    warning when no export date is declared), and files dated in the future."""
+    lines = [
+        f"  {'WARNING' if order.ambiguous else 'ORDER  '} {order.describe()}"
+        for order in applied_orders(files)
+    ]
+    return lines + [f"  WARNING {note}" for note in file_notes(files)]
 
 
 def _files_to_open(result) -> list[str]:

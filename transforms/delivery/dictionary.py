@@ -31,11 +31,18 @@ OPERATIONAL = {
     "failed and the others loaded, failed), counts, snapshot id, whether models were "
     "published; run_seq orders runs (the time axis of history)",
     "ingested_files": "one row per (file content, form): status loaded/rejected, rows read, "
-    "loaded (new, changed), quarantined, exact duplicates, absent; the error if rejected",
+    "loaded (new, changed), quarantined, exact duplicates, absent (the counts as they stand: "
+    "a quarantined row loaded later moves to loaded); the error if rejected; the export "
+    "date and where it came from; the hash of the mapping the file was staged with",
     "quarantine": "one row per (record, failed rule): file, source row, source column, rule, "
-    "offending value and a message; patient_key when the id was readable",
+    "offending value and a message; patient_key when the id was readable; resolved_run_id: "
+    "the run that loaded the record or re-staged its file (null: still in quarantine)",
     "changes": "one row per corrected value: old and new value, old and new file, run",
     "absent_rows": "rows of an earlier full export missing from a newer one (flagged, kept)",
+    "key_fingerprint": "a keyed hash of a fixed constant under the pseudonymisation key "
+    "(never the key): a night with another key is refused before it writes anything",
+    "key_rotations": "one row per deliberate key rotation (`cohortflow rekey`): when, old "
+    "and new fingerprints, keys and rows re-keyed, snapshot before and after",
     "views_built": "the snapshot id the analysis views were last built from",
     "views_stale": "patients whose rows changed since the views were built (written with "
     "each batch; their views are rebuilt after the night, then the list is emptied)",

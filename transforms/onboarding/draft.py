@@ -22,6 +22,7 @@ from cohortflow.errors import ConfigError
 from schemas.forms import FORMS
 from transforms.onboarding.files import FileProfile, harmonise_formats, profile_file
 from transforms.onboarding.matching import guess_form, suggest_mapping
+from transforms.onboarding.stamps import export_date_draft
 from transforms.onboarding.vocabulary import MISSING_MARKERS
 
 # A form's suggestion (transforms.onboarding.matching.suggest_mapping) and the file it is from.
@@ -135,6 +136,7 @@ def _render_form(
         f"  {form}:",
         f"    # from {profile.path.name}: {profile.n_rows} rows, {len(profile.columns)} columns",
         f"    file_pattern: {_q(file_pattern(profile.path.name, centre_id=centre_id))}",
+        *_render_export_date(profile.path.name),
         f"    format: {{{', '.join(fields)}}}",
         f"    layout: {mapping['layout']}",
     ]
@@ -145,6 +147,16 @@ def _render_form(
     lines.append(f"    missing_values: [{markers}]")
     lines += _render_todo(form, suggestion)
     return lines
+
+
+def _render_export_date(name: str) -> list[str]:
+    """The export date read from the file name's date stamp, when it has one."""
+    drafted = export_date_draft(name)
+    if drafted is None:
+        return []
+    option, comment = drafted
+    entries = ", ".join(f"{key}: {_q(value)}" for key, value in option.items())
+    return [f"    export_date: {{{entries}}}{_comment(comment)}"]
 
 
 def _render_section(section: str, entries: dict[str, str], notes: dict[str, str]) -> list[str]:

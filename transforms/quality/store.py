@@ -143,9 +143,10 @@ def write_queries(queries: pl.DataFrame, results: pl.DataFrame, folder: Path) ->
 
 
 def quarantine_by_centre(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Rows quarantined at ingestion, by centre, form and rule (all runs), most first."""
+    """Rows still in quarantine (from any run), by centre, form and rule, most first."""
     return con.sql(
         """SELECT centre_id, form, coalesce(column_name, '') AS column_name, rule,
                   count(DISTINCT (file_hash, record)) AS n_rows
-           FROM quarantine GROUP BY ALL ORDER BY centre_id, n_rows DESC, form, rule"""
+           FROM quarantine WHERE resolved_run_id IS NULL
+           GROUP BY ALL ORDER BY centre_id, n_rows DESC, form, rule"""
     ).pl()

@@ -8,6 +8,7 @@ import fnmatch
 import hashlib
 import os
 import time
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ class ExportFile:
     size_bytes: int
     export_date: dt.date | None = None  # when the centre made the export (mapping-declared)
     export_date_source: str | None = None  # where export_date came from, for people
+    modified: float | None = None  # modification time at discovery (POSIX seconds)
+    notes: tuple[str, ...] = ()  # warnings about this file for the night's summary
 
 
 @dataclass
@@ -41,21 +44,81 @@ COMPLETION_MARKER = ".done"  # "<file>.done" beside a file says its copy is comp
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart")
 
 
+CLOCK_SKEW_SECONDS = 60.0  # an mtime at most this far ahead: a clock a little off, wait
+STABILITY_SECONDS = 2.0  # how long a file dated in the future must keep its size and mtime
+
+
+@dataclass(frozen=True)
+class Settling:
+    """Which of a centre's files may still be being copied, and which were judged complete
+    by their size alone because their modification time is in the future."""
+
+    waiting: list[str]
+    future: dict[str, str]  # file name -> the note saying why it was judged by its size
+
+
 def unsettled_files(folder: Path, settle_seconds: float, now: float | None = None) -> list[str]:
+    """Files that may still be being copied: partial downloads, or modified too recently."""
+    return settling(folder, settle_seconds, now).waiting
+
+
+def settling(
+    folder: Path,
+    settle_seconds: float,
+    now: float | None = None,
+    known: Set[str] = frozenset(),
+) -> Settling:
     """Files that may still be being copied: partial downloads, or modified too recently.
 
-    A file with a completion marker (``<name>.done``) is complete whatever its age.
+    A file with a completion marker (``<name>.done``) is complete whatever its age. A
+    modification time in the future (beyond clock skew) says nothing about the copy: such
+    a file is judged by size and mtime read twice, apart (``future_files_settled``), unless
+    its content is one already loaded (``known`` hashes), so only those files cost a wait.
     """
     now = time.time() if now is None else now
-    waiting = []
+    waiting, future = [], []
     for path in _export_paths(folder, with_partial=True):
         if path.name.endswith(PARTIAL_SUFFIXES):
             waiting.append(path.name)
-        elif not path.with_name(path.name + COMPLETION_MARKER).exists() and (
-            now - path.stat().st_mtime < settle_seconds
-        ):
+        elif path.with_name(path.name + COMPLETION_MARKER).exists():
+            continue
+        elif path.stat().st_mtime > now + CLOCK_SKEW_SECONDS:
+            future.append(path)
+        elif now - path.stat().st_mtime < settle_seconds:
             waiting.append(path.name)
-    return waiting
+    unknown = [p for p in future if file_hash(p.read_bytes()) not in known]
+    window = min(settle_seconds, STABILITY_SECONDS)
+    steady, moving = future_files_settled(unknown, window)
+    return Settling(sorted(waiting + moving), steady)
+
+
+def future_files_settled(paths: list[Path], window: float) -> tuple[dict[str, str], list[str]]:
+    """Files dated in the future, read twice ``window`` seconds apart: those whose size and
+    mtime held still (each with a note for people), and those still changing."""
+    if not paths:
+        return {}, []
+    before = {p: _size_and_mtime(p) for p in paths}
+    time.sleep(window)
+    steady, moving = {}, []
+    for path, first in before.items():
+        if first is None or _size_and_mtime(path) != first:
+            moving.append(path.name)
+            continue
+        stamp = dt.datetime.fromtimestamp(first[1] / 1e9).strftime("%d/%m/%Y %H:%M")
+        steady[path.name] = (
+            f"modification time {stamp} is in the future (is the clock of the machine that "
+            "wrote it wrong?): judged complete because its size and modification time did "
+            f"not change over {window:g} s"
+        )
+    return steady, moving
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None  # gone: not steady
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _export_paths(folder: Path, *, with_partial: bool = False) -> list[Path]:
@@ -91,13 +154,18 @@ def discover_centre_files(
     order = [*FORMS, UNRECOGNISED]
     found, seen = [], set(known)
     for path in _export_paths(folder):
+        modified = path.stat().st_mtime
         content = path.read_bytes()
         digest = file_hash(content)
         forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
         for form in forms or [UNRECOGNISED]:
             if (digest, form) not in seen:
                 seen.add((digest, form))
-                found.append(ExportFile(mapping.centre_id, path, form, digest, len(content)))
+                found.append(
+                    ExportFile(
+                        mapping.centre_id, path, form, digest, len(content), modified=modified
+                    )
+                )
     return sorted(found, key=lambda f: (order.index(f.form), f.path.name))
 
 
@@ -148,3 +216,14 @@ def unconfigured_centres(inbox: Path, mappings: dict[str, CentreMapping]) -> lis
     if not inbox.exists():
         return []
     return sorted(p.name for p in inbox.iterdir() if p.is_dir() and p.name not in mappings)
+
+
+def files_by_hash(folder: Path, wanted: set[str]) -> dict[str, Path]:
+    """Where the exports with these content hashes are in a centre's folder (a file read
+    again, e.g. to re-evaluate rows it left in quarantine); a hash not found is absent."""
+    found: dict[str, Path] = {}
+    for path in _export_paths(folder):
+        digest = file_hash(path.read_bytes())
+        if digest in wanted and digest not in found:
+            found[digest] = path
+    return found

@@ -18,6 +18,7 @@ Example (a French-locale wide follow-up export)::
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -95,6 +96,83 @@ UNIT_FACTORS: dict[str, dict[str, float]] = {
 EXCEL_DATE = "excel"  # a date_formats value: Excel serial day numbers (1900 system)
 
 
+_DATE_PARTS = {"year": ("%Y", "%y"), "month": ("%m", "%b", "%B"), "day": ("%d", "%j")}
+
+
+def _date_format(value: str) -> str:
+    """A strptime format that names a full date and reads back what it writes."""
+    missing = [part for part, codes in _DATE_PARTS.items() if not any(c in value for c in codes)]
+    if missing:
+        raise ValueError(
+            f"{value!r} lacks the {' and '.join(missing)} (strptime codes such as %d, %m, "
+            "%Y), e.g. '%d%m%Y' for 15102017"
+        )
+    sample = dt.datetime(2017, 10, 15, 9, 30)
+    try:
+        dt.datetime.strptime(sample.strftime(value), value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a usable strptime format ({exc})") from None
+    return value
+
+
+class _DateSource(_Strict):
+    """Written back as ``from:`` (the key a person types; ``from`` is a Python keyword)."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+
+class NameDate(_DateSource):
+    """The export date written in the file name (``suivi_C02_15102017.csv``)."""
+
+    from_: Literal["file_name"] = Field(alias="from")
+    pattern: str = Field(description="regex searched in the file name; its one group is the date")
+    format: str = Field(description="strptime format of that group, e.g. '%d%m%Y'")
+
+    @field_validator("pattern")
+    @classmethod
+    def _one_group(cls, value: str) -> str:
+        try:
+            groups = re.compile(value).groups
+        except re.error as exc:
+            raise ValueError(f"'{value}' is not a regular expression ({exc})") from None
+        if groups != 1:
+            raise ValueError(f"'{value}' needs exactly one group (the date), e.g. '_(\\d{{8}})'")
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _full_date(cls, value: str) -> str:
+        return _date_format(value)
+
+
+class ColumnDate(_DateSource):
+    """The export date held in a column of the file (an extraction date, say)."""
+
+    from_: Literal["column"] = Field(alias="from")
+    column: str = Field(description="source column holding the date")
+    format: str | None = Field(
+        None, description="strptime format, 'excel' for serial days; ISO dates when left out"
+    )
+    take: Literal["latest", "constant"] = Field(
+        "latest", description="latest: the column's latest date; constant: one date in every row"
+    )
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        return value if value in (None, EXCEL_DATE) else _date_format(str(value))
+
+
+class ModifiedDate(_DateSource):
+    """The file's modification time: the last resort (a copy may change it)."""
+
+    from_: Literal["modification_time"] = Field(alias="from")
+
+
+EXPORT_DATE_SOURCES = ("file_name", "column", "modification_time")
+ExportDate = Annotated[NameDate | ColumnDate | ModifiedDate, Field(discriminator="from_")]
+
+
 class FormMapping(_Strict):
     """How one form is found and read in a centre's exports."""
 
@@ -127,6 +205,11 @@ class FormMapping(_Strict):
         description="full: each file holds all the centre's rows of the form, so a row "
         "missing from a newer file is flagged; incremental: files hold new rows only",
     )
+    export_date: ExportDate | None = Field(
+        None,
+        description="where the date each file was exported comes from: a centre's files of "
+        "the form are applied in that order (file_name, column or modification_time)",
+    )
 
     @field_validator("file_pattern")
     @classmethod
@@ -138,6 +221,19 @@ class FormMapping(_Strict):
                 "in inbox/<centre_id>/ only), e.g. 'C01_inclusion_*.csv'"
             )
         return value
+
+    @field_validator("export_date", mode="before")
+    @classmethod
+    def _export_date_from(cls, value):
+        """Say what 'from' may be in words (pydantic's words name its internal field)."""
+        if value is None or (isinstance(value, dict) and value.get("from") in EXPORT_DATE_SOURCES):
+            return value
+        found = value.get("from") if isinstance(value, dict) else None
+        raise ValueError(
+            f"needs 'from: {' | '.join(EXPORT_DATE_SOURCES)}'"
+            + (f" (found {found!r})" if found is not None else "")
+            + ", e.g. {from: file_name, pattern: '_(\\d{8})', format: '%d%m%Y'}"
+        )
 
     @model_validator(mode="before")
     @classmethod
@@ -156,6 +252,11 @@ class FormMapping(_Strict):
         for name, pattern in self.wide_columns.items():
             if re.compile(pattern).groups != 1:
                 raise ValueError(f"wide_columns.{name}: the regex needs exactly one group (month)")
+        source = self.export_date
+        if isinstance(source, ColumnDate) and source.column in self._patient_id_columns():
+            raise ValueError(
+                f"export_date.column: {source.column!r} is the patient id column, not a date"
+            )
         for name, unit in self.units.items():
             known = UNIT_FACTORS.get(name, {})
             if unit not in known:
@@ -166,9 +267,17 @@ class FormMapping(_Strict):
 
     def content_hash(self) -> str:
         """A hash of what this mapping says (not of its file's formatting or comments):
-        recorded with every file staged under it, so that a change is noticed."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        recorded with every file staged under it, so that a change is noticed.
+
+        An undeclared export date is left out, so that mappings written before the option
+        existed keep their hash (and their files are not re-staged for nothing).
+        """
+        unset = {"export_date"} if self.export_date is None else None
+        canonical = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def _patient_id_columns(self) -> set[str]:
+        return {m["patient_id"] for m in (self.columns, self.id_columns) if "patient_id" in m}
 
     def canonical_columns(self) -> set[str]:
         """Canonical columns this mapping produces."""
@@ -183,6 +292,10 @@ class CentreMapping(_Strict):
     centre_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     description: str = ""
     forms: dict[str, FormMapping]
+
+    def content_hashes(self) -> dict[tuple[str, str], str]:
+        """(centre, form) -> the form mapping's content hash (what files record)."""
+        return {(self.centre_id, name): form.content_hash() for name, form in self.forms.items()}
 
     @model_validator(mode="after")
     def _forms_are_known(self) -> CentreMapping:
@@ -224,7 +337,8 @@ def load_centre_mapping(path: Path) -> CentreMapping:
 
 def _location(loc: tuple) -> str:
     """'forms.follow_up.format.delimiter', without pydantic's union tags (csv, xlsx...)."""
-    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] == "format")]
+    tagged = ("format", "export_date")
+    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] in tagged)]
     return ".".join(parts) or "(top level)"
 
 

@@ -6,7 +6,7 @@ cluster), and local ids stay in the process that loads them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cohortflow.errors import FileNotReady, FileRejected
@@ -19,9 +19,10 @@ from transforms.staging.inbox import (
     file_hash,
     outside,
     refused_entries,
-    unsettled_files,
+    settling,
 )
 from transforms.staging.mapping import CentreMapping
+from transforms.staging.order import dated, in_export_order
 from transforms.staging.read import StagedFile, stage_file
 
 
@@ -44,12 +45,11 @@ def stage_export(export: ExportFile, mapping: CentreMapping) -> StagedExport | R
     content = _read_as_discovered(export)
     form_mapping = mapping.forms[export.form]
     try:
+        export = dated(export, content, form_mapping)  # before reading: a bad name is cheap
         staged = stage_file(content, export.path, form_mapping, FORMS[export.form])
     except FileRejected as exc:
         return Rejection(export, f"{exc.rule}: {exc.detail}")
-    return StagedExport(
-        export, staged, form_mapping.export == "full", form_mapping.content_hash()
-    )
+    return StagedExport(export, staged, form_mapping.export == "full", form_mapping.content_hash())
 
 
 def _read_as_discovered(export: ExportFile) -> bytes:
@@ -76,14 +76,19 @@ def prepare_centre(
     """Everything a centre sent since the last night, read and mapped (no database access).
 
     Raises ``FileNotReady`` while any of the centre's files may still be being copied:
-    the centre's files load together, in order (inclusion first), or not at all tonight.
+    the centre's files load together, in order (inclusion first, then each form's files
+    by export date: ``staging.order``), or not at all tonight.
     """
     refused: list[StagedExport | Rejection] = list(refused_entries(inbox, mapping))
     if outside(inbox / mapping.centre_id, inbox):
         return refused
-    waiting = unsettled_files(inbox / mapping.centre_id, settle_seconds)
-    if waiting:
-        raise FileNotReady(mapping.centre_id, waiting)
-    return refused + [
-        stage_export(f, mapping) for f in discover_centre_files(inbox, mapping, known)
-    ]
+    settled = settling(inbox / mapping.centre_id, settle_seconds, known={h for h, _ in known})
+    if settled.waiting:
+        raise FileNotReady(mapping.centre_id, settled.waiting)
+    found = discover_centre_files(inbox, mapping, known)
+    noted = [_with_note(f, settled.future.get(f.path.name)) for f in found]
+    return refused + in_export_order([stage_export(f, mapping) for f in noted])
+
+
+def _with_note(export: ExportFile, note: str | None) -> ExportFile:
+    return replace(export, notes=(*export.notes, note)) if note else export

@@ -9,16 +9,27 @@ The package's modules, each with one reason to change:
 * ``digest`` and ``snapshot``: the snapshot id kept batch by batch, past snapshots rebuilt;
 * ``runs``: the runs table (the time axis of history);
 * ``tables`` and ``views``: reading the harmonised tables; the analysis views kept up to date;
-* ``quarantine``: a run's rejected values for people.
+* ``quarantine``: a run's rejected values for people;
+* ``keys``: one key per warehouse (its fingerprint checked), and a deliberate rotation.
 
 Callers use the names below (``from transforms import warehouse``; ``warehouse.connect``).
 """
 
 from transforms.warehouse.connection import connect, first_row
 from transforms.warehouse.ddl import LINEAGE_COLUMNS
+from transforms.warehouse.keys import (
+    Rotation,
+    check_key,
+    check_reader_key,
+    check_workspace_key,
+    fingerprint,
+    rekey,
+    rotate_key,
+)
 from transforms.warehouse.load import (
     FILE_COLUMNS,
     LoadBatch,
+    files_to_restage,
     known_files,
     load_batch,
     record_rejected,
@@ -38,10 +49,16 @@ __all__ = [
     "FILE_COLUMNS",
     "LINEAGE_COLUMNS",
     "LoadBatch",
+    "Rotation",
     "analysis_views",
+    "check_key",
+    "check_reader_key",
+    "check_workspace_key",
     "connect",
     "content_hash",
     "current_tables",
+    "fingerprint",
+    "files_to_restage",
     "finish_run",
     "first_row",
     "known_files",
@@ -53,6 +70,8 @@ __all__ = [
     "quarantine_reasons",
     "record_rejected",
     "refresh_views",
+    "rekey",
+    "rotate_key",
     "snapshot_id",
     "snapshot_run_seq",
     "start_run",

@@ -35,6 +35,7 @@ def connect(
         con.execute(ddl.OPERATIONAL_DDL)
         con.execute(ddl.ADDED_COLUMNS_DDL)
         con.execute(ddl.HISTORY_DDL)
+        con.execute(ddl.KEYS_DDL)
         for form in FORMS.values():
             con.execute(ddl.table_ddl(form))
             con.execute(ddl.history_ddl(form))

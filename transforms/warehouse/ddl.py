@@ -102,6 +102,19 @@ CREATE TABLE IF NOT EXISTS table_digests (
 )
 """
 
+# One key per warehouse (transforms/warehouse/keys.py): the fingerprint of the key the
+# pseudonyms were made with (an HMAC of a constant, never the key), and every rotation.
+KEYS_DDL = """
+CREATE TABLE IF NOT EXISTS key_fingerprint (
+    fingerprint VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL, how VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_rotations (
+    run_id VARCHAR NOT NULL, rotated_at TIMESTAMP NOT NULL, old_fingerprint VARCHAR NOT NULL,
+    new_fingerprint VARCHAR NOT NULL, patient_keys BIGINT NOT NULL, rows_rekeyed BIGINT NOT NULL,
+    snapshot_before VARCHAR NOT NULL, snapshot_after VARCHAR NOT NULL
+);
+"""
+
 QUALITY_DDL = """
 CREATE TABLE IF NOT EXISTS dq_runs (
     run_id VARCHAR PRIMARY KEY, run_seq BIGINT NOT NULL UNIQUE, checked_at TIMESTAMP NOT NULL,

@@ -57,6 +57,26 @@ def known_files(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     return {(h, f) for h, f in rows}
 
 
+def files_to_restage(
+    con: duckdb.DuckDBPyConnection, mapping_hashes: dict[tuple[str, str], str]
+) -> set[tuple[str, str]]:
+    """(content hash, form) pairs loaded under a centre's mapping that has changed since
+    (``mapping_hashes``: (centre, form) -> the current mapping's hash): read them again.
+
+    Files loaded before mapping hashes were recorded are taken as read by the mapping in
+    force (their mapping is unknown): a later change re-stages them.
+    """
+    rows = con.execute(
+        "SELECT file_hash, form, centre_id, mapping_hash FROM ingested_files "
+        "WHERE status = 'loaded'"
+    ).fetchall()
+    return {
+        (file_hash, form)
+        for file_hash, form, centre, recorded in rows
+        if recorded is not None and mapping_hashes.get((centre, form), recorded) != recorded
+    }
+
+
 def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch, run_id: str) -> dict:
     """Write a batch's valid rows, quarantine and file records in a single transaction.
 
@@ -90,7 +110,11 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch, run_id: str) ->
         )
     )
     counts = _file_counts(batch.files, rows, quarantine)
-    full = batch.files.filter("full_export").select("centre_id", "file_hash")
+    restaged = _restaged_files(con, batch)
+    rows = _without_superseded(con, batch.form, rows, restaged)
+    full = batch.files.filter(
+        pl.col("full_export") & ~pl.col("file_hash").is_in([h for h, newer in restaged if newer])
+    ).select("centre_id", "file_hash")
     # what the files hold beside their loaded rows (a full export's present keys)
     key = list(batch.form.key)
     set_aside = pl.concat(
@@ -118,9 +142,11 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch, run_id: str) ->
             if full.height
             else {}
         )
+        _supersede_quarantine(con, batch.form, [h for h, _ in restaged], run_id)
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM incoming_quarantine")
         for file_hash, record in counts.items():
             record |= applied.get(file_hash, {"rows_new": 0, "rows_changed": 0, "rows_same": 0})
+            record["restaged"] = file_hash in {h for h, _ in restaged}
             if file_hash in absent:
                 record["rows_absent"] = absent[file_hash]
         records = [
@@ -135,7 +161,11 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch, run_id: str) ->
                 "mapping_hash": f["mapping_hash"],
                 "status": "loaded",
                 "run_id": run_id,
-                **{k: v for k, v in counts[f["file_hash"]].items() if k != "rows_same"},
+                **{
+                    k: v
+                    for k, v in counts[f["file_hash"]].items()
+                    if k not in ("rows_same", "restaged")
+                },
             }
             for f in batch.files.iter_rows(named=True)
         ]
@@ -196,7 +226,13 @@ def _record_files(con, records: list[dict]) -> None:
     )
     con.register("incoming_files", frame)
     try:
-        con.execute("INSERT OR REPLACE INTO ingested_files BY NAME SELECT * FROM incoming_files")
+        # a file staged again keeps the time it was first received: the order of exports
+        con.execute(
+            """INSERT OR REPLACE INTO ingested_files BY NAME
+               SELECT i.* REPLACE (coalesce(o.ingested_at, i.ingested_at) AS ingested_at)
+               FROM incoming_files i LEFT JOIN ingested_files o
+                 ON o.file_hash = i.file_hash AND o.form = i.form AND o.status = 'loaded'"""
+        )
     finally:
         con.unregister("incoming_files")
 
@@ -214,7 +250,64 @@ def _check_relations(con, batch: LoadBatch) -> tuple[pl.DataFrame, pl.DataFrame]
     ).pl()
     waiting = con.sql(
         "SELECT DISTINCT patient_key FROM quarantine "
-        "WHERE form = 'inclusion' AND list_contains(?, centre_id)",
+        "WHERE form = 'inclusion' AND resolved_run_id IS NULL AND list_contains(?, centre_id)",
         params=[centres],
     ).pl()["patient_key"]
     return relational_failures(batch.valid, batch.form, patients, waiting)
+
+
+def _restaged_files(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> list[tuple[str, bool]]:
+    """The batch's files loaded before (staged again under a changed mapping), each with
+    whether the centre sent a newer export of the form since: (file hash, has newer)."""
+    return con.execute(
+        """SELECT f.file_hash, EXISTS (
+                 SELECT 1 FROM ingested_files n
+                 WHERE n.centre_id = f.centre_id AND n.form = f.form AND n.status = 'loaded'
+                   AND n.file_hash <> f.file_hash AND n.ingested_at > f.ingested_at)
+           FROM ingested_files f
+           WHERE f.status = 'loaded' AND f.form = ? AND list_contains(?, f.file_hash)""",
+        [batch.form.name, batch.files["file_hash"].to_list()],
+    ).fetchall()
+
+
+def _without_superseded(
+    con: duckdb.DuckDBPyConnection,
+    form: Form,
+    rows: pl.DataFrame,
+    restaged: list[tuple[str, bool]],
+) -> pl.DataFrame:
+    """A file staged again never writes over a row that a newer export of the centre wrote
+    (replaying an old export would undo its corrections, then history would churn). Its
+    rows stay counted as loaded: they were, and a newer export superseded them."""
+    older = [h for h, newer in restaged if newer]
+    if not older:
+        return rows
+    key = list(form.key)
+    held = con.sql(
+        f"""SELECT {", ".join(f"c.{k}" for k in key)}, f.ingested_at AS held_at
+            FROM {form.table} c JOIN ingested_files f
+              ON f.file_hash = c._file_hash AND f.form = ?
+            WHERE list_contains(?, c.centre_id)""",
+        params=[form.name, rows["centre_id"].unique().to_list()],
+    ).pl()
+    mine = con.sql(
+        "SELECT file_hash AS _file_hash, ingested_at AS own_at FROM ingested_files "
+        "WHERE form = ? AND list_contains(?, file_hash)",
+        params=[form.name, older],
+    ).pl()
+    joined = rows.join(held, on=key, how="left").join(mine, on="_file_hash", how="left")
+    newer = pl.col("held_at").is_not_null() & (pl.col("held_at") > pl.col("own_at"))
+    return joined.filter(~newer.fill_null(False)).drop("held_at", "own_at")
+
+
+def _supersede_quarantine(
+    con: duckdb.DuckDBPyConnection, form: Form, file_hashes: list[str], run_id: str
+) -> None:
+    """A file staged again replaces its quarantine: the old entries are resolved by this
+    run (kept, not deleted), the new ones inserted after (inside the caller's transaction)."""
+    if file_hashes:
+        con.execute(
+            "UPDATE quarantine SET resolved_run_id = ? WHERE resolved_run_id IS NULL "
+            "AND form = ? AND list_contains(?, file_hash)",
+            [run_id, form.name, file_hashes],
+        )
