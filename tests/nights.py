@@ -8,6 +8,7 @@ import polars as pl
 from tests.conftest import TEST_KEY
 from transforms import warehouse
 from transforms.ingest import load_prepared
+from transforms.reevaluate import reevaluate_waiting
 from transforms.staging.mapping import load_all_mappings
 from transforms.staging.prepare import prepare_centre
 
@@ -46,3 +47,19 @@ def corrected_export(ws):
     )
     fixed.write_csv(ws / "inbox" / "C01" / "C01_followup_20171022.csv")
     return target, int(new_score), dropped
+
+
+def centre_night(ws, run_id, centre):
+    """One centre's night as the flow runs it: files loaded under a changed mapping read
+    again, rows that waited for a fixed record re-evaluated, the run closed with its
+    snapshot. Returns the connection, the file reports and the re-evaluation reports."""
+    con = warehouse.connect(ws / "warehouse.duckdb")
+    warehouse.start_run(con, run_id)
+    mappings = load_all_mappings(ws / "centres")
+    hashes = {k: h for m in mappings.values() for k, h in m.content_hashes().items()}
+    known = warehouse.known_files(con) - warehouse.files_to_restage(con, hashes)
+    prepared = prepare_centre(ws / "inbox", mappings[centre], known)
+    reports = load_prepared(con, prepared, run_id, TEST_KEY)
+    again = reevaluate_waiting(con, ws / "inbox", {centre: mappings[centre]}, run_id, TEST_KEY)
+    warehouse.finish_run(con, run_id, status="completed", snapshot_id=warehouse.snapshot_id(con))
+    return con, reports, again

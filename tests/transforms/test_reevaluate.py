@@ -13,11 +13,8 @@ import polars as pl
 import pytest
 
 from tests.conftest import TEST_KEY
+from tests.nights import centre_night
 from transforms import warehouse
-from transforms.ingest import load_prepared
-from transforms.reevaluate import reevaluate_waiting
-from transforms.staging.mapping import load_all_mappings
-from transforms.staging.prepare import prepare_centre
 from transforms.staging.pseudonym import patient_key
 
 MAPPING = """\
@@ -62,15 +59,7 @@ def _centre(ws):
 
 
 def _night(ws, run_id):
-    """One night for C90 alone, closed with its snapshot, re-evaluation included."""
-    con = warehouse.connect(ws / "warehouse.duckdb")
-    warehouse.start_run(con, run_id)
-    mappings = {"C90": load_all_mappings(ws / "centres")["C90"]}
-    prepared = prepare_centre(ws / "inbox", mappings["C90"], warehouse.known_files(con))
-    reports = load_prepared(con, prepared, run_id, TEST_KEY)
-    again = reevaluate_waiting(con, ws / "inbox", mappings, run_id, TEST_KEY)
-    warehouse.finish_run(con, run_id, status="completed", snapshot_id=warehouse.snapshot_id(con))
-    return con, reports, again
+    return centre_night(ws, run_id, "C90")
 
 
 def _files(con) -> dict[str, tuple]:

@@ -12,11 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import TEST_KEY
-from transforms import warehouse
-from transforms.ingest import load_prepared
-from transforms.reevaluate import reevaluate_waiting
-from transforms.staging.mapping import load_all_mappings
-from transforms.staging.prepare import prepare_centre
+from tests.nights import centre_night
 from transforms.staging.pseudonym import patient_key
 
 MAPPING = """\
@@ -65,17 +61,7 @@ def ws(tmp_path):
 
 
 def _night(ws, run_id):
-    """A night as the flow runs it: files loaded under a changed mapping are read again."""
-    con = warehouse.connect(ws / "warehouse.duckdb")
-    warehouse.start_run(con, run_id)
-    mappings = load_all_mappings(ws / "centres")
-    hashes = {k: h for m in mappings.values() for k, h in m.content_hashes().items()}
-    known = warehouse.known_files(con) - warehouse.files_to_restage(con, hashes)
-    prepared = prepare_centre(ws / "inbox", mappings["C91"], known)
-    reports = load_prepared(con, prepared, run_id, TEST_KEY)
-    again = reevaluate_waiting(con, ws / "inbox", mappings, run_id, TEST_KEY)
-    warehouse.finish_run(con, run_id, status="completed", snapshot_id=warehouse.snapshot_id(con))
-    return con, reports, again
+    return centre_night(ws, run_id, "C91")
 
 
 def _counts(con) -> dict[str, tuple]:
