@@ -27,7 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from pydantic import SecretStr
 
 from cohortflow.errors import ConfigError
@@ -131,29 +133,64 @@ class Settings:
             workspace=Path(root).resolve(),
             pseudonym_key=SecretStr(key) if key else None,
             task_runner=env.get("COHORTFLOW_TASK_RUNNER") or "threads",
-            max_workers=_number(env, "COHORTFLOW_MAX_WORKERS", 4, int),
+            max_workers=_number(env, "COHORTFLOW_MAX_WORKERS", 4, int, minimum=1),
             settle_seconds=_number(env, "COHORTFLOW_SETTLE_SECONDS", 30.0, float),
-            centres_per_batch=_number(env, "COHORTFLOW_CENTRES_PER_BATCH", 100, int),
+            centres_per_batch=_number(env, "COHORTFLOW_CENTRES_PER_BATCH", 100, int, minimum=1),
             duckdb_memory=_memory(env, "COHORTFLOW_DUCKDB_MEMORY", "1GB"),
-            nightly_cron=env.get("COHORTFLOW_NIGHTLY_CRON") or DEFAULT_NIGHTLY_CRON,
-            timezone=env.get("COHORTFLOW_TIMEZONE") or DEFAULT_TIMEZONE,
+            nightly_cron=_cron(env, "COHORTFLOW_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
+            timezone=_timezone(env, "COHORTFLOW_TIMEZONE", DEFAULT_TIMEZONE),
             new_pseudonym_key=SecretStr(new_key) if new_key else None,
         )
 
 
 def _number(
-    env: Mapping[str, str], variable: str, default: Number, kind: Callable[[str], Number]
+    env: Mapping[str, str],
+    variable: str,
+    default: Number,
+    kind: Callable[[str], Number],
+    *,
+    minimum: Number | None = None,
 ) -> Number:
+    """A count or duration; ``minimum`` where less would stall the night (0 workers)."""
     text = env.get(variable)
     if text is None or text == "":
         return default
+    low = 0 if minimum is None else minimum
     try:
         value = kind(text)
     except ValueError:
-        raise ConfigError(f"{variable}={text!r} is not a number") from None
-    if value < 0:
-        raise ConfigError(f"{variable}={text!r} must not be negative")
+        raise ConfigError(f"{variable}={text!r} is not a number, e.g. {default}") from None
+    if value < low:
+        rule = "must not be negative" if low == 0 else f"must be at least {low}"
+        raise ConfigError(f"{variable}={text!r} {rule}, e.g. {default}")
     return value
+
+
+def _cron(env: Mapping[str, str], variable: str, default: str) -> str:
+    """A cron expression Prefect's ``Cron`` schedule accepts (croniter: the parser Prefect
+    vendors): refused here, in one line, rather than as a traceback when ``serve`` builds
+    its schedules."""
+    text = (env.get(variable) or default).strip()
+    fields = text.split()
+    hashed = any(field.casefold() in ("r", "h") for field in fields)  # Prefect refuses these
+    if hashed or not croniter.is_valid(text):
+        raise ConfigError(
+            f"{variable}={text!r} is not a cron expression (minute hour day month weekday), "
+            f"e.g. {default!r} for 02:00 every day"
+        )
+    return text
+
+
+def _timezone(env: Mapping[str, str], variable: str, default: str) -> str:
+    """An IANA time zone name (what Prefect's schedules take), checked against tzdata."""
+    text = (env.get(variable) or default).strip()
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{variable}={text!r} is not a known time zone: give an IANA name, e.g. {default!r}"
+        ) from None
+    return text
 
 
 def _memory(env: Mapping[str, str], variable: str, default: str) -> str:

@@ -69,6 +69,7 @@ def runner_deployments(settings: Settings) -> list:
                 schedules=[Cron(cron, timezone=settings.timezone)],
                 parameters=parameters,
                 description=schedule.description,
+                paused=False,  # the runner pauses them when serve stops; a restart resumes
             )
         )
     return deployments

@@ -9,8 +9,9 @@ transaction per batch. Centres go through in groups (``COHORTFLOW_CENTRES_PER_BA
 default 100), so that memory holds one group's new exports at a time.
 
 Final state: Completed when all went well; Completed named "Completed with warnings"
-when files were rejected, rows quarantined or a centre's files were still being copied
-(deferred to the next night); Failed when a centre failed unexpectedly (the other centres
+when files were rejected, rows quarantined, a centre's files were still being copied
+(deferred to the next night) or a centre's mapping file is invalid (that centre is not
+read; the others are); Failed when a centre failed unexpectedly (the other centres
 are loaded all the same) or the warehouse could not be written.
 """
 
@@ -37,7 +38,7 @@ from transforms.ingest import FileReport, centre_groups, load_prepared
 from transforms.quality import QualityResult
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
 from transforms.staging.inbox import Rejection, unconfigured_centres
-from transforms.staging.mapping import CentreMapping, load_all_mappings
+from transforms.staging.mapping import CentreMapping, load_mappings_isolating
 from transforms.staging.order import export_warnings
 from transforms.staging.prepare import StagedExport, prepare_centre
 
@@ -54,6 +55,7 @@ class NightResult:
     unconfigured: list[str] = field(default_factory=list)
     waiting: dict[str, list[str]] = field(default_factory=dict)  # centre -> unsettled files
     failed_centres: dict[str, str] = field(default_factory=dict)  # centre -> error
+    broken_mappings: dict[str, str] = field(default_factory=dict)  # centre -> mapping error
     snapshot_id: str | None = None
     data_changed: bool = False
     primary: PrimaryResult | None = None
@@ -79,6 +81,7 @@ class NightResult:
             f"{c}: still being copied, deferred: {', '.join(n)}" for c, n in self.waiting.items()
         ]
         notes += [f"inbox/{c}/ has no mapping file" for c in self.unconfigured]
+        notes += [f"{c}: not read, invalid mapping: {e}" for c, e in self.broken_mappings.items()]
         notes += export_warnings(self.files)  # ambiguous order, modification time in future
         notes += [
             f"{r.centre_id}/{r.file_name}: {r.rows_waiting} rows still waiting: {r.problem}"
@@ -164,10 +167,11 @@ def nightly(
     """
     settings = settings or Settings.from_env(workspace)
     secret = resolve_pseudonym_key(settings)
-    mappings = load_all_mappings(settings.centres_config)
+    mappings, broken = load_mappings_isolating(settings.centres_config)
     run_id = warehouse.new_run_id()
-    result = NightResult(run_id, settings.workspace)
-    result.unconfigured = unconfigured_centres(settings.inbox, mappings)
+    result = NightResult(run_id, settings.workspace, broken_mappings=broken)
+    unconfigured = unconfigured_centres(settings.inbox, mappings)
+    result.unconfigured = [c for c in unconfigured if c not in broken]  # those are reported
     logger = get_run_logger()
     for centre in result.unconfigured:
         logger.warning("inbox/%s has no mapping file in centres/: its files are not read", centre)
@@ -190,7 +194,7 @@ def nightly(
         result.reevaluated = reevaluate_waiting(con, settings.inbox, mappings, run_id, secret)
         _close_night(con, result, settings, fit_models)
         if check_quality:
-            _check_quality(con, result, settings, sorted(mappings))
+            _check_quality(con, result, settings, sorted({*mappings, *broken}))
     except BaseException as exc:
         warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
         raise
@@ -242,12 +246,18 @@ def _close_night(con, result: NightResult, settings: Settings, fit_models: bool)
     warehouse.finish_run(
         con,
         run_id,
-        status="partial" if result.failed_centres else "completed",
+        status="partial" if result.failed_centres or result.broken_mappings else "completed",
         snapshot_id=result.snapshot_id,
         models_published=result.manifest is not None,
-        message="; ".join(f"{c}: {e}" for c, e in result.failed_centres.items())[:500] or None,
+        message=_run_message(result),
         **_counts(result.files),
     )
+
+
+def _run_message(result: NightResult) -> str | None:
+    """The runs row's message: the centres not loaded and why (failed, or mapping broken)."""
+    problems = {**result.broken_mappings, **result.failed_centres}
+    return "; ".join(f"{c}: {e}" for c, e in sorted(problems.items()))[:500] or None
 
 
 def _final_state(result: NightResult, logger) -> State:
@@ -330,6 +340,8 @@ def per_centre_rows(result: NightResult) -> list[dict]:
         rows[centre] = {"centre": centre, "status": f"waiting: {', '.join(names)}", **empty}
     for centre, error in result.failed_centres.items():
         rows[centre] = {"centre": centre, "status": f"FAILED: {error}", **empty}
+    for centre, error in result.broken_mappings.items():
+        rows[centre] = {"centre": centre, "status": f"MAPPING INVALID: {error}", **empty}
     for row in rows.values():
         if row["status"] == "ok" and (row["rejected"] or row["quarantined"]):
             row["status"] = "warnings"

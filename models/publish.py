@@ -2,12 +2,20 @@
 
 ``artifacts/<run_id>/<name>.parquet`` plus ``manifest.json``: snapshot id, code version,
 package versions, model specification, row counts and creation time (invariant 5).
+
+A run's folder appears whole or not at all: it is built as ``.<run_id>.partial`` beside
+its place (same filesystem), manifest last, then renamed into place. A crash leaves only
+that hidden folder and its ``.owner`` file (host and pid); the next publish removes the
+partial folders whose process is gone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
+import socket
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -15,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 import cohortflow
+from transforms.warehouse.runs import process_alive
 
 PACKAGES = ("cohortflow", "polars", "duckdb", "pandera", "statsmodels", "numpy", "scipy", "prefect")
 
@@ -62,28 +71,87 @@ def publish_results(
 ) -> Path:
     """Write each table as ``<name>.parquet`` and a manifest; returns the manifest path.
 
-    Files are written under a temporary name and renamed, so a reader never sees half a
-    file; the manifest is written last, so its presence means the set is complete.
+    Everything is written into a partial folder, the manifest last, then the folder is
+    renamed to ``out_dir``: a reader (or a rerun) never sees half a set of results.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_partials(out_dir.parent)
+    partial = claim_partial(out_dir)
+    try:
+        _write_set(partial, tables, run_id=run_id, snapshot_id=snapshot_id, spec=specification)
+        if out_dir.exists():  # the same run published again: the new set replaces the old
+            shutil.rmtree(out_dir)
+        partial.rename(out_dir)
+    except BaseException:  # an error (not a kill) cleans up at once
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    finally:
+        _owner_file(partial).unlink(missing_ok=True)
+    return out_dir / "manifest.json"
+
+
+def _write_set(
+    folder: Path, tables: dict[str, pl.DataFrame], *, run_id: str, snapshot_id: str, spec: dict
+) -> None:
+    """The parquet files, then the manifest that says they are all there."""
     files = {}
     for name, table in tables.items():
-        path = out_dir / f"{name}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        table.write_parquet(tmp)
-        tmp.replace(path)
+        path = folder / f"{name}.parquet"
+        table.write_parquet(path)
         files[name] = {"file": path.name, "rows": table.height, "columns": table.columns}
     manifest = {
         "run_id": run_id,
         "snapshot_id": snapshot_id,
         "code_version": code_version(),
         "packages": package_versions(),
-        "specification": specification,
+        "specification": spec,
         "files": files,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    path = out_dir / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    text = json.dumps(manifest, indent=2, default=str)
+    (folder / "manifest.json").write_text(text, encoding="utf-8")
+
+
+PARTIAL = ".partial"
+
+
+def _owner_file(partial: Path) -> Path:
+    return partial.with_name(partial.name + ".owner")
+
+
+def claim_partial(out_dir: Path) -> Path:
+    """A fresh ``.<run>.partial`` folder beside ``out_dir``, its owner recorded first.
+
+    The owner (host and pid) sits beside the folder, not in it, so that the published
+    folder holds exactly the results and the manifest.
+    """
+    partial = out_dir.with_name(f".{out_dir.name}{PARTIAL}")
+    _owner_file(partial).write_text(f"{socket.gethostname()} {os.getpid()}", encoding="utf-8")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    return partial
+
+
+def remove_dead_partials(folder: Path) -> list[Path]:
+    """Remove the partial folders left by a publish whose process is gone.
+
+    A folder whose owner ran on another host, or is still alive here, is left alone; one
+    without an owner file is older than owner files or half-claimed, and is removed.
+    """
+    removed = []
+    for partial in sorted(folder.glob(f".*{PARTIAL}")):
+        if partial.is_dir() and not _owner_alive(_owner_file(partial)):
+            shutil.rmtree(partial, ignore_errors=True)
+            _owner_file(partial).unlink(missing_ok=True)
+            removed.append(partial)
+    return removed
+
+
+def _owner_alive(owner: Path) -> bool:
+    try:
+        host, pid = owner.read_text(encoding="utf-8").split()
+    except (OSError, ValueError):
+        return False
+    if host != socket.gethostname():
+        return True  # cannot tell from here: never remove another host's work
+    return int(pid) == os.getpid() or process_alive(int(pid))

@@ -12,6 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from cohortflow.cli.preconditions import report_broken_mappings, writer_lock
 from cohortflow.errors import CohortflowError
 from cohortflow.settings import DEMO_PSEUDONYM_KEY, Settings, configure_prefect
 
@@ -77,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run the schedules (nightly ingestion, weekly refit) in this process",
         description="Serve cohortflow's deployments with their schedules from this process "
-        "(no work pool needed). Stops with Ctrl-C. Nightly time: COHORTFLOW_NIGHTLY_CRON "
+        "(no work pool needed); without PREFECT_API_URL it starts and owns a local Prefect "
+        "server (its scheduler creates the runs). One per workspace. Stops with Ctrl-C or "
+        "SIGTERM. Nightly time: COHORTFLOW_NIGHTLY_CRON "
         "(default '0 2 * * *'), in COHORTFLOW_TIMEZONE (default Europe/Paris).",
     )
     serve.set_defaults(handler=cmd_serve)
@@ -248,19 +251,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{settings.centres_config} does not exist: add one mapping file per centre "
             "(or run `cohortflow simulate` to create a simulated workspace)"
         )
-    from transforms.staging.mapping import load_all_mappings
+    # every pre-condition before Prefect starts (its start prints tracebacks of its own)
+    with writer_lock(settings, "run" if args.fit_models else "ingest"):
+        _check_warehouse_free(settings)
+        report_broken_mappings(settings)  # named now; only all of them broken stops the night
+        configure_prefect(settings)
+        from flows.secrets import resolve_pseudonym_key
 
-    load_all_mappings(settings.centres_config)  # a config mistake is reported before the flow
-    configure_prefect(settings)
-    from flows.secrets import resolve_pseudonym_key
+        secret = resolve_pseudonym_key(settings)  # a missing key, before the flow too
+        _check_key(settings, secret)  # another key than the warehouse's: before Prefect
+        from flows.nightly import nightly
 
-    secret = resolve_pseudonym_key(settings)  # a missing key is reported before the flow too
-    _check_warehouse_free(settings)
-    _check_key(settings, secret)  # another key than the warehouse's: before Prefect is loaded
+        state = nightly(settings=settings, fit_models=args.fit_models, return_state=True)
     from cohortflow.cli.summary import night_summary
-    from flows.nightly import nightly
 
-    state = nightly(settings=settings, fit_models=args.fit_models, return_state=True)
     result = _night_result(state)
     print(night_summary(result))
     return _exit_status(result)
@@ -269,22 +273,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_quality(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
-    configure_prefect(settings)
-    from cohortflow.cli.summary import quality_lines
-    from flows.quality import quality
+    with writer_lock(settings, "quality"):  # it writes its results: before Prefect starts
+        _check_warehouse_free(settings)
+        configure_prefect(settings)
+        from flows.quality import quality
 
-    print("\n".join(quality_lines(_night_result(quality(settings=settings, return_state=True)))))
+        state = quality(settings=settings, return_state=True)
+    from cohortflow.cli.summary import quality_lines
+
+    print("\n".join(quality_lines(_night_result(state))))
     return 0
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
-    _check_key(settings)
-    configure_prefect(settings)
-    from flows.fit import fit
+    with writer_lock(settings, "fit"):  # fit during ingest: one line, before Prefect starts
+        _check_warehouse_free(settings)
+        _check_key(settings)
+        configure_prefect(settings)
+        from flows.fit import fit
 
-    result = fit(settings=settings, force=args.force)
+        result = fit(settings=settings, force=args.force)
     if result.manifest is not None:
         print(f"Models refitted on snapshot {result.snapshot_id}: {result.manifest.parent}/")
     else:
@@ -293,18 +303,23 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """The schedules, served from this process; see flows/server.py for the server it owns."""
     settings = Settings.from_env(args.workspace)
     if not settings.centres_config.is_dir():
         raise CohortflowError(f"{settings.centres_config} does not exist: nothing to serve")
     configure_prefect(settings)
-    from flows.secrets import resolve_pseudonym_key
+    from flows.server import prefect_api, serve_deployments, serve_lock, stop_on_sigterm
 
-    _check_key(settings, resolve_pseudonym_key(settings))  # fail now, not at 02:00
-    from prefect import serve
+    with serve_lock(settings), stop_on_sigterm():  # the lock first: a twin names its PID
+        if settings.pseudonym_key is not None:  # fail now, not at 02:00 (nor after a server)
+            _check_key(settings, settings.require_key())
+        with prefect_api(settings) as api:
+            print(f"cohortflow: serving the schedules against {api}", file=sys.stderr)
+            from flows.secrets import resolve_pseudonym_key  # may read a Secret block there
 
-    from flows.deployments import runner_deployments
-
-    serve(*runner_deployments(settings))
+            _check_key(settings, resolve_pseudonym_key(settings))
+            serve_deployments(settings)
+    print("cohortflow: serve stopped", file=sys.stderr)
     return 0
 
 

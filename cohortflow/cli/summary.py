@@ -49,6 +49,10 @@ def _attention_lines(result) -> list[str]:
         )
     for centre, error in result.failed_centres.items():
         lines.append(f"  ERROR   {centre} failed (the other centres were loaded): {error}")
+    lines += [
+        f"  ERROR   {centre} not read (the other centres were loaded): {error}"
+        for centre, error in getattr(result, "broken_mappings", {}).items()
+    ]
     for f in result.files:
         if f.restaged:
             lines.append(

@@ -28,8 +28,9 @@ COMMON = {
 }
 OPERATIONAL = {
     "runs": "one row per pipeline run: status (running, completed, partial: a centre "
-    "failed and the others loaded, failed), counts, snapshot id, whether models were "
-    "published; run_seq orders runs (the time axis of history)",
+    "failed and the others loaded, failed, abandoned: its process died, found by a later "
+    "run), counts, snapshot id, whether models were published, the process id and host "
+    "that ran it; run_seq orders runs (the time axis of history)",
     "ingested_files": "one row per (file content, form): status loaded/rejected, rows read, "
     "loaded (new, changed), quarantined, exact duplicates, absent (the counts as they stand: "
     "a quarantined row loaded later moves to loaded); the error if rejected; the export "

@@ -28,7 +28,21 @@ td.num{text-align:right}.good{background:#c8e6c9}.fair{background:#ffe0b2}
 """
 
 
-def write_report(
+def write_report(path: Path, **parts) -> Path:
+    """Write the run's HTML report to ``path`` (whole: written beside, then renamed)."""
+    write_page(path, render_report(path, **parts))
+    return path
+
+
+def write_page(path: Path, page: str) -> None:
+    """Write a page under a temporary name and rename it: never half a page on disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+
+
+def render_report(
     path: Path,
     *,
     run_id: str,
@@ -40,8 +54,8 @@ def write_report(
     changes: pl.DataFrame,
     data_docs: Path | None,
     queries: dict[str, Path] | None = None,
-) -> Path:
-    """Write the run's HTML report to ``path`` and return it."""
+) -> str:
+    """The run's HTML report as it will read at ``path`` (its links are relative to it)."""
     failed = results.filter(pl.col("status") == "failed")
     docs = (
         f'<a href="{html.escape(_relative(data_docs / "index.html", path))}">GX Data Docs</a>'
@@ -69,13 +83,10 @@ def write_report(
         "<h2>Check catalogue</h2>",
         _catalogue_table(),
     ]
-    page = (
+    return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Data quality {run_id}'
         f"</title><style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
 
 
 def _relative(target: Path, page: Path) -> str:

@@ -16,6 +16,7 @@ The nightly flow calls :func:`run_quality`; breaches (failed checks) end it in a
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,10 +107,12 @@ def run_quality(
     outcome = run_checks(con, ctx, docs, run_id)
     results = score(expand(outcome.counts, _centres(con, ctx), outcome.ran), thresholds)
     run_seq = store_run(con, run_id, ctx, results, outcome.queries, docs)
-    queries = write_queries(outcome.queries, results, out_dir / "queries")
+    staged = write_queries(outcome.queries, results, _staging(out_dir) / "queries")
+    queries = {centre: out_dir / "queries" / path.name for centre, path in staged.items()}
     card, breaches, changes = scorecard(results), breaches_of(results), status_changes(con, run_id)
-    report = quality_report.write_report(
-        out_dir / "quality.html",
+    report = out_dir / "quality.html"
+    page = quality_report.render_report(
+        report,
         run_id=run_id,
         results=results,
         scorecard=card,
@@ -120,11 +123,42 @@ def run_quality(
         data_docs=docs,
         queries=queries,
     )
+    _move_into_place(out_dir, page)
     con.execute("UPDATE dq_runs SET report_path = ? WHERE run_id = ?", [str(report), run_id])
     markdown = quality_report.markdown(run_id, card, breaches, report)
     return QualityResult(
         run_id, run_seq, results, card, breaches, report, queries, markdown, docs, changes
     )
+
+
+STAGING = ".report.partial"
+
+
+def _staging(out_dir: Path) -> Path:
+    """A fresh hidden folder for this run's report files, before they are moved in.
+
+    Staging folders left in other runs' folders by a killed run are removed: the
+    single-writer lock means no other quality run is writing one now.
+    """
+    for debris in out_dir.parent.glob(f"*/{STAGING}"):
+        shutil.rmtree(debris, ignore_errors=True)
+    staging = out_dir / STAGING
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _move_into_place(out_dir: Path, page: str) -> None:
+    """Queries folder in, then the HTML page last: a folder with ``queries/`` has its page.
+
+    The whole run folder is not renamed: the night wrote ``quarantine.csv`` in it earlier.
+    """
+    staging = out_dir / STAGING
+    (staging / "quality.html").write_text(page, encoding="utf-8")
+    if (staging / "queries").exists():
+        shutil.rmtree(out_dir / "queries", ignore_errors=True)
+        (staging / "queries").rename(out_dir / "queries")
+    (staging / "quality.html").replace(out_dir / "quality.html")
+    staging.rmdir()
 
 
 def _require_views(con) -> None:

@@ -347,6 +347,23 @@ def load_all_mappings(folder: Path) -> dict[str, CentreMapping]:
     return {p.stem: load_centre_mapping(p) for p in sorted(folder.glob("*.yaml"))}
 
 
+def load_mappings_isolating(folder: Path) -> tuple[dict[str, CentreMapping], dict[str, str]]:
+    """The valid mappings, and per broken file (keyed by its stem, the centre id) its
+    one-line error naming the file, field and rule.
+
+    One centre's typo must not stop the others' night (invariant 4): the night loads the
+    valid centres and reports the broken ones, as it does a centre that failed.
+    """
+    valid: dict[str, CentreMapping] = {}
+    broken: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            valid[path.stem] = load_centre_mapping(path)
+        except ConfigError as exc:
+            broken[path.stem] = " ".join(str(exc).split())  # one line, even for YAML errors
+    return valid, broken
+
+
 def dump_centre_mapping(mapping: CentreMapping, path: Path) -> None:
     """Write a mapping as readable YAML (used by the simulator to onboard its centres)."""
     data = mapping.model_dump(mode="json", exclude_defaults=False)

@@ -31,7 +31,7 @@ import polars as pl
 from cohortflow.errors import CohortflowError, ConfigError, KeyMismatch
 from cohortflow.settings import KEY_VARIABLE, NEW_KEY_VARIABLE, Settings
 from transforms.staging.inbox import discover_centre_files
-from transforms.staging.mapping import CentreMapping, load_all_mappings
+from transforms.staging.mapping import CentreMapping, load_all_mappings, load_mappings_isolating
 from transforms.staging.prepare import StagedExport, stage_export
 from transforms.staging.pseudonym import Pseudonymiser
 from transforms.warehouse import digest
@@ -122,7 +122,7 @@ def check_workspace_key(settings: Settings, secret: str, *, writer: bool = True)
         if not writer:
             check_reader_key(con, secret)
             return
-        mappings = load_all_mappings(settings.centres_config)
+        mappings, _ = load_mappings_isolating(settings.centres_config)  # as the night does
         check_key(con, secret, inbox=settings.inbox, mappings=mappings, record=False)
     finally:
         con.close()

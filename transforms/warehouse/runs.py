@@ -4,6 +4,8 @@ axis of history), closed with its status, counts and the snapshot it left."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 import uuid
 
 import duckdb
@@ -30,13 +32,57 @@ def new_run_id() -> str:
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
-    """Register a run; returns its sequence number (the time axis of history)."""
+    """Register a run with the process that runs it; returns its sequence number.
+
+    Runs of this host left ``running`` by a process that no longer exists are first
+    marked ``abandoned``: the single-writer lock means no other live writer can hold one.
+    """
+    abandon_dead_runs(con, run_id)
     seq = scalar(con, "SELECT coalesce(max(run_seq), 0) + 1 FROM runs")
     con.execute(
-        "INSERT INTO runs (run_id, run_seq, started_at, status) VALUES (?, ?, ?, 'running')",
-        [run_id, seq, now()],
+        "INSERT INTO runs (run_id, run_seq, started_at, status, pid, host)"
+        " VALUES (?, ?, ?, 'running', ?, ?)",
+        [run_id, seq, now(), os.getpid(), socket.gethostname()],
     )
     return seq
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (signal 0 only checks).
+
+    A pid reused by another program counts as alive: the run is then left ``running``
+    rather than risk closing a live one (a later start, once that program ends, closes it).
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def abandon_dead_runs(con: duckdb.DuckDBPyConnection, by_run: str) -> list[str]:
+    """Mark ``abandoned`` the ``running`` runs of this host whose process is gone.
+
+    Runs of another host are never touched (their pid means nothing here), nor runs
+    without a pid (recorded before pids were; nothing to check them by).
+    """
+    host = socket.gethostname()
+    rows = con.execute(
+        "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL"
+        " AND run_id <> ?",
+        [host, by_run],
+    ).fetchall()
+    dead = [run for run, pid in rows if not process_alive(pid)]
+    for run in dead:
+        finish_run(
+            con,
+            run,
+            status="abandoned",
+            message=f"found abandoned by run {by_run}: process gone without closing its run",
+        )
+    return dead
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields) -> None:

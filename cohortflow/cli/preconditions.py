@@ -1,0 +1,63 @@
+"""What a writing command checks before Prefect starts: one line each, never a traceback.
+
+Prefect's start takes seconds and prints its own tracebacks when the flow then fails; a
+second ``run`` started half a second after the first would pass a check of the DuckDB
+lock (the first has not opened the warehouse yet) and fail inside the flow. So each
+writing command (run, ingest, fit, quality) claims the workspace's writer lock first,
+before anything else, and holds it until it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from cohortflow.errors import ConfigError, WarehouseBusy
+from cohortflow.settings import Settings
+
+LOCK_NAME = ".cohortflow-writer.lock"
+
+
+@contextmanager
+def writer_lock(settings: Settings, command: str) -> Iterator[None]:
+    """Hold the workspace's writer lock while the command runs, or ``WarehouseBusy`` naming
+    the command and PID that hold it. An OS lock (flock): a killed process releases it."""
+    settings.workspace.mkdir(parents=True, exist_ok=True)
+    handle = (settings.workspace / LOCK_NAME).open("a+", encoding="utf-8")
+    try:
+        if sys.platform != "win32":  # Windows: DuckDB's own lock is the only guard
+            import fcntl
+
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another cohortflow command"
+                raise WarehouseBusy(
+                    f"{settings.warehouse} is in use by {holder} (one writer at a time); "
+                    "wait for it to finish and run again"
+                ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"`cohortflow {command}` (PID {os.getpid()})\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def report_broken_mappings(settings: Settings) -> None:
+    """A broken mapping file is named now, one line each, and the night goes on without
+    its centre (invariant 4); only when no mapping is valid is there nothing to run."""
+    from transforms.staging.mapping import load_mappings_isolating
+
+    valid, broken = load_mappings_isolating(settings.centres_config)
+    if broken and not valid:
+        raise ConfigError("no valid mapping file: " + "; ".join(broken.values()))
+    for centre, error in broken.items():
+        print(
+            f"cohortflow: warning: centre {centre} is not read tonight (the others are): {error}",
+            file=sys.stderr,
+        )

@@ -1,0 +1,223 @@
+"""What ``cohortflow serve`` needs around Prefect's runner: a lock, a server, a clean stop.
+
+Why a server process of our own: without ``PREFECT_API_URL``, Prefect 3.9 starts a
+temporary server (``SubprocessASGIServer``) with ``PREFECT__SERVER_EPHEMERAL=1`` forced in
+its environment, and an ephemeral server starts only the services marked
+``run_in_ephemeral`` (telemetry, database vacuum). The scheduler is not one of them and no
+setting changes that (``PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED`` only turns it off on a
+real server), so deployments registered there never get a scheduled run. ``serve``
+therefore starts ``prefect server start`` on loopback (a free port, its database in the
+workspace's Prefect home, analytics off, the scheduler on), waits for its health endpoint
+and points this process at it. The server runs in its own session (process group), so a
+Ctrl-C in the terminal reaches ``serve`` only, and ``serve`` stops the runner first (it
+pauses its schedules through the API) and the server's whole group last, on every exit.
+On Linux the server also gets SIGTERM if ``serve`` dies without cleaning up (SIGKILL).
+With ``PREFECT_API_URL`` set, that server is used and nothing is started.
+
+One ``serve`` per workspace: two would run every night twice on one warehouse. An
+``fcntl.flock`` on ``<workspace>/.prefect/serve.lock`` (which holds the owner's PID) is
+released by the kernel when the process ends, however it ends: no stale lock to clear.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cohortflow.errors import CohortflowError
+from cohortflow.settings import Settings
+
+STARTUP_TIMEOUT = 90.0  # a cold start (migrations on a new database) takes 10-20 s
+STOP_TIMEOUT = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+class ServeStopped(BaseException):
+    """SIGTERM before Prefect's runner took over its handling: stop as Ctrl-C would.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: Prefect's start-up code catches
+    ``Exception`` in places, and a swallowed stop left ``serve`` running.
+    """
+
+
+@contextmanager
+def serve_lock(settings: Settings) -> Iterator[None]:
+    """Hold the workspace's serve lock, or fail at once naming the process that holds it."""
+    path = settings.prefect_home / "serve.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            raise CohortflowError(
+                f"cohortflow serve is already running on {settings.workspace} (PID {owner}); "
+                "stop it first (kill -TERM it, or Ctrl-C where it runs)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into an exception while ``serve`` starts up, so cleanup still runs.
+
+    Prefect's runner installs its own SIGTERM handler (a graceful stop) once it starts;
+    before that, the default action would kill this process and skip the ``finally``
+    that stops the server.
+    """
+
+    def _raise(signum: int, frame: object) -> None:
+        raise ServeStopped(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    except ServeStopped:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def prefect_api(settings: Settings, *, timeout: float = STARTUP_TIMEOUT) -> Iterator[str]:
+    """The API URL ``serve`` registers with: ``PREFECT_API_URL``, else a server we own.
+
+    Call before Prefect is imported: Prefect reads ``PREFECT_API_URL`` once, at import.
+    """
+    given = os.environ.get("PREFECT_API_URL")
+    if given:
+        yield given
+        return
+    api = f"http://127.0.0.1:{free_port()}/api"
+    log = settings.prefect_home / "server.log"
+    process = start_server(settings, api, log)
+    try:
+        wait_until_healthy(process, api, log, timeout)
+        os.environ["PREFECT_API_URL"] = api
+        yield api
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        stop_server(process)
+
+
+def free_port() -> int:
+    """A loopback port free now (the server binds it a moment later; a clash fails fast)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment for the server: offline, scheduler on, no API URL."""
+    env = dict(os.environ)
+    env.pop("PREFECT_API_URL", None)
+    env.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    env["DO_NOT_TRACK"] = "1"
+    env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "true"
+    return env
+
+
+def start_server(settings: Settings, api: str, log: Path) -> subprocess.Popen[bytes]:
+    """``prefect server start`` on ``api``'s port, in its own session, output to ``log``."""
+    port = api.rsplit(":", 1)[1].split("/")[0]
+    command = [sys.executable, "-m", "prefect", "server", "start"]
+    command += ["--host", "127.0.0.1", "--port", port]
+    with open(log, "ab") as output:
+        return subprocess.Popen(
+            command,
+            env=server_environment(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # preexec_fn runs between fork and exec: safe here, it only calls prctl
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+
+
+def _die_with_parent() -> None:
+    """In the server's child: receive SIGTERM when ``serve`` dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def wait_until_healthy(
+    process: subprocess.Popen[bytes], api: str, log: Path, timeout: float
+) -> None:
+    """Poll the server's health endpoint; a dead or slow server is one clear error."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CohortflowError(
+                f"the local Prefect server exited with code {process.returncode}; see {log}"
+            )
+        if _healthy(f"{api}/health"):
+            return
+        time.sleep(0.5)
+    raise CohortflowError(
+        f"the local Prefect server did not answer on {api} within {timeout:.0f} s; see {log}"
+    )
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # a loopback URL we built
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def stop_server(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM the server's process group, SIGKILL what is left after ``timeout``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            continue
+        _reap_group(process.pid)
+        break
+
+
+def _reap_group(pgid: int) -> None:
+    """Kill any straggler the server left in its group (e.g. a uvicorn worker)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def serve_deployments(settings: Settings) -> None:
+    """Serve cohortflow's deployments until a signal; Prefect's runner handles SIGTERM."""
+    from prefect import serve
+
+    from flows.deployments import runner_deployments
+
+    try:
+        serve(*runner_deployments(settings))
+    except SystemExit as exc:  # the runner's SIGTERM handler, before it has started
+        if exc.code not in (0, None):
+            raise
+    finally:  # send the runner's last log lines while the server still listens
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)
