@@ -18,6 +18,8 @@ from tests.transforms.warehouse.test_keys import (
     file_contents,
 )
 
+pytestmark = pytest.mark.slow  # the CLI over nights on a simulated workspace: 2-3 s each
+
 DIFFERS = "cohortflow: the pseudonymisation key differs from the one this warehouse was built with"
 
 

@@ -14,6 +14,8 @@ from cohortflow.cli.preconditions import writer_lock
 from cohortflow.settings import Settings
 from tests.conftest import TEST_KEY
 
+pytestmark = pytest.mark.slow  # real subprocesses and a Prefect night: up to 9 s each
+
 
 def _one_line(err: str) -> str:
     err = err.strip()

@@ -15,6 +15,8 @@ from transforms.quality import report as quality_report
 from transforms.quality import run_quality
 from transforms.quality.run import STAGING
 
+pytestmark = pytest.mark.slow  # quality runs with Great Expectations: 2-3 s each
+
 
 @pytest.fixture
 def checked(workspace):

@@ -34,6 +34,8 @@ from transforms.staging.order import (
 )
 from transforms.staging.prepare import prepare_centre
 
+pytestmark = pytest.mark.slow  # nights on hand-written exports: 1-3 s each
+
 INCLUSION = "patient;sexe;age;inclusion\nP-001;F;54;01/09/2017\nP-002;H;61;05/09/2017\n"
 OCTOBER = "patient;EN_M0;EN_M1\nP-001;5;4\nP-002;6;6\n"
 NOVEMBER = "patient;EN_M0;EN_M1\nP-001;7;4\nP-002;6;6\n"  # corrects P-001's month 0: 5 -> 7

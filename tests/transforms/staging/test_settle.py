@@ -23,6 +23,8 @@ from transforms.staging.mapping import load_centre_mapping
 from transforms.staging.order import export_warnings
 from transforms.staging.prepare import prepare_centre
 
+pytestmark = pytest.mark.slow  # waits for a file to settle: 2-3 s each
+
 DAY = 86_400
 
 

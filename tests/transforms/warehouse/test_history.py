@@ -14,6 +14,8 @@ from transforms.staging.pseudonym import patient_key
 from transforms.warehouse import history
 from transforms.warehouse import views as stored
 
+pytestmark = pytest.mark.slow  # two nights each on a simulated workspace: 2-3 s each
+
 
 def test_a_correction_supersedes_and_keeps_history(workspace):
     con, first_snapshot = night(workspace, "run-1")

@@ -15,6 +15,8 @@ from transforms.staging.pseudonym import patient_key
 from transforms.warehouse import digest
 from transforms.warehouse import views as stored
 
+pytestmark = pytest.mark.slow  # two or three nights each on a simulated workspace: 2-3 s each
+
 
 def stored_views(con) -> dict[str, pl.DataFrame]:
     frames = warehouse.analysis_views(con)

@@ -24,6 +24,8 @@ from transforms.staging.prepare import prepare_centre
 from transforms.staging.pseudonym import patient_key
 from transforms.warehouse import digest, keys
 
+pytestmark = pytest.mark.slow  # nights on a simulated workspace, a rotation: 2-7 s each
+
 OTHER_KEY = "a-mistyped-key-from-another-vault"
 NEW_KEY = "the-new-key-of-a-deliberate-rotation"
 LOCAL_ID = re.compile(r"C0\d-\d{4}")  # the simulator's local ids
