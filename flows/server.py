@@ -22,7 +22,6 @@ released by the kernel when the process ends, however it ends: no stale lock to 
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import os
 import signal
 import socket
@@ -35,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cohortflow.errors import CohortflowError
+from cohortflow.locks import LockHeld, exclusive
 from cohortflow.settings import Settings
 
 STARTUP_TIMEOUT = 90.0  # a cold start (migrations on a new database) takes 10-20 s
@@ -53,23 +53,15 @@ class ServeStopped(BaseException):
 @contextmanager
 def serve_lock(settings: Settings) -> Iterator[None]:
     """Hold the workspace's serve lock, or fail at once naming the process that holds it."""
-    path = settings.prefect_home / "serve.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            raise CohortflowError(
-                f"cohortflow serve is already running on {settings.workspace} (PID {owner}); "
-                "stop it first (kill -TERM it, or Ctrl-C where it runs)"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
+    try:
+        with exclusive(settings.prefect_home / "serve.lock", str(os.getpid())):
+            yield
+    except LockHeld as held:
+        raise CohortflowError(
+            f"cohortflow serve is already running on {settings.workspace} "
+            f"(PID {held.holder or 'unknown'}); stop it first (kill -TERM it, or Ctrl-C "
+            "where it runs)"
+        ) from None
 
 
 @contextmanager

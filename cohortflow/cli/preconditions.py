@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cohortflow.errors import ConfigError, WarehouseBusy
+from cohortflow.locks import LockHeld, exclusive
 from cohortflow.settings import Settings
 
 LOCK_NAME = ".cohortflow-writer.lock"
@@ -24,28 +25,17 @@ LOCK_NAME = ".cohortflow-writer.lock"
 def writer_lock(settings: Settings, command: str) -> Iterator[None]:
     """Hold the workspace's writer lock while the command runs, or ``WarehouseBusy`` naming
     the command and PID that hold it. An OS lock (flock): a killed process releases it."""
-    settings.workspace.mkdir(parents=True, exist_ok=True)
-    handle = (settings.workspace / LOCK_NAME).open("a+", encoding="utf-8")
     try:
-        if sys.platform != "win32":  # Windows: DuckDB's own lock is the only guard
-            import fcntl
-
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another cohortflow command"
-                raise WarehouseBusy(
-                    f"{settings.warehouse} is in use by {holder} (one writer at a time); "
-                    "wait for it to finish and run again"
-                ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"`cohortflow {command}` (PID {os.getpid()})\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()  # releases the lock
+        with exclusive(
+            settings.workspace / LOCK_NAME, f"`cohortflow {command}` (PID {os.getpid()})"
+        ):
+            yield
+    except LockHeld as held:
+        raise WarehouseBusy(
+            f"{settings.warehouse} is in use by {held.holder or 'another cohortflow command'} "
+            "(one writer at a time); "
+            "wait for it to finish and run again"
+        ) from None
 
 
 def report_broken_mappings(settings: Settings) -> None:
