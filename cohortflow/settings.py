@@ -15,6 +15,12 @@ a ``Settings`` (or the one value it needs) as an argument. The pseudonymisation 
 | settle_seconds | ``COHORTFLOW_SETTLE_SECONDS`` | 30 |
 | centres_per_batch | ``COHORTFLOW_CENTRES_PER_BATCH`` | 100 |
 | duckdb_memory | ``COHORTFLOW_DUCKDB_MEMORY`` | ``1GB`` |
+| max_file_mb | ``COHORTFLOW_MAX_FILE_MB`` | 500 (an export file's size) |
+| max_uncompressed_mb | ``COHORTFLOW_MAX_UNCOMPRESSED_MB`` | 2000 (a workbook, decompressed) |
+| max_compression_ratio | ``COHORTFLOW_MAX_COMPRESSION_RATIO`` | 100 (a workbook's parts) |
+| max_columns | ``COHORTFLOW_MAX_COLUMNS`` | 2000 |
+| max_line_kb | ``COHORTFLOW_MAX_LINE_KB`` | 1000 (a CSV line) |
+| max_rows | ``COHORTFLOW_MAX_ROWS`` | 5000000 (per file) |
 | nightly_cron | ``COHORTFLOW_NIGHTLY_CRON`` | ``0 2 * * *`` |
 | timezone | ``COHORTFLOW_TIMEZONE`` | ``Europe/Paris`` |
 """
@@ -24,7 +30,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -64,11 +70,32 @@ class Settings:
     # DuckDB keeps the blocks it scanned cached up to its limit (80 % of RAM by default):
     # a night over a million patients would hold several GB for nothing.
     duckdb_memory: str = "1GB"
+    # What one export file may be (transforms.staging.limits): over a limit, the file is
+    # rejected with the limit named and its centre's other files load.
+    max_file_mb: float = 500.0
+    max_uncompressed_mb: float = 2000.0
+    max_compression_ratio: float = 100.0
+    max_columns: int = 2000
+    max_line_kb: float = 1000.0
+    max_rows: int = 5_000_000
     nightly_cron: str = DEFAULT_NIGHTLY_CRON
     timezone: str = DEFAULT_TIMEZONE
     # The key a deliberate rotation (``cohortflow rekey``) moves the warehouse to: from the
     # environment, never the command line (arguments show in ``ps``).
     new_pseudonym_key: SecretStr | None = None
+
+    def __post_init__(self) -> None:
+        """Settings built in code are held to the rules ``from_env`` applies: the memory size
+        reaches SQL, the limits must leave room for a file."""
+        memory_size(self.duckdb_memory, "COHORTFLOW_DUCKDB_MEMORY")
+        for field in fields(self):
+            if field.name.startswith("max_") and field.name != "max_workers":
+                value = getattr(self, field.name)
+                if not value > 0:
+                    variable = f"COHORTFLOW_{field.name.upper()}"
+                    raise ConfigError(
+                        f"{variable}={value!r} must be positive, e.g. {field.default}"
+                    )
 
     @property
     def inbox(self) -> Path:
@@ -137,6 +164,16 @@ class Settings:
             settle_seconds=_number(env, "COHORTFLOW_SETTLE_SECONDS", 30.0, float),
             centres_per_batch=_number(env, "COHORTFLOW_CENTRES_PER_BATCH", 100, int, minimum=1),
             duckdb_memory=_memory(env, "COHORTFLOW_DUCKDB_MEMORY", "1GB"),
+            max_file_mb=_number(env, "COHORTFLOW_MAX_FILE_MB", 500.0, float, minimum=1.0),
+            max_uncompressed_mb=_number(
+                env, "COHORTFLOW_MAX_UNCOMPRESSED_MB", 2000.0, float, minimum=1.0
+            ),
+            max_compression_ratio=_number(
+                env, "COHORTFLOW_MAX_COMPRESSION_RATIO", 100.0, float, minimum=1.0
+            ),
+            max_columns=_number(env, "COHORTFLOW_MAX_COLUMNS", 2000, int, minimum=1),
+            max_line_kb=_number(env, "COHORTFLOW_MAX_LINE_KB", 1000.0, float, minimum=1.0),
+            max_rows=_number(env, "COHORTFLOW_MAX_ROWS", 5_000_000, int, minimum=1),
             nightly_cron=_cron(env, "COHORTFLOW_NIGHTLY_CRON", DEFAULT_NIGHTLY_CRON),
             timezone=_timezone(env, "COHORTFLOW_TIMEZONE", DEFAULT_TIMEZONE),
             new_pseudonym_key=SecretStr(new_key) if new_key else None,
@@ -194,9 +231,13 @@ def _timezone(env: Mapping[str, str], variable: str, default: str) -> str:
 
 
 def _memory(env: Mapping[str, str], variable: str, default: str) -> str:
-    """A DuckDB memory size such as 1GB or 512MiB (checked here: it reaches SQL text)."""
-    text = (env.get(variable) or default).strip()
-    if not _MEMORY.match(text):
+    return memory_size((env.get(variable) or default).strip(), variable)
+
+
+def memory_size(text: str, variable: str = "memory_limit") -> str:
+    """A DuckDB memory size such as 1GB or 512MiB, else a one-line ConfigError: checked
+    wherever it is set, since it reaches SQL."""
+    if not isinstance(text, str) or not _MEMORY.match(text):
         raise ConfigError(f"{variable}={text!r}: give a size such as 1GB or 512MiB")
     return text
 

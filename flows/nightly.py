@@ -25,7 +25,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
-from cohortflow.errors import CohortflowError, FileNotReady
+from cohortflow.errors import CohortflowError, FileNotReady, storage_error
 from cohortflow.settings import Settings
 from flows.fit import fit_models_task
 from flows.quality import quality_task
@@ -38,6 +38,7 @@ from transforms.ingest import FileReport, centre_groups, load_prepared
 from transforms.quality import QualityResult
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
 from transforms.staging.inbox import Rejection, unconfigured_centres
+from transforms.staging.limits import ReadLimits
 from transforms.staging.mapping import CentreMapping, load_mappings_isolating
 from transforms.staging.order import export_warnings
 from transforms.staging.prepare import StagedExport, prepare_centre
@@ -118,19 +119,27 @@ def _only_when_not_ready(task, task_run, state) -> bool:
     cache_policy=NO_CACHE,  # unchanged files are skipped by content hash, not by a cache
 )
 def prepare_centre_task(
-    inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]], settle_seconds: float
+    inbox: Path,
+    mapping: CentreMapping,
+    known: set[tuple[str, str]],
+    settle_seconds: float,
+    limits: ReadLimits,
 ) -> list[StagedExport | Rejection]:
-    return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds)
+    return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds, limits=limits)
 
 
 @flow(name="prepare-centres")
 def prepare_centres(
-    inbox: Path, mappings: list[CentreMapping], known: set[tuple[str, str]], settle: float
+    inbox: Path,
+    mappings: list[CentreMapping],
+    known: set[tuple[str, str]],
+    settle: float,
+    limits: ReadLimits,
 ) -> dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException]:
     """Every centre's new files read and mapped, concurrently; one outcome per centre."""
     delays = [settle * 2**i for i in range(NOT_READY_RETRIES)]
     futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
-        unmapped(inbox), mappings, unmapped(known), unmapped(settle)
+        unmapped(inbox), mappings, unmapped(known), unmapped(settle), unmapped(limits)
     )
     outcomes: dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException] = {}
     for mapping, future in zip(mappings, futures, strict=True):
@@ -188,15 +197,19 @@ def nightly(
             # Prefect types with_options for runners of its base future type only
             runner = centre_task_runner(settings)
             prepare = prepare_centres.with_options(task_runner=runner)  # type: ignore[arg-type]
-            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds)
+            limits = ReadLimits.from_settings(settings)  # over one, a file is rejected alone
+            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds, limits)
             _load_centres(con, outcomes, result, secret)
             del outcomes  # memory holds one group's exports at a time
         result.reevaluated = reevaluate_waiting(con, settings.inbox, mappings, run_id, secret)
         _close_night(con, result, settings, fit_models)
         if check_quality:
             _check_quality(con, result, settings, sorted({*mappings, *broken}))
-    except BaseException as exc:
-        warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
+    except BaseException as exc:  # a full disk is said as such, not as a failed ROLLBACK
+        full = storage_error(exc, settings.workspace) if isinstance(exc, Exception) else None
+        warehouse.finish_run(con, run_id, status="failed", message=str(full or exc)[:500])
+        if full is not None:
+            raise full from exc
         raise
     finally:
         con.close()
@@ -208,8 +221,9 @@ def _check_quality(con, result: NightResult, settings: Settings, centres: list[s
     """The data is loaded and the run recorded: a failing check fails the flow, not the run."""
     try:
         result.quality = quality_task(con, settings, result.run_id, centres)
-    except Exception as exc:
-        result.quality_error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a full disk: its path and cause, in one line
+        full = storage_error(exc, settings.reports / result.run_id)
+        result.quality_error = str(full) if full else f"{type(exc).__name__}: {exc}"
         get_run_logger().error("data-quality checks failed: %s", result.quality_error)
 
 

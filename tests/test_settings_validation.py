@@ -19,6 +19,14 @@ BAD = [
     ("COHORTFLOW_MAX_WORKERS", "0", "e.g. 4"),
     ("COHORTFLOW_CENTRES_PER_BATCH", "0", "e.g. 100"),
     ("COHORTFLOW_MAX_WORKERS", "four", "e.g. 4"),
+    ("COHORTFLOW_DUCKDB_MEMORY", "1GB'; DROP TABLE patients; SELECT '1", "such as 1GB"),
+    ("COHORTFLOW_DUCKDB_MEMORY", "lots", "such as 1GB"),
+    ("COHORTFLOW_MAX_FILE_MB", "0", "e.g. 500"),
+    ("COHORTFLOW_MAX_UNCOMPRESSED_MB", "big", "e.g. 2000"),
+    ("COHORTFLOW_MAX_COMPRESSION_RATIO", "0.5", "e.g. 100"),
+    ("COHORTFLOW_MAX_COLUMNS", "-1", "e.g. 2000"),
+    ("COHORTFLOW_MAX_LINE_KB", "0", "e.g. 1000"),
+    ("COHORTFLOW_MAX_ROWS", "1e6", "e.g. 5000000"),
 ]
 
 
@@ -72,3 +80,31 @@ def test_cron_check_does_not_import_prefect(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_settings_built_in_code_are_checked_too(tmp_path):
+    """It refuses a memory size that would reach SQL unchecked, and limits below 1, in
+    ``Settings(...)`` and ``dataclasses.replace`` as in ``from_env``."""
+    import dataclasses
+
+    with pytest.raises(ConfigError, match="^COHORTFLOW_DUCKDB_MEMORY=\"1GB'; DROP"):
+        Settings(tmp_path, duckdb_memory="1GB'; DROP TABLE patients; SELECT '1")
+    with pytest.raises(ConfigError, match="^COHORTFLOW_MAX_ROWS=0 must be positive"):
+        dataclasses.replace(Settings(tmp_path), max_rows=0)
+    assert Settings(tmp_path, duckdb_memory="512 MiB").duckdb_memory == "512 MiB"
+
+
+def test_warehouse_memory_limit_is_checked_and_bound_never_spliced(tmp_path):
+    """The injection that dropped ``patients`` is refused before the file is opened; a
+    valid size is set (bound as a parameter)."""
+    from transforms import warehouse
+
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(ConfigError, match="memory_limit="):
+        warehouse.connect(path, memory_limit="1GB'; DROP TABLE patients; SELECT '1")
+    assert not path.exists()
+    con = warehouse.connect(path, memory_limit="256MB")
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'patients'")
+    assert limit == "244.1 MiB" and tables.fetchone() == (1,)
+    con.close()

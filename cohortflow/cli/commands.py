@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from cohortflow.cli.preconditions import report_broken_mappings, writer_lock
-from cohortflow.errors import CohortflowError
+from cohortflow.errors import CohortflowError, StorageError, full_disk, storage_error
 from cohortflow.settings import DEMO_PSEUDONYM_KEY, Settings, configure_prefect
 
 DEMO_MARKER = ".cohortflow-demo"
@@ -27,9 +27,27 @@ def main(argv: list[str] | None = None) -> int:
     except CohortflowError as exc:
         print(f"cohortflow: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a full disk, in any library's words: one line, the path named
+        problem = _storage_problem(exc, args)
+        if problem is None:
+            raise
+        print(f"cohortflow: {problem}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("cohortflow: interrupted", file=sys.stderr)
         return 130
+
+
+def _storage_problem(exc: Exception, args: argparse.Namespace) -> StorageError | None:
+    """The full disk or unwritable path behind ``exc`` (however wrapped), or the workspace
+    when its file system is full and the error lost the cause on the way."""
+    try:
+        workspace: Path | None = Settings.from_env(getattr(args, "workspace", None)).workspace
+    except CohortflowError:
+        workspace = None
+    if workspace is None:
+        return storage_error(exc)
+    return storage_error(exc, workspace) or full_disk(workspace)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     pull.add_argument("table", nargs="?", help="table or view to pull (see --list)")
     pull.add_argument("--out", type=Path, help="output file; the data card is written beside it")
+    pull.add_argument(
+        "--force", action="store_true", help="replace --out (and its data card) if they exist"
+    )
     pull.add_argument(
         "--format",
         choices=["parquet", "csv"],
@@ -212,6 +233,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     result = _night_result(nightly(settings=settings, return_state=True))
     print(night_summary(result, truth_path=settings.simulation / "truth.json"))
+    from simulator.calibration import calibration_lines  # the demo's table (statsmodels)
+
+    print("\n".join(calibration_lines(settings.workspace, result.manifest)))
     return _exit_status(result)
 
 
@@ -385,6 +409,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
             as_of=args.as_of,
             lineage=args.lineage,
             csv_dialect=args.csv_dialect,
+            force=args.force,
+            protected=_kept_folders(settings),
         )
     finally:
         con.close()
@@ -392,6 +418,18 @@ def cmd_pull(args: argparse.Namespace) -> int:
         print(f"cohortflow: warning: {warning}", file=sys.stderr)
     print(result.summary())
     return 0
+
+
+def _kept_folders(settings: Settings) -> list[Path]:
+    """The workspace's own folders: a pull never writes into them (the inbox above all)."""
+    return [
+        settings.inbox,
+        settings.centres_config,
+        settings.reports,
+        settings.artifacts,
+        settings.prefect_home,
+        settings.workspace / "archive",
+    ]
 
 
 def _require_warehouse(settings: Settings) -> None:

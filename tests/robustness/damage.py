@@ -6,8 +6,11 @@ import csv
 import fnmatch
 import io
 import random
+import struct
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import polars as pl
 
@@ -120,3 +123,112 @@ def workbook_bytes() -> bytes:
     with xlsxwriter.Workbook(buffer) as book:
         book.add_worksheet("Sheet1").write_row(0, 0, ["record_id", "nprs"])
     return buffer.getvalue()
+
+
+# --- over the limits, and workbooks that lie -----------------------------------------------
+
+
+def drop_header(rows: Rows) -> Rows:
+    """An edit: the export without its header row (its first record becomes the header)."""
+    return rows[1:]
+
+
+def wide(n: int) -> Callable[[bytes], bytes]:
+    """A byte edit: ``n`` more columns on every line (filler names and values)."""
+
+    def edit(b: bytes) -> bytes:
+        lines = b.rstrip(b"\n").split(b"\n")
+        head = lines[0] + b"".join(b",c%d" % i for i in range(n))
+        return b"\n".join([head, *(line + b",x" * n for line in lines[1:])]) + b"\n"
+
+    return edit
+
+
+def edit_mapping(folder: Path, edit: Callable[[dict], None]) -> None:
+    """Edit the centre's mapping file (the YAML as a dict, changed in place)."""
+    import yaml
+
+    path = folder.parent.parent / "centres" / f"{folder.name}.yaml"
+    mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(mapping)
+    path.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+
+
+def sheet_member(book: zipfile.ZipFile, sheet: str) -> str:
+    """The ZIP member holding ``sheet`` (workbook.xml, then its relations)."""
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    sheets = ElementTree.fromstring(book.read("xl/workbook.xml")).iter()
+    rel_id = next(s.get(rel) for s in sheets if s.get("name") == sheet)
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    target = next(r.get("Target") for r in rels if r.get("Id") == rel_id)
+    return "xl/" + target.removeprefix("/xl/")
+
+
+def zip_bomb(sheet: str, megabytes: int) -> Callable[[bytes], bytes]:
+    """A byte edit of a workbook: ``sheet`` becomes its header and ``megabytes`` MB of rows
+    of zeros (stored a thousand times smaller: a few tens of KB)."""
+    row = b"<row><c><v>0</v></c><c><v>0</v></c><c><v>0</v></c><c><v>0</v></c></row>"
+    header = b'<row r="1"><c r="A1" t="inlineStr"><is><t>Patient ID</t></is></c></row>'
+
+    def edit(b: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(b)) as old, zipfile.ZipFile(out, "w") as new:
+            member = sheet_member(old, sheet)
+            for info in old.infolist():
+                if info.filename != member:
+                    new.writestr(info, old.read(info), zipfile.ZIP_DEFLATED)
+                    continue
+                info = zipfile.ZipInfo(member)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with new.open(info, "w") as part:
+                    part.write(b"<worksheet><sheetData>" + header)
+                    block = row * (1_000_000 // len(row))
+                    for _ in range(megabytes):
+                        part.write(block)
+                    part.write(b"</sheetData></worksheet>")
+        return out.getvalue()
+
+    return edit
+
+
+def declared_size(sheet: str, size: int) -> Callable[[bytes], bytes]:
+    """A byte edit of a workbook whose ZIP headers claim ``sheet`` decompresses to ``size``
+    bytes (a lie a reader trusting them would allocate for)."""
+
+    def edit(b: bytes) -> bytes:
+        with zipfile.ZipFile(io.BytesIO(b)) as book:
+            member = sheet_member(book, sheet)
+            local = book.getinfo(member).header_offset
+        data = bytearray(b)
+        struct.pack_into("<I", data, local + 22, size)  # local header: uncompressed size
+        end = data.rindex(b"PK\x05\x06")  # end of central directory: where it starts
+        entry = struct.unpack_from("<I", data, end + 16)[0]
+        while data[entry : entry + 4] == b"PK\x01\x02":
+            name_length, extra, comment = struct.unpack_from("<HHH", data, entry + 28)
+            if data[entry + 46 : entry + 46 + name_length].decode() == member:
+                struct.pack_into("<I", data, entry + 24, size)  # its uncompressed size
+            entry += 46 + name_length + extra + comment
+        return bytes(data)
+
+    return edit
+
+
+def formula_in(sheet: str, row: int, column: int, formula: str, cached: float) -> Callable:
+    """An edit of a workbook: data row ``row``, column ``column`` (0-based) of ``sheet``
+    holds ``formula`` with ``cached`` as its last computed value (what calamine reads)."""
+    import xlsxwriter
+
+    def edit(path: Path) -> None:
+        sheets = pl.read_excel(path, sheet_id=0, engine="calamine", infer_schema_length=0)
+        buffer = io.BytesIO()
+        with xlsxwriter.Workbook(buffer) as book:
+            for name, frame in sheets.items():
+                worksheet = book.add_worksheet(name)
+                worksheet.write_row(0, 0, frame.columns)
+                for i, values in enumerate(frame.rows(), 1):
+                    worksheet.write_row(i, 0, list(values))
+                if name == sheet:
+                    worksheet.write_formula(row, column, formula, None, cached)
+        path.write_bytes(buffer.getvalue())
+
+    return edit

@@ -178,7 +178,9 @@ def test_stage_export_gives_a_staged_export_or_a_rejection(samples, name, mutati
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "export"
         path.write_bytes(content)
-        export = ExportFile(sample.mapping.centre_id, path, sample.form, file_hash(content), 0)
+        export = ExportFile(
+            sample.mapping.centre_id, path, sample.form, file_hash(content), len(content)
+        )
         result = stage_export(export, sample.mapping)
     assert isinstance(result, StagedExport | Rejection)
     if isinstance(result, Rejection):

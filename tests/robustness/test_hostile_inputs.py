@@ -2,8 +2,13 @@
 
 An outcome is one of: the file is rejected (its report names the file and the rule), some
 rows are quarantined (file, source row, column, rule, value, message), or the file loads
-as if undamaged. Whatever the case, nothing escapes as an exception and every file's rows
-are accounted for (read = loaded + quarantined + exact duplicates).
+as if undamaged. Whatever the case, nothing escapes as an exception, every file's rows
+are accounted for (read = loaded + quarantined + exact duplicates), every message is one
+line, and no local patient id (nor any value a case names as hidden: phone numbers...)
+appears in a report, the quarantine or any text of the warehouse.
+
+Limits (``transforms.staging.limits``): a case may set its own (a row limit of 10 rather
+than generating five million rows); a file over a limit is rejected with the limit named.
 
 Symbolic links (decided here, documented in ``transforms.staging.inbox.refused_entries``): never
 followed, wherever they point; each is reported as a rejected entry of its centre every
@@ -30,10 +35,12 @@ from tests.robustness import damage as d
 from transforms import warehouse
 from transforms.ingest import FileReport, load_prepared
 from transforms.staging.inbox import UNRECOGNISED, discover_centre_files, unconfigured_centres
+from transforms.staging.limits import DEFAULT_LIMITS, ReadLimits
 from transforms.staging.mapping import load_all_mappings, load_centre_mapping
 from transforms.staging.prepare import prepare_centre, stage_export
 
 CENTRES = ("C01", "C02", "C03", "C04")  # REDCap CSV, French wide CSV, XLSX, parquet
+MB = 1_000_000
 
 
 @dataclass
@@ -48,12 +55,14 @@ class Night:
         return self.con.sql("SELECT * FROM quarantine").pl()
 
 
-def ingest_centre(ws: Path, centre: str, run_id: str = "run-1") -> Night:
+def ingest_centre(
+    ws: Path, centre: str, run_id: str = "run-1", limits: ReadLimits = DEFAULT_LIMITS
+) -> Night:
     """One centre's ingestion into the workspace's warehouse, closed as the flow does."""
     con = warehouse.connect(ws / "warehouse.duckdb")
     warehouse.start_run(con, run_id)
     mapping = load_centre_mapping(ws / "centres" / f"{centre}.yaml")
-    prepared = prepare_centre(ws / "inbox", mapping, warehouse.known_files(con))
+    prepared = prepare_centre(ws / "inbox", mapping, warehouse.known_files(con), limits=limits)
     reports = load_prepared(con, prepared, run_id, TEST_KEY)
     warehouse.finish_run(con, run_id, status="completed", snapshot_id=warehouse.snapshot_id(con))
     return Night(con, reports)
@@ -110,6 +119,8 @@ class Case:
     damage: Callable[[Path], str | None]  # damages the centre folder; may name the target
     expect: Rejected | Quarantined | Loaded
     forms: tuple[str, ...] = field(default=("inclusion",))  # exports kept beside the target
+    limits: ReadLimits = DEFAULT_LIMITS
+    hidden: tuple[str, ...] = ()  # raw values that must appear nowhere afterwards
 
 
 # --- damages -----------------------------------------------------------------------------
@@ -215,6 +226,24 @@ def phone(i: int) -> str:
 def nir(i: int) -> str:
     """A social security number's shape: sex, year, month, department, commune, order, key."""
     return f"1 84 12 75 {100 + i:03d} {200 + i:03d} {i % 97:02d}"
+
+
+def initials(i: int) -> str:
+    return ["J.D.", "A.B.", "M.-C.", "P.L."][i % 4]
+
+
+def copy_id_to(column: str, row: int) -> Callable[[d.Rows], d.Rows]:
+    """An edit: data row ``row``'s ``column`` holds the row's own local id."""
+
+    def edit(rows: d.Rows) -> d.Rows:
+        rows[row][rows[0].index(column)] = rows[row][0]
+        return rows
+
+    return edit
+
+
+def _diagnosis_from_record_id(mapping: dict) -> None:
+    mapping["forms"]["inclusion"]["columns"]["pain_diagnosis"] = "record_id"
 
 
 def _inclusion_date_loaded_day_first(con: duckdb.DuckDBPyConnection) -> None:
@@ -460,6 +489,14 @@ CASES = [
         FU,
         csv_edit(FU, d.set_cell("nprs", 3, "9" * 10_000_000)),
         Quarantined("type: an integer", "nprs", source_row=3),
+        limits=ReadLimits(max_line_bytes=20 * MB),  # within a raised limit: the value is cut
+    ),
+    Case(
+        "formula-text-in-a-value",
+        "C01",
+        FU,
+        csv_edit(FU, d.set_cell("nprs", 2, '=HYPERLINK("http://x.test/?q=1","click")')),
+        Quarantined("type: an integer", "nprs", source_row=2),
     ),
     Case(
         "out-of-range-score",
@@ -588,6 +625,186 @@ CASES = [
         Rejected("direct identifier", ("'birth_date' looks like a birth date",)),
         forms=(),
     ),
+    Case(
+        "identifier-date-naiss-abbreviated",
+        "C01",
+        INC,
+        csv_edit(INC, d.add_column("Date naiss.", lambda i: f"{i % 28 + 1:02d}/01/1970")),
+        Rejected("direct identifier", ("column 7 'Date naiss.' looks like a birth date",)),
+        forms=(),
+    ),
+    Case(
+        "identifier-date-nais",
+        "C01",
+        INC,
+        csv_edit(INC, d.add_column("date_nais", lambda i: f"1970-01-{i % 28 + 1:02d}")),
+        Rejected("direct identifier", ("'date_nais' looks like a birth date",)),
+        forms=(),
+    ),
+    Case(
+        "identifier-birthday",
+        "C01",
+        INC,
+        csv_edit(INC, d.add_column("birthday", lambda i: "1970")),
+        Rejected("direct identifier", ("'birthday' looks like a birth date",)),
+        forms=(),
+    ),
+    Case(
+        "identifier-initials-column",
+        "C01",
+        INC,
+        csv_edit(INC, d.add_column("initials", initials)),
+        Rejected("direct identifier", ("'initials' looks like initials (by its name)",)),
+        forms=(),
+        hidden=("J.D.", "A.B."),
+    ),
+    Case(
+        "identifier-initials-values",
+        "C01",
+        INC,
+        csv_edit(INC, d.add_column("code", initials)),
+        Rejected("direct identifier", ("'code' looks like initials (by its values)",)),
+        forms=(),
+        hidden=("J.D.", "A.B."),
+    ),
+    Case(
+        "identifier-identite",
+        "C02",
+        INC,
+        csv_edit(INC, d.add_column("Identité", lambda i: f"DUPONT Jean{i}")),
+        Rejected("direct identifier", ("'Identité' looks like a name",)),
+        forms=(),
+        hidden=("DUPONT Jean1",),
+    ),
+    Case(
+        "identifier-international-phone",
+        "C01",
+        INC,
+        csv_edit(INC, d.add_column("contact", lambda i: f"+33 6 12 34 {i % 100:02d} 78")),
+        Rejected("direct identifier", ("'contact' looks like a phone number (by its values)",)),
+        forms=(),
+        hidden=("+33 6 12 34 01 78",),
+    ),
+    Case(
+        "identifier-phone-0033",
+        "C01",
+        INC,
+        csv_edit(INC, d.add_column("joindre", lambda i: f"00336123456{i % 100:02d}")),
+        Rejected("direct identifier", ("'joindre' looks like a phone number",)),
+        forms=(),
+        hidden=("0033612345601",),
+    ),
+    # files without a header row: the first record is read as the header, and is data
+    Case(
+        "headerless-follow-up",
+        "C01",
+        FU,
+        csv_edit(FU, d.drop_header),
+        Rejected(
+            "missing required columns",
+            ("'record_id'", "4 columns: 1 id-like text, 2 text, 3 date, 4 integer", "missing?"),
+        ),
+    ),
+    Case(
+        "headerless-inclusion-with-phone",
+        "C01",
+        INC,
+        csv_edit(INC, d.add_column("telephone", phone), d.drop_header),
+        Rejected(
+            "direct identifier",
+            ("column 7 looks like a phone number (by its values)", "header row missing"),
+        ),
+        forms=(),
+        hidden=(phone(1), phone(2)),
+    ),
+    Case(
+        "headerless-latin1-wide-follow-up",
+        "C02",
+        FU,
+        csv_edit(FU, d.drop_header),
+        Rejected("missing required columns", ("'N° patient'", "1 id-like text", "missing?")),
+    ),
+    # the local id column read as another column, or copied into one
+    Case(
+        "id-mapped-to-diagnosis",
+        "C01",
+        INC,
+        lambda folder: d.edit_mapping(folder, _diagnosis_from_record_id),
+        Rejected("local id read twice", ("'record_id' also as pain_diagnosis",)),
+        forms=(),
+    ),
+    Case(
+        "id-copied-into-coded-column",
+        "C01",
+        INC,
+        csv_edit(INC, *(copy_id_to("diag", row) for row in (1, 2, 3))),
+        Quarantined("unknown code", "pain_diagnosis", rows=3, source_row=1),
+        forms=(),
+    ),
+    # limits (invariant 12): over one, the file is rejected with the limit named
+    Case(
+        "file-over-the-size-limit",
+        "C01",
+        FU,
+        csv_edit(FU),
+        Rejected("file too large", ("over the limit of 0.001 MB (COHORTFLOW_MAX_FILE_MB)",)),
+        limits=ReadLimits(max_file_bytes=1_000),
+    ),
+    Case(
+        "line-over-the-limit",
+        "C01",
+        FU,
+        csv_edit(FU, d.set_cell("nprs", 3, "9" * 2_000_000)),
+        Rejected("line too long", ("a line is 2.0 MB", "1,000 KB (COHORTFLOW_MAX_LINE_KB)")),
+    ),
+    Case(
+        "hundred-thousand-columns",
+        "C01",
+        FU,
+        byte_edit(FU, d.wide(100_000)),
+        Rejected("too many columns", ("100,004 columns", "2,000 (COHORTFLOW_MAX_COLUMNS)")),
+    ),
+    Case(
+        "rows-over-the-limit",
+        "C01",
+        FU,
+        csv_edit(FU),
+        Rejected("too many rows", ("over the limit of 5 rows (COHORTFLOW_MAX_ROWS)",)),
+        limits=ReadLimits(max_rows=5),
+    ),
+    Case(
+        "xlsx-zip-bomb",
+        "C03",
+        FU,
+        byte_edit(FU, d.zip_bomb("Follow-up", 30)),
+        Rejected("workbook too compressed", ("a ZIP bomb?", "COHORTFLOW_MAX_COMPRESSION_RATIO")),
+        forms=(),
+    ),
+    Case(
+        "xlsx-declaring-gigabytes",
+        "C03",
+        FU,
+        byte_edit(FU, d.declared_size("Follow-up", 3_000_000_000)),
+        Rejected("workbook too large", ("3,000.1 MB (declared by its ZIP directory)", "2,000 MB")),
+        forms=(),
+    ),
+    Case(
+        "xlsx-rows-over-the-limit",
+        "C03",
+        FU,
+        lambda folder: None,
+        Rejected("too many rows", ("in sheet 'Follow-up'", "5 rows (COHORTFLOW_MAX_ROWS)")),
+        forms=(),
+        limits=ReadLimits(max_rows=5),
+    ),
+    Case(
+        "xlsx-formula-cell",
+        "C03",
+        FU,
+        lambda folder: d.formula_in("Follow-up", 2, 3, "=RAND()", 0)(d.export_of(folder, FU)),
+        Rejected("formula cells", ("1 cell(s) holding a formula (D3 (RAND))", "values only")),
+        forms=(),
+    ),
     # what the inbox holds
     Case(
         "symlink-outside-inbox",
@@ -648,16 +865,24 @@ def baseline(clean_exports, tmp_path_factory) -> dict[tuple[str, str], FileRepor
     return reports
 
 
+@pytest.fixture(scope="module")
+def local_ids(clean_exports) -> list[str]:
+    """Every local patient id of the simulated centres (none may leave the inbox)."""
+    return pl.read_parquet(clean_exports / "simulation" / "latent.parquet")["patient_id"].to_list()
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_hostile_input_has_its_expected_outcome(case, clean_exports, baseline, tmp_path):
-    """It rejects, quarantines or loads as the case says, and accounts for every row."""
+def test_hostile_input_has_its_expected_outcome(case, clean_exports, baseline, local_ids, tmp_path):
+    """It rejects, quarantines or loads as the case says, accounts for every row, and
+    shows no local id or hidden value in any message or anywhere in the warehouse."""
     forms = tuple(f for f in (*case.forms, case.form) if f != UNRECOGNISED)
     ws = case_workspace(clean_exports, tmp_path, case.centre, forms)
     folder = ws / "inbox" / case.centre
     target = d.export_of(folder, case.form).name if case.form != UNRECOGNISED else None
     target = case.damage(folder) or target
-    night = ingest_centre(ws, case.centre)
+    night = ingest_centre(ws, case.centre, limits=case.limits)
     assert_accounted(night)
+    assert_nothing_shown(night, [*local_ids, *case.hidden])
     report = one_report(night, target, case.form)
     if isinstance(case.expect, Rejected):
         assert_rejected(night, report, case.expect)
@@ -696,6 +921,27 @@ def assert_accounted(night: Night) -> None:
     assert (q["message"].str.len_chars() < 1000).all()
 
 
+def warehouse_text(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every text value of every table of the warehouse."""
+    tables = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+    ).fetchall()
+    values = []
+    for (table,) in tables:
+        frame = con.sql(f'SELECT * FROM "{table}"').pl().select(pl.col(pl.String))
+        values += [v for column in frame.iter_columns() for v in column.drop_nulls()]
+    return values
+
+
+def assert_nothing_shown(night: Night, secrets: list[str]) -> None:
+    """Invariant 11: no local id (nor a hidden value) in a report or the warehouse; every
+    report's error is one line."""
+    errors = [r.error for r in night.reports if r.error]
+    assert all("\n" not in e for e in errors), errors
+    text = "\n".join([*errors, *warehouse_text(night.con)])
+    assert not [s for s in secrets if s in text]
+
+
 def assert_rejected(night: Night, report: FileReport, expect: Rejected) -> None:
     assert report.status == "rejected", report
     assert report.error.startswith(expect.rule), report.error
@@ -731,9 +977,9 @@ def assert_loaded(night: Night, report: FileReport, expect: Loaded, clean: FileR
 
 
 def test_cases_are_many_and_named_once():
-    """It keeps the corpus at 30 cases or more, each with its own id."""
+    """It keeps the corpus at 80 cases or more, each with its own id."""
     ids = [c.id for c in CASES]
-    assert len(ids) >= 30
+    assert len(ids) >= 80
     assert len(set(ids)) == len(ids)
 
 
@@ -804,11 +1050,13 @@ def test_no_file_outside_the_inbox_is_read(clean_exports, tmp_path, monkeypatch)
     target = _moved_outside(folder)
     (folder / target.name).symlink_to(target)
     opened = []
-    real_read = Path.read_bytes
+    real_read, real_open = Path.read_bytes, Path.open
     monkeypatch.setattr(Path, "read_bytes", lambda p: opened.append(p) or real_read(p))
+    monkeypatch.setattr(Path, "open", lambda p, *a, **k: opened.append(p) or real_open(p, *a, **k))
     night = ingest_centre(ws, "C01")
     monkeypatch.undo()
-    assert all(p.resolve().is_relative_to((ws / "inbox").resolve()) for p in opened)
+    exports = [p for p in opened if p.suffix == ".csv"]
+    assert exports and all(p.resolve().is_relative_to((ws / "inbox").resolve()) for p in exports)
     assert [r.status for r in night.reports if r.form == FU] == ["rejected"]
     assert night.con.execute("SELECT count(*) FROM follow_ups").fetchall() == [(0,)]
 

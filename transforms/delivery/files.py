@@ -3,12 +3,16 @@
 * Reproducible: no timestamp inside the data file, parquet written with fixed settings.
   The same rows give the same bytes (with the same polars version: parquet records its
   writer).
-* CSV is spreadsheet-safe: text cells starting with ``= + - @``, tab or CR get a leading
-  ``'`` (OWASP CSV injection); numbers, dates (ISO) and booleans are left alone. The
-  ``fr`` dialect uses ``;`` and a decimal comma.
+* CSV is spreadsheet-safe (``staging.spreadsheet``, shared with every CSV written for
+  people): text cells a spreadsheet would run get a leading ``'`` (OWASP CSV injection);
+  numbers, dates (ISO) and booleans are left alone. The ``fr`` dialect uses ``;`` and a
+  decimal comma.
 * Atomic: each file is written to a temporary file in its target's folder (a rename there
   is atomic) and renamed into place in the transaction that records it, so there is no
   file without its record and a failure leaves the previous output as it was.
+* Safe to point anywhere: an existing file is replaced only when asked (``force``), and
+  never a device, a pipe, a link, a folder, the warehouse, nor anything inside the
+  workspace's own folders (inbox, mappings, reports, artifacts, Prefect's home).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +28,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from cohortflow.errors import storage_error
 from transforms.delivery.errors import OutputNotWritable, PullError
+from transforms.staging.spreadsheet import spreadsheet_safe
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 CSV_DIALECTS = {"default": (",", False), "fr": (";", True)}  # separator, decimal comma
-FORMULA_START = r"^[=+\-@\t\r]"  # what a spreadsheet may evaluate (OWASP CSV injection)
 
 Stage = Callable[[Path, Callable[[Path], None]], Path]  # (target, write) -> temporary file
 
@@ -57,19 +62,50 @@ def output_format(out: Path, fmt: str | None, csv_dialect: str = "default") -> s
     return fmt
 
 
-def check_output(con: duckdb.DuckDBPyConnection, out: Path) -> None:
-    """Fail before any work when the output cannot be written, or would hit the warehouse."""
+def check_output(
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    *,
+    force: bool = False,
+    protected: Sequence[Path] = (),
+) -> None:
+    """Fail before any work when the output cannot be written, would replace a file not
+    asked to (``force``), is no regular file, or lies in the warehouse or ``protected``."""
     if not out.parent.is_dir():
         raise OutputNotWritable(f"cannot write {out}: folder {out.parent} does not exist")
-    if out.is_dir():
-        raise OutputNotWritable(f"cannot write {out}: it is a folder, give a file name")
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise OutputNotWritable(f"cannot write {out}: no write permission on {out.parent}")
     databases = con.execute("SELECT path FROM duckdb_databases() WHERE path IS NOT NULL")
-    protected = {Path(p).resolve() for (p,) in databases.fetchall()}
-    protected |= {p.with_name(p.name + ".wal") for p in protected}
-    if out.resolve() in protected or card_path(out).resolve() in protected:
+    warehouse = {Path(p).resolve() for (p,) in databases.fetchall()}
+    warehouse |= {p.with_name(p.name + ".wal") for p in warehouse}
+    if out.resolve() in warehouse or card_path(out).resolve() in warehouse:
         raise OutputNotWritable(f"refusing to write {out}: it is the warehouse itself")
+    inside = next((p for p in protected if out.resolve().is_relative_to(p.resolve())), None)
+    if inside is not None:
+        raise OutputNotWritable(
+            f"refusing to write {out}: it is inside {inside}, which cohortflow keeps; "
+            "write pulls elsewhere"
+        )
+    for path in (out, card_path(out)):
+        _check_target(path, force)
+
+
+def _check_target(path: Path, force: bool) -> None:
+    """A target is a regular file path: new, or an existing regular file when ``force``."""
+    if path.is_symlink():
+        raise OutputNotWritable(f"refusing to write {path}: it is a symbolic link")
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise OutputNotWritable(f"cannot write {path}: it is a folder, give a file name")
+    if not path.is_file():
+        raise OutputNotWritable(
+            f"refusing to write {path}: not a regular file (a device, pipe or socket)"
+        )
+    if not force:
+        raise OutputNotWritable(
+            f"{path} exists: a pull never replaces a file unless asked (--force)"
+        )
 
 
 def card_path(out: Path) -> Path:
@@ -113,18 +149,6 @@ def write_csv(frame: pl.DataFrame, path: Path, dialect: str = "default") -> None
     )
 
 
-def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
-    """Prefix ``'`` to text a spreadsheet would run as a formula (numbers are not text)."""
-    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    return frame.with_columns(
-        pl.when(pl.col(name).str.contains(FORMULA_START))
-        .then(pl.lit("'") + pl.col(name))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in text
-    )
-
-
 def sha256(path: Path) -> str:
     """The SHA-256 of a file's bytes, read in blocks (a pull may be large)."""
     digest = hashlib.sha256()
@@ -145,9 +169,15 @@ def staging() -> Iterator[Stage]:
     def stage(target: Path, write: Callable[[Path], None]) -> Path:
         temp = _temp_beside(target)
         staged.append(temp)
-        write(temp)
-        with temp.open("rb") as handle:
-            os.fsync(handle.fileno())
+        try:
+            write(temp)
+            with temp.open("rb") as handle:
+                os.fsync(handle.fileno())
+        except Exception as exc:  # a full disk, in whatever words the writer uses
+            problem = storage_error(exc, target)
+            if problem is None:
+                raise
+            raise problem from exc
         return temp
 
     try:

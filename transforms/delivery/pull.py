@@ -110,15 +110,19 @@ def pull(
     lineage: bool = False,
     csv_dialect: str = "default",
     user: str | None = None,
+    force: bool = False,
+    protected: Sequence[Path] = (),
 ) -> PullResult:
     """Write one table or view of one warehouse state, its data card, and record the pull.
 
-    ``fmt`` defaults to the extension of ``out`` (``.csv``: CSV, else parquet). What
-    ``cohortflow pull`` does, given its parsed options.
+    ``fmt`` defaults to the extension of ``out`` (``.csv``: CSV, else parquet). An
+    existing output (or card) is replaced only with ``force``; nothing is written inside
+    ``protected`` folders (the CLI passes the workspace's own). What ``cohortflow pull``
+    does, given its parsed options.
     """
     query = make_query(table, columns=columns, centres=centres, months=months, lineage=lineage)
     target = Target(Path(out), output_format(Path(out), fmt, csv_dialect), csv_dialect)
-    check_output(con, target.path)
+    check_output(con, target.path, force=force, protected=protected)
     _ensure_pulls_table(con)
     state = resolve_state(con, snapshot=snapshot, as_of=as_of)
     frame, warnings = select_rows(dataset(state.tables, table), query)

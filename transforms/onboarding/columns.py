@@ -2,14 +2,13 @@
 
 The profile of one column is what the matching reads to draft its mapping (codes from
 the values of a low-cardinality column, a date format from the values of a date column)
-and what the report prints. Direct identifiers are flagged here, beyond those the staging
-reader rejects, and none of their values is kept.
+and what the report prints. Direct identifiers are flagged by the one policy the staging
+reader rejects files by (``staging.identifiers``), and none of their values is kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import cast
@@ -24,19 +23,12 @@ from transforms.onboarding.shapes import (
     INTEGER,
     PLAUSIBLE_YEARS,
 )
-from transforms.onboarding.vocabulary import MISSING_MARKERS, name_key
+from transforms.onboarding.vocabulary import MISSING_MARKERS
 from transforms.staging.identifiers import direct_identifier_columns
 
 LOW_CARDINALITY = 20  # a column with at most this many distinct values is listed in full
 TOP_VALUES = 10
 TOLERATED_INVALID = 0.9  # a column is typed when this share of its values fit the type
-
-# Beyond transforms.staging.identifiers (which the reader uses to reject a file): a birth date
-# in a column whose name glues the words ("DateNaissance"), a NIR of 13-15 digits (2A/2B:
-# Corsica).
-BIRTH_NAME = re.compile(r"naiss|birth|ddn|dob")
-NIR_VALUE = r"^[12]\d{2}\d{2}(\d{2}|2[AB])\d{6}(\d{2})?$"
-IDENTIFIER_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,34 +68,20 @@ class ColumnProfile:
 
 def profile_table(frame_as_text: pl.DataFrame) -> list[ColumnProfile]:
     """Profile every column of an all-text frame, flagging direct identifiers."""
-    identifiers = direct_identifier_columns(frame_as_text) | _more_identifiers(frame_as_text)
+    identifiers = direct_identifier_columns(frame_as_text)
     profiles = []
     for name in frame_as_text.columns:
-        profile = _profile_column(name, frame_as_text[name].cast(pl.String))
-        if name in identifiers:  # flag loudly, keep nothing of the values
-            profile = replace(
-                profile,
-                identifier=identifiers[name],
-                minimum=None,
-                maximum=None,
-                value_counts=(),
-            )
-        profiles.append(profile)
+        if name in identifiers:  # flag loudly, read nothing of the values
+            profiles.append(_identifier_profile(name, frame_as_text[name], identifiers[name]))
+        else:
+            profiles.append(_profile_column(name, frame_as_text[name].cast(pl.String)))
     return profiles
 
 
-def _more_identifiers(frame: pl.DataFrame) -> dict[str, str]:
-    found = {c: "a birth date" for c in frame.columns if BIRTH_NAME.search(name_key(c))}
-    text = [c for c in frame.columns if c not in found and frame[c].dtype == pl.String]
-    if not text or frame.height == 0:
-        return found
-    sample = frame.head(200).select(
-        pl.col(text).str.replace_all(r"\s", "").replace("", None).str.contains(NIR_VALUE).mean()
-    )
-    for column, share in sample.row(0, named=True).items():
-        if share is not None and share >= IDENTIFIER_SHARE:
-            found[column] = "a social security number"
-    return found
+def _identifier_profile(name: str, column: pl.Series, kind: str) -> ColumnProfile:
+    """An identifier column: how many values it has, and nothing of what they are."""
+    missing = column.cast(pl.String).str.strip_chars().replace("", None).null_count()
+    return ColumnProfile(name=name, n_rows=column.len(), n_missing=missing, identifier=kind)
 
 
 def _profile_column(name: str, column: pl.Series) -> ColumnProfile:

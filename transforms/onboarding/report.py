@@ -16,6 +16,7 @@ from pathlib import Path
 from transforms.onboarding.columns import ColumnProfile
 from transforms.onboarding.files import FileProfile, harmonise_formats, profile_file
 from transforms.onboarding.matching import guess_form
+from transforms.staging.headers import cell_shape
 
 
 def profile_report(files: Iterable[Path]) -> str:
@@ -37,6 +38,11 @@ def _report_file(profile: FileProfile) -> list[str]:
         f"encoding {fmt.encoding}; {profile.n_rows} rows x {len(profile.columns)} columns; "
         f"looks like: {form or 'no known form'}"
     ]
+    if profile.headerless:
+        lines.append(
+            "   the first row looks like data, not a header (is the header row missing?): "
+            "columns are shown by position and the first row is counted as data"
+        )
     width = max((len(p.name) for p in profile.columns), default=0)
     lines += [_report_column(p, width) for p in profile.columns]
     return lines
@@ -56,9 +62,17 @@ def _report_column(p: ColumnProfile, width: int) -> str:
     if p.minimum is not None:
         parts.append(f"range {_show(p.minimum)} .. {_show(p.maximum)}")
     parts.append(f"{p.n_distinct} distinct")
-    if p.value_counts and p.kind != "date" and p.value_counts[0][1] > 1:  # not all unique
+    if _listable(p):
         parts.append("top " + ", ".join(f"{v!r} x{n}" for v, n in p.top_values))
     return f"   {p.name:<{width}}  {kind:<14}  " + "; ".join(parts)
+
+
+def _listable(p: ColumnProfile) -> bool:
+    """Frequent values are printed unless all unique, dates, or ids (a local patient id
+    never leaves the inbox, not even to a terminal)."""
+    if not p.value_counts or p.kind == "date" or p.value_counts[0][1] <= 1:
+        return False
+    return not any(cell_shape(v) == "id-like text" for v, _ in p.value_counts)
 
 
 def _show(value: float | dt.date | None) -> str:

@@ -12,6 +12,7 @@ import polars as pl
 from schemas import expectations as ex
 from transforms.quality import checks as qc
 from transforms.quality.checks import CheckContext
+from transforms.staging.spreadsheet import write_csv_for_people
 from transforms.warehouse.ddl import QUALITY_DDL
 
 QUERY_COLUMNS = ("centre_id", "patient_key", "month", "field", "problem", "value", "check_id")
@@ -127,17 +128,16 @@ def write_queries(queries: pl.DataFrame, results: pl.DataFrame, folder: Path) ->
     """One CSV per centre with queries, to send back: pseudonyms only, never local ids.
 
     Each query carries the status of its check in that centre, so the centre can start
-    with what breaches a threshold.
+    with what breaches a threshold. Spreadsheet-safe: a value or an error copied from an
+    export never runs as a formula in the centre's spreadsheet.
     """
     status = results.select("check_id", "centre_id", check_status="status")
     rows = queries.join(status, on=["check_id", "centre_id"], how="left")
     paths = {}
     for (centre,), part in rows.sort("centre_id").group_by("centre_id", maintain_order=True):
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{centre}_queries.csv"
-        part.sort("check_status", "patient_key", "month", "check_id", nulls_last=True).select(
-            *QUERY_COLUMNS, "check_status"
-        ).write_csv(path)
+        ordered = part.sort("check_status", "patient_key", "month", "check_id", nulls_last=True)
+        write_csv_for_people(ordered.select(*QUERY_COLUMNS, "check_status"), path)
         paths[centre] = path
     return paths
 

@@ -39,6 +39,13 @@ def file_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def hash_of(path: Path) -> str:
+    """The content hash of a file, read in blocks (a file over the size limit is hashed to
+    be recorded as rejected, never loaded whole into memory)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 UNRECOGNISED = "unrecognised"  # the form recorded for a file that matches no pattern
 COMPLETION_MARKER = ".done"  # "<file>.done" beside a file says its copy is complete
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart")
@@ -86,7 +93,7 @@ def settling(
             future.append(path)
         elif now - path.stat().st_mtime < settle_seconds:
             waiting.append(path.name)
-    unknown = [p for p in future if file_hash(p.read_bytes()) not in known]
+    unknown = [p for p in future if hash_of(p) not in known]
     window = min(settle_seconds, STABILITY_SECONDS)
     steady, moving = future_files_settled(unknown, window)
     return Settling(sorted(waiting + moving), steady)
@@ -154,16 +161,15 @@ def discover_centre_files(
     order = [*FORMS, UNRECOGNISED]
     found, seen = [], set(known)
     for path in _export_paths(folder):
-        modified = path.stat().st_mtime
-        content = path.read_bytes()
-        digest = file_hash(content)
+        stat = path.stat()
+        digest = hash_of(path)
         forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
         for form in forms or [UNRECOGNISED]:
             if (digest, form) not in seen:
                 seen.add((digest, form))
                 found.append(
                     ExportFile(
-                        mapping.centre_id, path, form, digest, len(content), modified=modified
+                        mapping.centre_id, path, form, digest, stat.st_size, modified=stat.st_mtime
                     )
                 )
     return sorted(found, key=lambda f: (order.index(f.form), f.path.name))
@@ -223,7 +229,7 @@ def files_by_hash(folder: Path, wanted: set[str]) -> dict[str, Path]:
     again, e.g. to re-evaluate rows it left in quarantine); a hash not found is absent."""
     found: dict[str, Path] = {}
     for path in _export_paths(folder):
-        digest = file_hash(path.read_bytes())
+        digest = hash_of(path)
         if digest in wanted and digest not in found:
             found[digest] = path
     return found

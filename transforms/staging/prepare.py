@@ -21,6 +21,7 @@ from transforms.staging.inbox import (
     refused_entries,
     settling,
 )
+from transforms.staging.limits import DEFAULT_LIMITS, ReadLimits, check_export, check_size
 from transforms.staging.mapping import CentreMapping
 from transforms.staging.order import dated, in_export_order
 from transforms.staging.read import StagedFile, stage_file
@@ -37,14 +38,22 @@ class StagedExport:
     mapping_hash: str  # the form mapping it was staged with (a changed mapping re-stages)
 
 
-def stage_export(export: ExportFile, mapping: CentreMapping) -> StagedExport | Rejection:
-    """Read and map one file; a file-level problem rejects it."""
+def stage_export(
+    export: ExportFile, mapping: CentreMapping, limits: ReadLimits = DEFAULT_LIMITS
+) -> StagedExport | Rejection:
+    """Read and map one file; a file-level problem (a limit passed included) rejects it.
+
+    The file is measured against ``limits`` before it is read: its size before a byte of
+    it is loaded, its lines, columns, rows or decompressed size before it is parsed.
+    """
     if export.form == UNRECOGNISED:
         patterns = ", ".join(m.file_pattern for m in mapping.forms.values())
         return Rejection(export, f"unrecognised file: matches none of the patterns {patterns}")
-    content = _read_as_discovered(export)
     form_mapping = mapping.forms[export.form]
     try:
+        check_size(export.size_bytes, export.path, limits)
+        content = _read_as_discovered(export)
+        check_export(content, form_mapping.format, export.path, limits)
         export = dated(export, content, form_mapping)  # before reading: a bad name is cheap
         staged = stage_file(content, export.path, form_mapping, FORMS[export.form])
     except FileRejected as exc:
@@ -55,13 +64,15 @@ def stage_export(export: ExportFile, mapping: CentreMapping) -> StagedExport | R
 def _read_as_discovered(export: ExportFile) -> bytes:
     """The file's bytes, if they are still those hashed at discovery (one consistent read).
 
-    A file that changed or vanished since is still being written: ``FileNotReady``.
+    A file that changed or vanished since is still being written: ``FileNotReady`` (a
+    file grown since is never read beyond the size it had, which the limits were checked on).
     """
     try:
-        content = export.path.read_bytes()
+        with export.path.open("rb") as handle:  # no more than was measured, plus one byte
+            content = handle.read(export.size_bytes + 1)
     except FileNotFoundError:
         raise FileNotReady(export.centre_id, [export.path.name]) from None
-    if file_hash(content) != export.file_hash:
+    if len(content) != export.size_bytes or file_hash(content) != export.file_hash:
         raise FileNotReady(export.centre_id, [export.path.name])
     return content
 
@@ -72,12 +83,14 @@ def prepare_centre(
     known: set[tuple[str, str]],
     *,
     settle_seconds: float = 0.0,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> list[StagedExport | Rejection]:
     """Everything a centre sent since the last night, read and mapped (no database access).
 
     Raises ``FileNotReady`` while any of the centre's files may still be being copied:
     the centre's files load together, in order (inclusion first, then each form's files
-    by export date: ``staging.order``), or not at all tonight.
+    by export date: ``staging.order``), or not at all tonight. A file over one of
+    ``limits`` is rejected alone; the centre's other files go on.
     """
     refused: list[StagedExport | Rejection] = list(refused_entries(inbox, mapping))
     if outside(inbox / mapping.centre_id, inbox):
@@ -87,7 +100,7 @@ def prepare_centre(
         raise FileNotReady(mapping.centre_id, settled.waiting)
     found = discover_centre_files(inbox, mapping, known)
     noted = [_with_note(f, settled.future.get(f.path.name)) for f in found]
-    return refused + in_export_order([stage_export(f, mapping) for f in noted])
+    return refused + in_export_order([stage_export(f, mapping, limits) for f in noted])
 
 
 def _with_note(export: ExportFile, note: str | None) -> ExportFile:

@@ -1,7 +1,7 @@
 """Raw centre export -> staged canonical frame (renamed, reshaped, cast), with lineage.
 
-Everything is read as text first, so that a value that cannot be cast is reported
-(file, row, column, value) instead of silently becoming null. Source column names stop
+The file is read as text first (``staging.raw``), so that a value that cannot be cast is
+reported (file, row, column, value) instead of silently becoming null. Source column names stop
 here: the staged frame has canonical names only, plus lineage columns:
 
 * ``_record``: position of the canonical record in this file (0-based);
@@ -12,27 +12,26 @@ here: the staged frame has canonical names only, plus lineage columns:
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 
 from cohortflow.errors import FileRejected
 from schemas.forms import Form
-from transforms.staging.identifiers import direct_identifier_columns
+from transforms.staging.headers import columns_by_position, header_looks_like_data, shown
 from transforms.staging.mapping import (
     EXCEL_DATE,
     UNIT_FACTORS,
     CsvFormat,
     ExportFormat,
     FormMapping,
-    XlsxFormat,
 )
+from transforms.staging.raw import read_text_table
+
+__all__ = ["FAILURE_SCHEMA", "StagedFile", "read_text_table", "shortened", "stage_file"]
 
 FAILURE_SCHEMA = pl.Schema(
     {
@@ -58,199 +57,9 @@ class StagedFile:
         return self.frame.height
 
 
-def read_text_table(content: bytes, fmt: ExportFormat, path: Path) -> pl.DataFrame:
-    """Parse an export as all-text columns, or reject the whole file with the reason."""
-    if not content.strip():
-        raise FileRejected(str(path), "empty file", "the file has no header and no rows")
-    if isinstance(fmt, CsvFormat):
-        raw = _read_csv_text(content, fmt, path)
-    elif isinstance(fmt, XlsxFormat):
-        raw = _read_xlsx_text(content, fmt, path)
-    else:
-        raw = _read_parquet_text(content, path)
-    identifiers = direct_identifier_columns(raw)
-    if identifiers:
-        found = ", ".join(f"{c!r} looks like {kind}" for c, kind in identifiers.items())
-        raise FileRejected(
-            str(path),
-            "direct identifier",
-            f"{found}; such data must not leave the centre: ask for an export without it",
-        )
-    return raw
-
-
-def _read_csv_text(content: bytes, fmt: CsvFormat, path: Path) -> pl.DataFrame:
-    if b"\x00" in content:  # zero-filled blocks of a broken copy, or another kind of file
-        line = content[: content.index(b"\x00")].count(b"\n") + 1
-        raise FileRejected(
-            str(path), "not a text file", f"{_binary_kind(content)} (NUL byte at line {line})"
-        )
-    text = _decode(content, fmt, path)
-    if not text.strip():
-        raise FileRejected(str(path), "empty file", "the file has no header and no rows")
-    if "\n" not in text:  # classic Mac line endings (CR only), as old spreadsheets save
-        text = text.replace("\r", "\n")
-    try:
-        return pl.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            separator=fmt.delimiter,
-            quote_char=fmt.quote_char,
-            infer_schema=False,
-            empty_string_is_null=False,
-        )
-    except BaseException as exc:
-        if not _reader_failure(exc):
-            raise
-        # polars quotes the offending text between backticks: row data stays out of logs
-        detail = re.sub(r"`[^`]*(`|$)", "`...`", _first_line(exc))[:200]
-        where = _locate_problem(text, fmt)
-        raise FileRejected(
-            str(path), "unreadable CSV", f"{where} ({detail})" if where else detail
-        ) from exc
-
-
-def _reader_failure(exc: BaseException) -> bool:
-    """Whether a reader failed on the file's content: a Python error, or a Rust panic.
-
-    pyo3 raises a panic of polars or calamine as ``PanicException``, a BaseException that
-    ``except Exception`` misses; damaged files do trigger them.
-    """
-    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-_UTF8_BOM = b"\xef\xbb\xbf"
-
-
-def _decode(content: bytes, fmt: CsvFormat, path: Path) -> str:
-    """Bytes -> text in the mapping's encoding; a UTF-8 byte-order mark is dropped."""
-    if content.startswith(_UTF8_BOM):
-        if not fmt.encoding.startswith("utf-8"):
-            raise FileRejected(
-                str(path),
-                "encoding",
-                f"the file starts with a UTF-8 byte-order mark but the mapping says "
-                f"{fmt.encoding}: ask for a {fmt.encoding} export, or set encoding: utf-8-sig",
-            )
-        content = content[len(_UTF8_BOM) :]
-    try:
-        return content.decode(fmt.encoding)
-    except UnicodeDecodeError as exc:
-        line = content[: exc.start].count(b"\n") + 1
-        raise FileRejected(
-            str(path),
-            "encoding",
-            f"not valid {fmt.encoding} at byte {exc.start} (line {line}): "
-            "check the encoding in the centre's mapping",
-        ) from exc
-
-
-def _locate_problem(text: str, fmt: CsvFormat) -> str | None:
-    """Where a CSV that cannot be parsed goes wrong, for a person (on the error path only)."""
-    quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if fmt.quote_char else csv.QUOTE_NONE
-    reader = csv.reader(
-        io.StringIO(text), delimiter=fmt.delimiter, quotechar=fmt.quote_char, quoting=quoting
-    )
-    try:
-        width = len(next(reader))
-        for n, row in enumerate(reader, 1):
-            where = f"data row {n} (line {reader.line_num})"
-            if len(row) > width:
-                return f"{where} has {len(row)} fields, the header {width}"
-            if fmt.quote_char and any(fmt.quote_char in v for v in row):
-                return f"{where} has a stray quote ({fmt.quote_char}) inside a value"
-            if any("\n" in v and fmt.delimiter in v for v in row):
-                return f"{where} opens a quote that does not close where it should"
-    except (csv.Error, StopIteration):
-        return None
-    return None
-
-
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office's old container, encrypted workbooks
-_MAGIC = {
-    b"PK\x03\x04": "a ZIP archive (an XLSX workbook?)",
-    _OLE2_MAGIC: "an OLE2 container (a password-protected workbook, or an old .xls)",
-    b"PAR1": "a parquet file",
-    b"%PDF": "a PDF document",
-    b"\xff\xfe": "UTF-16 text",
-    b"\xfe\xff": "UTF-16 text",
-}
-
-
-def _looks_like(content: bytes) -> str | None:
-    """What a file is, from its first bytes, when they say it."""
-    return next((kind for magic, kind in _MAGIC.items() if content.startswith(magic)), None)
-
-
-def _binary_kind(content: bytes) -> str:
-    return f"this looks like {_looks_like(content) or 'binary data'}, not a CSV export"
-
-
-def _read_xlsx_text(content: bytes, fmt: XlsxFormat, path: Path) -> pl.DataFrame:
-    """One sheet as text: Excel dates come as 'YYYY-MM-DD 00:00:00', numbers as digits."""
-    try:
-        return pl.read_excel(
-            io.BytesIO(content), sheet_name=fmt.sheet, engine="calamine", infer_schema_length=0
-        )
-    except BaseException as exc:  # fastexcel raises its own untyped errors, and panics
-        if not _reader_failure(exc):
-            raise
-        raise _workbook_rejection(content, fmt, path, _first_line(exc)) from exc
-
-
-def _workbook_rejection(content: bytes, fmt: XlsxFormat, path: Path, message: str):
-    """Why a workbook could not be read, in words for a person."""
-    if content.startswith(_OLE2_MAGIC):
-        return FileRejected(
-            str(path),
-            "encrypted or legacy workbook",
-            "an OLE2 container, not an .xlsx: a password-protected workbook or an old .xls; "
-            "ask for an .xlsx export without a password",
-        )
-    if not content.startswith(b"PK\x03\x04"):
-        kind = _looks_like(content)
-        detail = "not an .xlsx workbook (a ZIP archive)" + (
-            f": this looks like {kind}" if kind else ""
-        )
-        return FileRejected(str(path), "unreadable XLSX", detail)
-    if fmt.sheet in message and "not found" in message:
-        return FileRejected(str(path), "missing sheet", message[:300])
-    if "detect file format" in message:  # calamine's words for a damaged ZIP
-        message = "the workbook is truncated or damaged (not a readable ZIP archive)"
-    return FileRejected(str(path), "unreadable XLSX", message[:300])
-
-
-def _read_parquet_text(content: bytes, path: Path) -> pl.DataFrame:
-    try:
-        frame = pl.read_parquet(io.BytesIO(content))
-    except BaseException as exc:  # arrow and polars raise several error types, and panics
-        if not _reader_failure(exc):
-            raise
-        raise FileRejected(str(path), "unreadable parquet", _first_line(exc)[:300]) from exc
-    return pl.DataFrame([_as_text(frame[c], path) for c in frame.columns])
-
-
-def _as_text(column: pl.Series, path: Path) -> pl.Series:
-    """A parquet column as text (nested values as their Python text), or the file rejected
-    naming the column whose values cannot be (e.g. a date beyond year 9999)."""
-    try:
-        if column.dtype.is_nested():
-            values = [None if v is None else str(v) for v in column.to_list()]
-            return pl.Series(column.name, values, dtype=pl.String)
-        return column.cast(pl.String)
-    except BaseException as exc:
-        if not _reader_failure(exc):
-            raise
-        detail = f"column {_shown(column.name)}: {_first_line(exc)[:200]}"
-        raise FileRejected(str(path), "unreadable parquet", detail) from exc
-
-
 def stage_file(content: bytes, path: Path, mapping: FormMapping, form: Form) -> StagedFile:
     """Read one export file and bring it to the canonical shape of ``form``."""
+    _reject_id_read_twice(mapping, path)
     raw = read_text_table(content, mapping.format, path)
     _reject_duplicated_columns(raw, mapping, path)
     raw = _without_blank_rows(
@@ -280,15 +89,32 @@ def _without_blank_rows(raw: pl.DataFrame) -> pl.DataFrame:
     values = raw.drop("_source_row")  # by frame, not pl.col(name): a header may be '*'
     if not values.width:
         return raw
-    blank = values.select(
-        pl.all_horizontal(pl.all().str.strip_chars().replace("", None).is_null())
-    ).to_series()
+    empty = pl.all().str.strip_chars().replace("", None).is_null()
+    blank = pl.repeat(True, values.height, eager=True)
+    series = values.get_columns()
+    for start in range(0, len(series), BLANK_CHECK_COLUMNS):  # a very wide file in parts:
+        part = pl.DataFrame(series[start : start + BLANK_CHECK_COLUMNS])  # one query over
+        blank &= part.select(pl.all_horizontal(empty)).to_series()  # all costs more per column
     return raw.filter(~blank)
 
 
-def _shown(name: str, limit: int = 60) -> str:
-    """A column name as quoted in a message, cut short if it is absurdly long."""
-    return repr(name if len(name) <= limit else name[:limit] + "...")
+BLANK_CHECK_COLUMNS = 256
+
+
+def _reject_id_read_twice(mapping: FormMapping, path: Path) -> None:
+    """The local id column mapped to another canonical column too would carry raw ids into
+    quarantine values and messages (e.g. ``pain_diagnosis: record_id``): refused."""
+    sources = {**mapping.columns, **mapping.id_columns}
+    id_source = sources.get("patient_id")
+    others = sorted(c for c, s in sources.items() if s == id_source and c != "patient_id")
+    if id_source is not None and others:
+        raise FileRejected(
+            str(path),
+            "local id read twice",
+            f"the mapping reads the local patient id column {shown(id_source)} also as "
+            f"{', '.join(others)}: its raw ids would be stored as data; fix the centre's "
+            "mapping file",
+        )
 
 
 def _reject_duplicated_columns(raw: pl.DataFrame, mapping: FormMapping, path: Path) -> None:
@@ -298,15 +124,16 @@ def _reject_duplicated_columns(raw: pl.DataFrame, mapping: FormMapping, path: Pa
     """
     read = set(mapping.columns.values()) | set(mapping.id_columns.values())
     patterns = list(mapping.wide_columns.values())
+    header = set(raw.columns)  # a set: a 100,000-column header is looked up in linear time
     doubled = set()
     for column in raw.columns:
         match = re.fullmatch(r"(.+?)_(?:duplicated_)?\d+", column)
         base = match and match.group(1)
-        if base and base in raw.columns:
+        if base and base in header:
             if base in read or any(re.fullmatch(p, base) for p in patterns):
                 doubled.add(base)
     if doubled:
-        names = ", ".join(_shown(c) for c in sorted(doubled))
+        names = ", ".join(shown(c) for c in sorted(doubled))
         raise FileRejected(
             str(path),
             "duplicate column names",
@@ -316,15 +143,24 @@ def _reject_duplicated_columns(raw: pl.DataFrame, mapping: FormMapping, path: Pa
 
 
 def _require_columns(raw: pl.DataFrame, needed, path: Path, fmt: ExportFormat) -> None:
-    missing = [c for c in needed if c not in raw.columns]
+    header = set(raw.columns)
+    missing = [c for c in needed if c not in header]
     if missing:
         found = [c for c in raw.columns if c != "_source_row"]
-        shown = ", ".join(_shown(c) for c in found[:20]) + (", ..." if len(found) > 20 else "")
+        absent = ", ".join(shown(c) for c in missing)
+        if header_looks_like_data(found):  # never quote cells that are a patient's data
+            raise FileRejected(
+                str(path),
+                "missing required columns",
+                f"{absent} not in the header: the first row looks like data, not a header "
+                f"({columns_by_position(raw.drop('_source_row'))}): is the header row "
+                "missing?" + _header_hint(found, fmt),
+            )
+        listed = ", ".join(shown(c) for c in found[:20]) + (", ..." if len(found) > 20 else "")
         raise FileRejected(
             str(path),
             "missing required columns",
-            f"{', '.join(_shown(c) for c in missing)} not in the header (found: {shown})"
-            + _header_hint(found, fmt),
+            f"{absent} not in the header (found: {listed})" + _header_hint(found, fmt),
         )
 
 

@@ -213,7 +213,18 @@ def _describe(
             .otherwise(source_column)
         )
     return (
-        located.with_columns(source_column=source_column)
+        _without_local_ids(located.with_columns(source_column=source_column))
         .select(*QUARANTINE_SCHEMA, "patient_id", "_file")
         .sort("_record", "column")
+    )
+
+
+def _without_local_ids(located: pl.DataFrame) -> pl.DataFrame:
+    """A failing value that is the row's own local id (its id column, or another column
+    copying it) is never kept, nor quoted in the message: the pseudonym says who it was."""
+    own_id = pl.col("value").str.strip_chars() == pl.col("patient_id")
+    hidden = pl.format("{} holds the row's local patient id (not shown): {}", "column", "rule")
+    return located.with_columns(
+        message=pl.when(own_id).then(hidden).otherwise("message"),
+        value=pl.when(own_id).then(None).otherwise("value"),
     )

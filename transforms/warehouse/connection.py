@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 
 from cohortflow.errors import WarehouseBusy
+from cohortflow.settings import memory_size
 from schemas.forms import FORMS
 from transforms.warehouse import ddl, digest
 
@@ -17,8 +18,10 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating its tables); a clear error if another process holds it.
 
-    ``memory_limit``: DuckDB's own (``Settings.duckdb_memory``).
+    ``memory_limit``: DuckDB's own (``Settings.duckdb_memory``), checked as a size and
+    bound as a parameter, never spliced into SQL text.
     """
+    memory_size(memory_limit)  # before the file is opened: a bad size is a ConfigError
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
@@ -30,7 +33,7 @@ def connect(
         raise
     # DuckDB keeps the blocks it scanned cached up to its limit (80 % of RAM by default):
     # a night over a million patients would hold several GB for nothing
-    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET memory_limit = ?", [memory_limit])
     if not read_only:
         con.execute(ddl.OPERATIONAL_DDL)
         con.execute(ddl.ADDED_COLUMNS_DDL)

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import duckdb
 
+from transforms.staging.spreadsheet import write_csv_for_people
+
 
 def write_run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> int:
-    """This run's quarantined rows as a CSV a data manager can open; returns the row count."""
+    """This run's quarantined rows as a CSV a data manager can open; returns the row count.
+
+    Spreadsheet-safe (a value such as ``=HYPERLINK(...)`` from an export is shown, never
+    run) and written whole or not at all.
+    """
     rows = con.sql(
         """SELECT centre_id, file_name, source_row, source_column, column_name, rule, value,
                   message, patient_key
@@ -16,8 +22,7 @@ def write_run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path
         params=[run_id],
     ).pl()
     if rows.height:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows.write_csv(path)
+        write_csv_for_people(rows, path)
     return rows.height
 
 

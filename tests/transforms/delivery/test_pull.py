@@ -204,7 +204,7 @@ def test_pull_failing_midway_leaves_the_old_file_and_no_temp(con, tmp_path, monk
 
     monkeypatch.setattr(pull, "write_data", broken)  # pull.py calls it by this name
     with pytest.raises(OSError, match="disk full"):
-        pull.pull(con, "patients", out)
+        pull.pull(con, "patients", out, force=True)
     assert out.read_bytes() == b"previous pull"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet", "warehouse"]
     assert recorded_pulls(con) == 0

@@ -87,3 +87,25 @@ def test_merge_profiles_reads_a_wide_family_as_one_column():
     merged = merge_profiles("nprs", profile_table(frame))
     assert (merged.name, merged.kind, merged.n_rows, merged.n_missing) == ("nprs", "integer", 6, 2)
     assert merged.value_counts == (("7", 2), ("8", 1), ("6", 1))
+
+
+def test_profile_table_flags_exactly_what_the_reader_rejects():
+    """It uses the reader's policy: the same columns flagged, the same kinds, no values."""
+    from transforms.staging.identifiers import direct_identifier_columns
+
+    frame = text_frame(
+        {
+            "Date naiss.": ["01/02/1960", "03/04/1970"],
+            "date_nais": ["1960", "1970"],
+            "birthday": ["01/02", "03/04"],
+            "initials": ["J.D.", "A.B."],
+            "identite": ["DUPONT Jean", "MARTIN Anne"],
+            "contact": ["+33 6 12 34 56 78", "0033 7 12 34 56 78"],
+            "Diagnostic": ["fibromyalgie", "SDRC"],
+        }
+    )
+    flagged = {p.name: p.identifier for p in profile_table(frame) if p.identifier}
+    assert flagged == direct_identifier_columns(frame)
+    assert set(flagged) == set(frame.columns) - {"Diagnostic"}
+    initials = _by_name(profile_table(frame))["initials"]
+    assert (initials.n_rows, initials.n_missing, initials.value_counts) == (2, 0, ())
