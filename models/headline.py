@@ -18,7 +18,8 @@ from models.suite import StudyResults
 # The paper's figures (the study the simulator imitates), shown beside ours.
 PUBLISHED_EFFECT_SIZE = "-0.52 (95% CI -0.62 to -0.41)"
 PUBLISHED_INTERACTION = "|0.04| (CI 0.01 to 0.06), p = .002"
-MAIN_MEDIATION_EFFECTS = ("indirect_acme", "direct_ade", "total", "proportion_mediated")
+PUBLISHED_PROPORTION_MEDIATED = "64.6%"
+MEDIATION_LABELS = {"indirect_acme": "indirect", "direct_ade": "direct", "total": "total"}
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,38 @@ def secondary_block(study: StudyResults) -> Block:
     if study.trajectory_groups:
         shares = " / ".join(f"{s:.0%}" for s in study.trajectory_shares)
         rows.append(("pain trajectories (BIC)", f"{study.trajectory_groups} groups: {shares}"))
+    elif study.trajectory_status:  # fitted, but the number of groups is not determined
+        rows.append(("pain trajectories (BIC)", study.trajectory_status))
     if study.mediation:
-        effects = ", ".join(
-            f"{k} {study.mediation[k]:+.3f}" for k in MAIN_MEDIATION_EFFECTS if k in study.mediation
-        )
-        rows.append(("mediation (per 100 mg)", effects))
+        rows += mediation_rows(study.mediation)
+    if study.centre:
+        flag = ", singular fit (on its boundary)" if study.centre["singular"] else ""
+        variance = f"centre variance {study.centre['centre_intercept_var']:.3f}{flag}"
+        rows.append(("centre as a random level", variance))
     for score, (before, after, p) in study.sf12.items():
         rows.append((score, f"{before:.1f} -> {after:.1f}, paired p = {p:.3f}"))
     rows += [("", f"not fitted: {step}: {error}") for step, error in study.failed.items()]
     return Block("Secondary analyses (all results in the parquet files):", rows, label_width=32)
+
+
+def mediation_rows(mediation: dict) -> list[tuple[str, str]]:
+    """Indirect, direct and total effects with their bootstrap CIs; the proportion
+    mediated, or why it is not estimable (the total effect's CI includes 0)."""
+    effects = ", ".join(
+        f"{label} {row['estimate']:+.3f} ({row['ci_low']:+.3f} to {row['ci_high']:+.3f})"
+        for key, label in MEDIATION_LABELS.items()
+        if (row := mediation.get(key))
+    )
+    proportion = mediation.get("proportion_mediated")
+    if proportion is None:
+        return [("mediation (per 100 mg, 95% CI)", effects)]
+    share = (
+        f"{proportion['estimate']:.1%}"
+        if proportion["estimate"] is not None
+        else proportion["status"]
+    )
+    text = f"{share}   published: {PUBLISHED_PROPORTION_MEDIATED}"
+    return [("mediation (per 100 mg, 95% CI)", effects), ("proportion mediated", text)]
 
 
 def as_text(block: Block) -> list[str]:

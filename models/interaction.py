@@ -30,7 +30,8 @@ TERM = "month:depressed[T.True]"
 SPECIFICATION = {
     "formula": f"nprs ~ {FIXED}",
     "random_effects": "~month | patient_key (random intercept and slope, unstructured)",
-    "estimation": "REML for coefficients and Wald 95% CI; ML fits for the LRT",
+    "estimation": "REML for coefficients, t tests and 95% CI with Satterthwaite df (lme4 "
+    "and lmerTest conventions); ML fits for the LRT",
     "test": f"LRT (1 df) against nprs ~ {REDUCED}",
     "coding": "depressed = baseline HADS-D >= 8, True = 1; the row month:not_depressed "
     "is the same coefficient with HADS-D <= 7 coded 1 (the paper's sign)",
@@ -90,7 +91,7 @@ def interaction_test(
     flipped = row.with_columns(
         term=pl.lit("month:not_depressed"),
         estimate=-pl.col("estimate"),
-        z=-pl.col("z"),
+        t=-pl.col("t"),
         ci_low=-pl.col("ci_high"),
         ci_high=-pl.col("ci_low"),
     )
@@ -123,5 +124,11 @@ def fit(views: Views, options: Options) -> Fitted:
         "lmm_interaction_variance_components": model.variance_components,
         "lmm_interaction_test": result.test,
     }
-    record = {"lmm_interaction": {"engine": model.engine}}
+    record = {
+        "lmm_interaction": {
+            "engine": model.engine,
+            "singular": model.singular,
+            "at_boundary": list(model.boundary),
+        }
+    }
     return Fitted(result, tables, record, converged=bool(result.test["converged"][0]))

@@ -1,32 +1,36 @@
 """Mediation: cumulative ketamine dose -> baseline depression (HADS-D) -> pain change.
 
-Patient-level OLS models (statsmodels ``Mediation``, bootstrap):
+Both models are linear, without an exposure-mediator interaction, so the effects are
+products and sums of OLS coefficients (Baron & Kenny; VanderWeele 2015, ch. 2):
 
-* mediator: ``hads_d_baseline ~ dose + age + sex``
-* outcome: ``nprs_change ~ dose + hads_d_baseline + age + sex``
+* mediator: ``hads_d_baseline ~ dose + age + sex``, path ``a`` = its dose coefficient;
+* outcome: ``nprs_change ~ dose + hads_d_baseline + age + sex``, path ``b`` = its HADS-D
+  coefficient, direct effect ``c'`` = its dose coefficient;
+* indirect = a * b; total = a * b + c' (exactly the dose coefficient of
+  ``nprs_change ~ dose + age + sex`` on the same patients); proportion = indirect / total.
 
-``dose`` is the first year's cumulative dose (``total_dose_mg``) in units of 100 mg, so the
-exposure contrast 0 vs 1 that ``Mediation`` evaluates is +100 mg (about one session of
-1.5 mg/kg at 70 kg). Patients missing the outcome (no month-12 NPRS) or a covariate are
-excluded. Caveats: baseline HADS-D precedes the dose, so "mediation" follows the paper's
-design rather than a causal order; statsmodels resamples the two models' rows
-independently in each bootstrap replicate; the proportion mediated is unstable when the
-total effect is near zero.
+Point estimates are the sample's. CIs come from a nonparametric bootstrap that resamples
+patients (one row each; both models refitted on the same resample, so the paths keep
+their covariance, unlike statsmodels' ``Mediation``, whose independent draws double the
+spread): percentile, and BCa (bias from the replicates, acceleration from the exact OLS
+jackknife). The proportion mediated is published only when the total effect's percentile
+CI excludes 0: otherwise its estimate is null and its status says why.
+
+``dose`` is the first year's cumulative dose in units of 100 mg. As in the paper, the
+mediator (HADS-D at inclusion) is measured before the exposure (the year's dose): this
+is the paper's design reproduced, not a causal order. Patients without a month-12 NPRS
+(the outcome), a baseline HADS-D, age or sex are excluded, each counted by reason in
+``mediation_sample`` and the manifest; no imputation (see docs/validation.md).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from scipy import linalg, stats
-from statsmodels.stats.mediation import MediationResults
-from statsmodels.tools.rng_qrng import check_random_state
-from statsmodels.tools.sm_exceptions import SingularMatrixWarning
+from scipy import linalg, special, stats
 
 from models.analysis import Fitted, Options, Specification, Views
 
@@ -34,142 +38,210 @@ NAME = "mediation"
 DOSE_UNIT_MG = 100.0
 MEDIATOR_FORMULA = "hads_d_baseline ~ dose + age + sex"
 OUTCOME_FORMULA = "nprs_change ~ dose + hads_d_baseline + age + sex"
+MODEL_COLUMNS = ("nprs_change", "total_dose_mg", "hads_d_baseline", "age", "sex")
+COLUMNS = ("patient_key", *MODEL_COLUMNS, "nprs_baseline", "nprs_one_year")  # what it reads
+EFFECTS = ("indirect_acme", "direct_ade", "total", "proportion_mediated")
+# Why a patient is left out, checked in this order (the first that applies is counted).
+EXCLUSIONS = {
+    "no month-12 NPRS (dropped out or missed the call)": pl.col("nprs_one_year").is_null(),
+    "no baseline NPRS": pl.col("nprs_baseline").is_null(),
+    "no baseline HADS-D score": pl.col("hads_d_baseline").is_null(),
+    "age or sex missing": pl.col("age").is_null() | pl.col("sex").is_null(),
+}
+NOT_ESTIMABLE = "not estimable: the total effect's 95% CI includes 0"
 SPECIFICATION = {
     "mediator_model": f"OLS {MEDIATOR_FORMULA}",
     "outcome_model": f"OLS {OUTCOME_FORMULA}",
-    "exposure": f"total_dose_mg / {DOSE_UNIT_MG:g} (contrast 0 vs 1 = +{DOSE_UNIT_MG:g} mg)",
-    "missing": "complete cases (the outcome needs the month-12 NPRS)",
+    "effects": "product of coefficients: indirect = a * b, direct = c', total = a * b + c'",
+    "exposure": f"total_dose_mg / {DOSE_UNIT_MG:g} (effects per +{DOSE_UNIT_MG:g} mg)",
+    "temporal_order": "the mediator (baseline HADS-D) precedes the exposure (first year's "
+    "dose), as in the paper: a reproduction of its design, not a causal mediation",
+    "proportion_mediated": "indirect / total, published only when the total effect's 95% "
+    "percentile CI excludes 0, otherwise null with status 'not estimable'",
+    "missing": "complete cases; exclusions counted by reason (mediation_sample)",
 }
-COLUMNS = ("patient_key", "nprs_change", "total_dose_mg", "hads_d_baseline", "age", "sex")
-EFFECT_NAMES = {
-    "ACME (average)": "indirect_acme",
-    "ADE (average)": "direct_ade",
-    "Total effect": "total",
-    "Prop. mediated (average)": "proportion_mediated",
-    "ACME (control)": "indirect_acme_control",
-    "ACME (treated)": "indirect_acme_treated",
-    "ADE (control)": "direct_ade_control",
-    "ADE (treated)": "direct_ade_treated",
-    "Prop. mediated (control)": "proportion_mediated_control",
-    "Prop. mediated (treated)": "proportion_mediated_treated",
-}
-
-
-@dataclass
-class MediationResult:
-    effects: pl.DataFrame  # one row per effect: estimate, ci_low, ci_high, p_value, n
-    paths: pl.DataFrame  # both OLS models: one row per term
-    n_patients: int
-    n_excluded: int
+C = np.array([0.025, 0.975])
 
 
 def mediation_data(patients: pl.DataFrame) -> pl.DataFrame:
     """Complete cases, dose in 100 mg units."""
     return (
-        patients.select(COLUMNS)
+        patients.select("patient_key", *MODEL_COLUMNS)
         .drop_nulls()
         .with_columns(dose=pl.col("total_dose_mg") / DOSE_UNIT_MG)
     )
 
 
+def exclusions(patients: pl.DataFrame) -> pl.DataFrame:
+    """reason, n_patients: the patients analysed, then each reason for leaving one out
+    (the first that applies), every reason listed even when it counts 0."""
+    reason = pl.lit("analysed")
+    for label, rule in reversed(EXCLUSIONS.items()):
+        reason = pl.when(rule).then(pl.lit(label)).otherwise(reason)
+    counts = dict(patients.group_by(reason.alias("reason")).len().iter_rows())
+    order = ["analysed", *EXCLUSIONS]
+    return pl.DataFrame(
+        {"reason": order, "n_patients": [counts.get(r, 0) for r in order]},
+        schema={"reason": pl.String, "n_patients": pl.Int64},
+    )
+
+
+def design(data: pl.DataFrame) -> np.ndarray:
+    """Columns [1, dose, age, male, hads_d, nprs_change], centred (except the 1)."""
+    z = np.column_stack(
+        [
+            data["dose"].to_numpy(),
+            data["age"].to_numpy().astype(float),
+            (data["sex"] == "M").to_numpy().astype(float),
+            data["hads_d_baseline"].to_numpy().astype(float),
+            data["nprs_change"].to_numpy().astype(float),
+        ]
+    )
+    return np.column_stack([np.ones(len(z)), z - z.mean(0)])
+
+
+def paths_from_gram(gram: np.ndarray) -> np.ndarray:
+    """(a, b, c') from the weighted Gram matrix of ``design`` (both OLS fits at once)."""
+    a = linalg.solve(gram[:4, :4], gram[:4, 4], assume_a="pos")
+    beta = linalg.solve(gram[:5, :5], gram[:5, 5], assume_a="pos")
+    return np.array([a[1], beta[4], beta[1]])
+
+
+def effects_of(paths: np.ndarray) -> np.ndarray:
+    """(indirect, direct, total, proportion) from (a, b, c') along the last axis."""
+    a, b, c = paths[..., 0], paths[..., 1], paths[..., 2]
+    total = a * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.stack([a * b, c, total, a * b / total], axis=-1)
+
+
+def bootstrap_paths(z: np.ndarray, *, seed: int, n_rep: int) -> tuple[np.ndarray, int]:
+    """(a, b, c') of ``n_rep`` patient resamples, and how many were rank-deficient (a
+    small cohort's resample without one sex): those are solved by least squares."""
+    rng = np.random.default_rng(seed)
+    n, k = z.shape
+    rows, cols = np.triu_indices(k)
+    products = z[:, rows] * z[:, cols]  # per patient, the Gram matrix's entries
+    out, deficient = np.empty((n_rep, 3)), 0
+    for r in range(n_rep):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        gram = np.zeros((k, k))
+        gram[rows, cols] = counts @ products
+        gram = gram + np.triu(gram, 1).T
+        try:
+            out[r] = paths_from_gram(gram)
+        except (linalg.LinAlgError, ValueError):
+            deficient += 1
+            out[r] = _least_squares_paths(z, counts)
+    return out, deficient
+
+
+def _least_squares_paths(z: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(a, b, c') of a rank-deficient resample: minimum-norm least squares."""
+    w = np.sqrt(counts)[:, None] * z
+    a = np.linalg.lstsq(w[:, :4], w[:, 4], rcond=None)[0]
+    beta = np.linalg.lstsq(w[:, :5], w[:, 5], rcond=None)[0]
+    return np.array([a[1], beta[4], beta[1]])
+
+
+def jackknife_paths(z: np.ndarray) -> np.ndarray:
+    """(a, b, c') leaving out each patient in turn, exactly and in O(n): for OLS,
+    beta_(-i) = beta - (X'X)^-1 x_i e_i / (1 - h_i). NaN if a patient has leverage 1."""
+    out = []
+    for x, y, index in ((z[:, :4], z[:, 4], 1), (z[:, :5], z[:, 5], 4), (z[:, :5], z[:, 5], 1)):
+        inverse = linalg.inv(x.T @ x)
+        beta = inverse @ (x.T @ y)
+        m = x @ inverse  # row i: x_i'(X'X)^-1
+        leverage = np.einsum("ij,ij->i", m, x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(beta[index] - m[:, index] * (y - x @ beta) / (1 - leverage))
+    return np.column_stack(out)
+
+
+def bca_interval(replicates: np.ndarray, estimate: float, jackknife: np.ndarray) -> np.ndarray:
+    """BCa 95% bounds (Efron 1987), as ``scipy.stats.bootstrap(method="BCa")`` computes
+    them (tests compare) but with a given jackknife; NaN when it is undefined."""
+    replicates = replicates[np.isfinite(replicates)]
+    if replicates.size == 0 or not np.all(np.isfinite(jackknife)) or not np.isfinite(estimate):
+        return np.full(2, np.nan)
+    share = ((replicates < estimate).sum() + (replicates <= estimate).sum()) / (2 * replicates.size)
+    z0 = special.ndtri(share)
+    centred = jackknife.mean() - jackknife
+    spread = (centred**2).sum()
+    accel = (centred**3).sum() / (6 * spread**1.5) if spread > 0 else 0.0
+    quantiles = special.ndtri(C)
+    levels = special.ndtr(z0 + (z0 + quantiles) / (1 - accel * (z0 + quantiles)))
+    if not np.all(np.isfinite(levels)):
+        return np.full(2, np.nan)
+    return np.percentile(replicates, 100 * levels)
+
+
+def effects_table(z: np.ndarray, *, seed: int, n_rep: int) -> pl.DataFrame:
+    """One row per effect: sample estimate, bootstrap SE, percentile and BCa CIs, the
+    bootstrap p-value, and whether it is published (the proportion's rule)."""
+    gram = z.T @ z
+    estimate = effects_of(paths_from_gram(gram))
+    boot_paths, deficient = bootstrap_paths(z, seed=seed, n_rep=n_rep)
+    boot = effects_of(boot_paths)
+    jack = effects_of(jackknife_paths(z))
+    rows = []
+    for j, effect in enumerate(EFFECTS):
+        finite = boot[:, j][np.isfinite(boot[:, j])]
+        low, high = np.percentile(finite, 100 * C) if finite.size else (np.nan, np.nan)
+        bca = bca_interval(boot[:, j], estimate[j], jack[:, j])
+        below, above = (finite <= 0).mean(), (finite >= 0).mean()
+        rows.append([effect, estimate[j], finite.std(ddof=1), low, high, *bca])
+        rows[-1].append(min(1.0, 2 * min(below, above)))
+    table = pl.DataFrame(
+        rows,
+        schema=["effect", "estimate", "std_error", "ci_low", "ci_high", "bca_low", "bca_high"]
+        + ["p_value"],
+        orient="row",
+    )
+    return publishable(table).with_columns(
+        n=pl.lit(len(z)),
+        n_rep=pl.lit(n_rep),
+        exposure_contrast=pl.lit(f"+{DOSE_UNIT_MG:g} mg cumulative dose in the first year"),
+        rank_deficient_resamples=pl.lit(deficient),
+    )
+
+
+def publishable(table: pl.DataFrame) -> pl.DataFrame:
+    """The proportion mediated nulled, with its reason, when the total's CI holds 0."""
+    total = table.filter(pl.col("effect") == "total").row(0, named=True)
+    excludes_zero = total["ci_low"] > 0 or total["ci_high"] < 0
+    hide = (pl.col("effect") == "proportion_mediated") & pl.lit(not excludes_zero)
+    numbers = ("estimate", "std_error", "ci_low", "ci_high", "bca_low", "bca_high", "p_value")
+    return table.with_columns(
+        [pl.when(hide).then(None).otherwise(pl.col(c)).alias(c) for c in numbers]
+        + [pl.when(hide).then(pl.lit(NOT_ESTIMABLE)).otherwise(pl.lit("estimated")).alias("status")]
+    )
+
+
+@dataclass
+class MediationResult:
+    effects: pl.DataFrame  # one row per effect (EFFECTS): estimate, CIs, p, status, n
+    paths: pl.DataFrame  # both OLS models: one row per term
+    sample: pl.DataFrame  # reason, n_patients: who was analysed and who was not, and why
+    n_patients: int
+    n_excluded: int
+
+
 def fit_mediation(patients: pl.DataFrame, *, seed: int, n_rep: int = 1000) -> MediationResult:
-    """Bootstrap mediation analysis (seeded: the same seed gives the same CIs)."""
+    """Product-of-coefficients mediation with a patient bootstrap (seeded)."""
     data = mediation_data(patients)
     frame = data.to_pandas()
-    outcome = smf.ols(OUTCOME_FORMULA, frame)
-    mediator = smf.ols(MEDIATOR_FORMULA, frame)
-    summary = bootstrap_effects(outcome, mediator, seed=seed, n_rep=n_rep)
-    effects = pl.DataFrame(
-        {
-            "effect": list(EFFECT_NAMES.values()),
-            "estimate": summary["Estimate"].to_numpy(),
-            "ci_low": summary["Lower CI bound"].to_numpy(),
-            "ci_high": summary["Upper CI bound"].to_numpy(),
-            "p_value": summary["P-value"].to_numpy(),
-            "n": data.height,
-            "exposure_contrast": f"+{DOSE_UNIT_MG:g} mg cumulative dose (0 vs 1 unit)",
-            # bootstrap model fits (2 per replicate) on a rank-deficient resample
-            "rank_deficient_fits": summary.attrs.get("rank_deficient_fits", 0),
-        }
-    )
-    paths = pl.concat([ols_table(outcome.fit(), "outcome"), ols_table(mediator.fit(), "mediator")])
-    return MediationResult(effects, paths, data.height, patients.height - data.height)
-
-
-def bootstrap_effects(outcome, mediator, *, seed: int, n_rep: int):
-    """statsmodels' Mediation bootstrap on the models' design matrices; its summary, by
-    effect.
-
-    The replicates are those of ``Mediation(...).fit(method="bootstrap", rng=seed)``:
-    the same draws in the same order (resampled rows of each model, refitted by OLS, then
-    potential mediators drawn for exposure 0 and 1), so the same numbers (tests compare).
-    Mediation keeps every patient's effect in every replicate, four (patients x
-    replicates) arrays: 22.8 GB at a million patients. Its summary only uses each
-    replicate's average, so this keeps the averages and hands them to statsmodels'
-    own ``MediationResults``.
-    """
-    for model in (outcome, mediator):
-        if np.linalg.matrix_rank(model.exog) < model.exog.shape[1]:
-            raise ValueError(
-                f"the design of {model.formula} is rank-deficient on the "
-                f"{model.exog.shape[0]} complete cases (e.g. one sex only): not estimable"
-            )
-    with warnings.catch_warnings(record=True) as caught:
-        # a resample of a small cohort may lack a covariate level; say how often, once
-        warnings.simplefilter("always", SingularMatrixWarning)
-        indirect, direct = _replicate_averages(outcome, mediator, seed, n_rep)
-    singular = sum(issubclass(w.category, SingularMatrixWarning) for w in caught)
-    for w in caught:  # anything else is shown as usual
-        if not issubclass(w.category, SingularMatrixWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    fitted = MediationResults([e[None, :] for e in indirect], [e[None, :] for e in direct])
-    summary = fitted.summary().loc[list(EFFECT_NAMES)]
-    summary.attrs["rank_deficient_fits"] = singular
-    return summary
-
-
-def _replicate_averages(outcome, mediator, seed: int, n_rep: int) -> tuple[list, list]:
-    """Per replicate, the average indirect and direct effects for control and treated:
-    ``Mediation.fit``'s loop, its random draws in its order, without per-patient arrays.
-
-    Both models are linear without interaction, so the averages Mediation computes over
-    patients reduce to coefficients and means: with potential mediators
-    ``M_l = X_l a + sqrt(s) z_l`` (exposure set to l), the indirect effect is
-    ``b * mean(M_1 - M_0) = b * (a_dose + sqrt(s) (mean z_1 - mean z_0))`` at either
-    exposure, and the direct effect is the outcome model's dose coefficient. The draws
-    are still made, so that the next replicate resamples the same rows as Mediation.
-    """
-    rng = check_random_state(seed)
-    dose_out = outcome.exog_names.index("dose")
-    dose_med = mediator.exog_names.index("dose")
-    position = outcome.exog_names.index("hads_d_baseline")
-    n_med = len(mediator.endog)
-    indirect, direct = np.empty(n_rep), np.empty(n_rep)
-    for r in range(n_rep):
-        fits = []
-        for model in (outcome, mediator):  # resampled rows, as Mediation._fit_model
-            rows = rng.integers(0, len(model.endog), len(model.endog))
-            fits.append(_ols(model.endog[rows], model.exog[rows]))
-        (out_params, _), (med_params, med_scale) = fits
-        noise = [rng.standard_normal(n_med).mean() for _ in (0, 1)]  # mediator at 0, 1
-        shift = med_params[dose_med] + np.sqrt(med_scale) * (noise[1] - noise[0])
-        indirect[r] = out_params[position] * shift
-        direct[r] = out_params[dose_out]
-    return [indirect, indirect.copy()], [direct, direct.copy()]
-
-
-def _ols(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
-    """OLS coefficients and residual variance, by the normal equations (a third of the
-    time of statsmodels' pseudo-inverse on 700,000 rows). They lose digits as the square
-    of the design's condition number, so an ill-conditioned resample (or a rank-deficient
-    one: a small cohort missing a covariate level) goes to statsmodels, as in Mediation."""
-    gram = x.T @ x
-    if np.linalg.cond(gram) > 1e10:  # cond(X) > 1e5: keep at least 6 digits
-        fit = sm.OLS(y, x).fit()
-        return fit.params, fit.scale
-    params = linalg.cho_solve(linalg.cho_factor(gram), x.T @ y)
-    resid = y - x @ params
-    return params, float(resid @ resid) / (len(y) - x.shape[1])
+    z = design(data)
+    if np.linalg.matrix_rank(z[:, :5]) < 5:
+        raise ValueError(
+            f"dose, HADS-D, age and sex are collinear (rank-deficient) on the {data.height} "
+            "complete cases (e.g. one sex only): not estimable"
+        )
+    fits = [smf.ols(OUTCOME_FORMULA, frame).fit(), smf.ols(MEDIATOR_FORMULA, frame).fit()]
+    effects = effects_table(z, seed=seed, n_rep=n_rep)
+    paths = pl.concat([ols_table(fits[0], "outcome"), ols_table(fits[1], "mediator")])
+    sample = exclusions(patients)
+    return MediationResult(effects, paths, sample, data.height, patients.height - data.height)
 
 
 def ols_table(result, model: str) -> pl.DataFrame:
@@ -199,15 +271,23 @@ def correlation(patients: pl.DataFrame, x: str, y: str) -> tuple[float, float, i
 
 def specification(options: Options) -> Specification:
     run = {
-        "estimation": f"statsmodels Mediation, bootstrap, {options.n_rep} replicates, "
-        "percentile CIs",
+        "estimation": f"OLS; nonparametric bootstrap of patients, {options.n_rep} "
+        "replicates, percentile (ci_low, ci_high) and BCa (bca_low, bca_high) 95% CIs, "
+        "two-sided bootstrap p-values",
         "seed": options.seed,
     }
     return {"mediation": SPECIFICATION | run}
 
 
 def fit(views: Views, options: Options) -> Fitted:
-    """Mediation on ``analysis_patients``: mediation_effects and mediation_paths."""
-    patients = views["analysis_patients"]
-    result = fit_mediation(patients, seed=options.seed, n_rep=options.n_rep)
-    return Fitted(result, {"mediation_effects": result.effects, "mediation_paths": result.paths})
+    """Mediation on ``analysis_patients``: mediation_effects, _paths and _sample."""
+    result = fit_mediation(views["analysis_patients"], seed=options.seed, n_rep=options.n_rep)
+    tables = {
+        "mediation_effects": result.effects,
+        "mediation_paths": result.paths,
+        "mediation_sample": result.sample,
+    }
+    sample = dict(result.sample.iter_rows())
+    status = result.effects.filter(pl.col("effect") == "proportion_mediated")["status"].item()
+    record = {"n_used": sample.pop("analysed"), "excluded": sample, "proportion_mediated": status}
+    return Fitted(result, tables, {"mediation": record})

@@ -19,7 +19,7 @@ import pandas as pd
 import polars as pl
 
 from models.analysis import Fitted, Options, Specification, Views
-from models.mixed import GrowthModelFit, fit_growth_model
+from models.mixed import SE_CONVENTION, GrowthModelFit, fit_growth_model
 from schemas.forms import ONE_YEAR
 
 NAME = "primary"
@@ -32,6 +32,8 @@ SPECIFICATION = {
     "time": "month since inclusion, 0-12",
     "effect_size": "12 * beta_month / SD(NPRS at month 0); CI = Wald CI of beta_month scaled",
     "data": "follow_ups: every observed patient-month (missing visits omitted, MAR)",
+    "inference": SE_CONVENTION,
+    "log_likelihood": "REML, time in months (as lme4 on the same data)",
 }
 
 
@@ -99,4 +101,5 @@ def fit(views: Views, options: Options) -> Fitted:
         "lmm_primary_effect_size": result.effect_size,
     }
     record = {"engine": model.engine, **n, "log_likelihood": model.log_likelihood}
+    record |= {"singular": model.singular, "at_boundary": list(model.boundary)}
     return Fitted(result, tables, {"lmm_primary": record}, converged=model.converged)

@@ -10,7 +10,7 @@ estimation, the engine that fitted it, contrast scaling, seed, selection rule).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -52,11 +52,13 @@ class StudyResults:
     interaction: dict  # month:depressed: estimate, ci_low, ci_high, p_value, lrt_chi2, lrt_p
     trajectory_groups: int  # number of groups selected
     trajectory_shares: list[float]  # their estimated shares, group 1 (lowest pain) first
-    mediation: dict  # effect name -> estimate
+    mediation: dict  # effect name -> its row: estimate, ci_low, ci_high, status (null if not)
     sf12: dict  # score -> (baseline mean, one-year mean, paired t-test p)
     fit_seconds: dict[str, float]
     failed: dict[str, str]  # step -> error, for secondary analyses that could not run
     manifest: Path
+    centre: dict = field(default_factory=dict)  # centre variance, singular (or empty)
+    trajectory_status: str = ""  # how the number of groups was chosen, or why it was not
 
 
 @dataclass
@@ -139,7 +141,7 @@ def summarise(run: SuiteRun, manifest: Path) -> StudyResults:
         for r in tables.get("sf12_change", empty).iter_rows(named=True)
     }
     groups = tables.get("trajectory_groups", pl.DataFrame({"selected": [], "share": []}))
-    effects = tables.get("mediation_effects", pl.DataFrame({"effect": [], "estimate": []}))
+    effects = tables.get("mediation_effects", pl.DataFrame({"effect": []}))
     chosen = run.fitted["trajectory"].result.chosen if "trajectory" in run.fitted else 0
     return StudyResults(
         primary=run.fitted["primary"].result,
@@ -147,9 +149,22 @@ def summarise(run: SuiteRun, manifest: Path) -> StudyResults:
         interaction={k: test[0][k] for k in keep} if test else {},
         trajectory_groups=chosen,
         trajectory_shares=groups.filter(pl.col("selected"))["share"].to_list(),
-        mediation=dict(effects.select("effect", "estimate").iter_rows()),
+        trajectory_status=run.fitted["trajectory"].result.status
+        if "trajectory" in run.fitted
+        else "",
+        mediation={row["effect"]: row for row in effects.iter_rows(named=True)},
         sf12=sf12,
         fit_seconds=run.seconds,
         failed=run.failed,
         manifest=manifest,
+        centre=centre_headline(run),
     )
+
+
+def centre_headline(run: SuiteRun) -> dict:
+    """The centre model's centre variance and singular flag (empty if it did not run)."""
+    if "centre" not in run.fitted:
+        return {}
+    fit = run.fitted["centre"].result.fit
+    variance = dict(fit.variance_components.select("component", "estimate").iter_rows())
+    return {"centre_intercept_var": variance["centre_intercept_var"], "singular": fit.singular}

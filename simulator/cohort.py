@@ -12,6 +12,14 @@ The generative model (all choices are ours; study.md gives only the published fi
 
 The population-average monthly slope (what the primary mixed model estimates) is
 ``expected_slope`` in the recorded truth.
+
+Calibration (docs/simulator.md; ``simulator.calibration`` prints each published figure
+beside the estimate and the truth): the within-group slope SD (0.03) and residual SD
+(0.8) give the time x depression interaction the paper's precision (SE 0.0128 at 329
+patients, the power behind its p = .002); HADS-D's spread (SD 5) puts mediation path b
+at 0.04, the edge of the paper's CI (the interaction's 0.04/month fixes it: see the doc);
+the SF-12 latent means, SDs, gains and item noise (90 % of its variance, 80 % of that
+stable per patient) reproduce MCS 39.7 (10.9) -> 42.2 and PCS 28.5 (7.9) -> 29.5.
 """
 
 from __future__ import annotations
@@ -28,16 +36,33 @@ from schemas.forms import PAIN_DIAGNOSES
 
 @dataclass(frozen=True)
 class TrajectoryGroup:
+    """One latent pain trajectory: its share of patients and its mean course (a line).
+
+    Patients of a group vary around its course by a random intercept and slope whose
+    law is the same in every group (``SimulationParameters.intercept_sd``, ``slope_sd``,
+    ``intercept_slope_corr``): what a growth mixture model assumes.
+    """
+
     name: str
     share: float
     intercept: float  # mean NPRS at month 0
     slope: float  # mean change in NPRS per month
 
 
+# The companion paper's three trajectories (Pain 2022): 16.0 % mild, 35.3 % moderate,
+# 45.7 % severe; its shares add up to 97.0 %, so they are rescaled to 100 % here. The
+# paper gives only names and shares: the courses are a design choice (docs/trajectories.md),
+# made so that (1) the cohort's NPRS is near the published 6.8 (SD 1.8) at baseline and
+# 5.7 at one year, with the mean monthly slope of the previous design, and (2) the groups
+# stand apart from the within-group spread (random intercept SD 0.5) enough for a growth
+# mixture model to recover them: at 2,000 patients it picks 3 groups in 10 of 10 seeds,
+# adjusted Rand index 0.77-0.82 (bench/trajectory.py). With an intercept SD of 1.0 the
+# groups overlapped so much that 2 groups fitted best and no method could recover 3
+# (adjusted Rand index 0.3-0.4 for the 3-group fit).
 DEFAULT_GROUPS = (
-    TrajectoryGroup("mild", 0.165, 4.4, -0.14),
-    TrajectoryGroup("moderate", 0.364, 6.6, -0.075),
-    TrajectoryGroup("severe", 0.471, 8.0, -0.03),
+    TrajectoryGroup("mild", 0.165, 4.0, -0.14),
+    TrajectoryGroup("moderate", 0.364, 6.3, -0.075),
+    TrajectoryGroup("severe", 0.471, 8.15, -0.03),
 )
 
 AE_PROBABILITIES = {
@@ -69,8 +94,10 @@ SF12_ITEMS = {  # item: (min, max, loads on physical, loads on mental)
     "mh4": (1, 6, 0.0, 1.0),
     "sf2": (1, 5, 0.4, 0.8),
 }
-# Items where a higher raw answer means better health (others: higher = worse).
-SF12_HIGHER_IS_BETTER = {"pf02", "pf04", "rp2", "rp3", "re2", "re3", "mh3", "vt2", "sf2"}
+# Items where a higher raw answer means better health (others: higher = worse), as the
+# scoring's recodes say (transforms/derived/reference): mh3 (calm) and vt2 (energy) are
+# "all of the time" = 1 = best, mh4 (downhearted) "none of the time" = 6 = best.
+SF12_HIGHER_IS_BETTER = {"pf02", "pf04", "rp2", "rp3", "re2", "re3", "mh4", "sf2"}
 
 
 @dataclass(frozen=True)
@@ -86,16 +113,30 @@ class SimulationParameters:
     age_mean: float = 51.4
     age_sd: float = 11.0
     groups: tuple[TrajectoryGroup, ...] = DEFAULT_GROUPS
-    intercept_sd: float = 1.0
-    slope_sd: float = 0.05
+    intercept_sd: float = 0.5  # within a trajectory group (DEFAULT_GROUPS says why 0.5)
+    slope_sd: float = 0.03
     intercept_slope_corr: float = -0.2
-    residual_sd: float = 0.85
+    residual_sd: float = 0.8
     no_depression_extra_slope: float = -0.04  # steeper decline without depressive symptoms
     hads_d_mean: float = 8.5
     hads_a_mean: float = 10.0
-    hads_sd: float = 4.0
+    hads_sd: float = 5.0
     monthly_dropout: float = 0.085
     missed_call_rate: float = 0.08
+    adverse_event_rate: float = 0.2  # per procedure, within the week after it
+    # SF-12: latent physical and mental health (standard-normal scale), their gain at
+    # one year, per-patient change noise and per-item answer noise (docs/simulator.md)
+    physical_mean: float = -0.68
+    physical_sd: float = 0.44
+    mental_mean: float = 0.35
+    mental_sd: float = 0.42
+    depression_mental_shift: float = 0.4  # lower mental health with depressive symptoms
+    physical_mental_corr: float = 0.07
+    physical_gain: float = 0.08
+    mental_gain: float = 0.185
+    sf12_change_sd: float = 0.3
+    sf12_item_noise: float = 0.96
+    sf12_item_persistence: float = 0.8  # share of the item noise's variance kept at one year
     centre_size_spread: float = 0.8  # SD of log centre weights: unequal centre sizes
     extra: dict = field(default_factory=dict)
 
@@ -157,7 +198,7 @@ def simulate_cohort(params: SimulationParameters | None = None) -> SimulatedCoho
         hads=hads,
         sf12=sf12,
         ketamine=ketamine,
-        adverse_events=_adverse_events(rng, ketamine),
+        adverse_events=_adverse_events(p, rng, ketamine),
         treatments=_treatments(rng, patients),
         latent=latent,
     )
@@ -294,12 +335,14 @@ def _hads_follow_up(p, rng, hads: pl.DataFrame, latent: pl.DataFrame) -> pl.Data
     return _hads_frame(base.select("centre_id", "patient_id"), 12, items[:, :7], items[:, 7:])
 
 
-def _sf12_items(rng, physical: np.ndarray, mental: np.ndarray) -> dict[str, np.ndarray]:
-    """Categorical answers from latent physical/mental health (standard normal scale)."""
+def _sf12_items(rng, physical: np.ndarray, mental: np.ndarray, stable: np.ndarray, sd: float):
+    """Categorical answers from latent physical/mental health (standard normal scale),
+    each item's own noise: ``stable`` (patient x item, the same at both times) plus a
+    fresh draw of SD ``sd``."""
     out = {}
-    for item, (lo, hi, w_phys, w_ment) in SF12_ITEMS.items():
+    for j, (item, (lo, hi, w_phys, w_ment)) in enumerate(SF12_ITEMS.items()):
         latent = (w_phys * physical + w_ment * mental) / np.hypot(w_phys, w_ment)
-        latent = latent + rng.normal(0, 0.5, len(physical))
+        latent = latent + stable[:, j] + rng.normal(0, sd, len(physical))
         k = hi - lo + 1
         # Cut points spread the answers over the categories, leaning towards poor health.
         cuts = np.linspace(-1.2, 1.6, k + 1)[1:-1]
@@ -310,12 +353,22 @@ def _sf12_items(rng, physical: np.ndarray, mental: np.ndarray) -> dict[str, np.n
 
 def _sf12(p, rng, patients: pl.DataFrame, latent: pl.DataFrame) -> pl.DataFrame:
     n = patients.height
-    physical = rng.normal(-0.6, 0.8, n)
-    mental = rng.normal(-0.3, 1.0, n) - 0.4 * latent["depressed"].to_numpy()
+    z_physical, z_other = rng.standard_normal((2, n))
+    rho = p.physical_mental_corr
+    z_mental = rho * z_physical + np.sqrt(1 - rho * rho) * z_other
+    physical = p.physical_mean + p.physical_sd * z_physical
+    depressed = latent["depressed"].to_numpy()
+    mental = p.mental_mean + p.mental_sd * z_mental - p.depression_mental_shift * depressed
+    stable_sd = p.sf12_item_noise * np.sqrt(p.sf12_item_persistence)
+    stable = rng.normal(0, stable_sd, (n, len(SF12_ITEMS)))
+    occasion_sd = p.sf12_item_noise * np.sqrt(1 - p.sf12_item_persistence)
     frames = []
-    for month, gain in ((0, 0.0), (12, 0.2)):
+    for month in (0, 12):
         keep = np.ones(n, bool) if month == 0 else latent["last_month"].to_numpy() >= 12
-        items = _sf12_items(rng, physical + gain * 0.5, mental + gain)
+        if month == 12:
+            physical = physical + p.physical_gain + rng.normal(0, p.sf12_change_sd, n)
+            mental = mental + p.mental_gain + rng.normal(0, p.sf12_change_sd, n)
+        items = _sf12_items(rng, physical, mental, stable, occasion_sd)
         frames.append(
             pl.DataFrame(
                 {
@@ -383,9 +436,9 @@ def _treatments(rng, patients: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _adverse_events(rng, ketamine: pl.DataFrame) -> pl.DataFrame:
+def _adverse_events(p, rng, ketamine: pl.DataFrame) -> pl.DataFrame:
     """About half the patients report an adverse effect the week after a procedure."""
-    hit = np.nonzero(rng.random(ketamine.height) < 0.3)[0]
+    hit = np.nonzero(rng.random(ketamine.height) < p.adverse_event_rate)[0]
     n = len(hit)
     delay = rng.integers(0, 8, n)
     ae_type = rng.choice(list(AE_PROBABILITIES), p=list(AE_PROBABILITIES.values()), size=n)

@@ -11,10 +11,19 @@ statsmodels MixedLM, the reference (``engine.py`` chooses). Inside, by layer:
 - ``line`` (fixed part = random part: the primary model) and ``design`` (any fixed part):
   the likelihood, its gradient and Hessian;
 - ``likelihood``, ``sums``, ``tables``: what they share (the profile, the per-patient
-  sums, the Wald and variance-components tables).
+  sums, the t and variance-components tables);
+- ``inference``: lme4's SE convention, lmerTest's Satterthwaite df, lme4's singular rule.
 """
 
 from models.mixed.engine import ENGINES, check_engine, fit_growth_model, fit_three_level_model
+from models.mixed.inference import SE_CONVENTION
 from models.mixed.tables import GrowthModelFit
 
-__all__ = ["ENGINES", "GrowthModelFit", "check_engine", "fit_growth_model", "fit_three_level_model"]
+__all__ = [
+    "ENGINES",
+    "SE_CONVENTION",
+    "GrowthModelFit",
+    "check_engine",
+    "fit_growth_model",
+    "fit_three_level_model",
+]

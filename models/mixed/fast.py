@@ -5,11 +5,11 @@ Why: statsmodels MixedLM loops over patients in Python at every likelihood evalu
 nightly cohort grows to tens of thousands. Here one evaluation costs a few numpy passes
 over arrays of length n_patients (``models.mixed.sums``), so a fit takes milliseconds.
 
-The log-likelihood (constants included), the REML/ML choice and the fixed effects'
-standard errors (inverse observed Hessian of the sigma-profiled log-likelihood in
-(beta, Psi), as statsmodels' ``bse_fe``) are statsmodels' own: the results are those of
+The log-likelihood (constants included) and the REML/ML choice are statsmodels' and
+lme4's own; the fixed effects' SEs and Satterthwaite df follow lme4 and lmerTest
+(``models.mixed.inference``). The results are those of
 ``models.mixed.reference.fit_growth_model_statsmodels`` run to its optimum, and
-statsmodels stays the reference (tests compare).
+statsmodels and lme4 (tests/data) stay the references (tests compare).
 """
 
 from __future__ import annotations
@@ -19,9 +19,16 @@ import pandas as pd
 
 from models.mixed.design import DESIGN
 from models.mixed.line import LINE
-from models.mixed.optimise import optimise
+from models.mixed.optimise import fixed_effect_inference, optimise
 from models.mixed.sums import DesignSums, design_sums
-from models.mixed.tables import GrowthModelFit, growth_variances, time_factors, wald_table
+from models.mixed.tables import (
+    GrowthModelFit,
+    growth_boundary,
+    growth_variances,
+    reml_time_offset,
+    time_factors,
+    wald_table,
+)
 
 FAST_ENGINE = (
     "cohortflow fast engine (models.mixed: exact REML/ML likelihood from per-patient sums, "
@@ -42,9 +49,9 @@ def fit_growth_model_fast(
     """Fit ``outcome ~ fixed`` (default ``outcome ~ time``) with a random intercept and
     slope of ``time`` per ``group``, by REML (or ML with ``reml=False``).
 
-    Time is divided by ``time_scale`` for the fit (so the log-likelihood is that of the
-    scaled fit, as statsmodels reports it) and every term containing time, its SE, and the
-    slope (co)variances are transformed back to ``time`` units.
+    Time is divided by ``time_scale`` for the fit; every term containing time, its SE,
+    the slope (co)variances and the REML log-likelihood are transformed back to ``time``
+    units (the model as the manifest describes it, as lme4 fits it in those units).
     """
     sums = design_sums(
         data,
@@ -64,16 +71,19 @@ def fit_sums(sums: DesignSums, *, time: str, time_scale: float = 1.0) -> GrowthM
     likelihood = LINE if sums.fixed is None else DESIGN
     p, converged = optimise(sums, likelihood)
     back = time_factors(sums.terms, time, time_scale)
-    k_fe = p.beta.size
-    se = np.sqrt(np.diag(np.linalg.inv(-likelihood.hessian(p, sums)))[:k_fe]) * back
+    se, df = fixed_effect_inference(p, sums, likelihood)
     beta = p.beta + np.where(np.array(sums.terms) == "Intercept", sums.y_shift, 0.0)
     sigma2 = p.q / sums.df
+    boundary = growth_boundary(p.psi, time_scale)
+    offset = reml_time_offset(sums.terms, time, time_scale, sums.reml)
     return GrowthModelFit(
-        fixed_effects=wald_table(sums.terms, beta * back, se),
-        variance_components=growth_variances(sigma2 * p.psi, sigma2, time_scale),
+        fixed_effects=wald_table(sums.terms, beta * back, se * back, df),
+        variance_components=growth_variances(sigma2 * p.psi, sigma2, time_scale, boundary),
         n_observations=sums.n_observations,
         n_groups=sums.n_patients,
-        log_likelihood=-0.5 * p.deviance,
+        log_likelihood=-0.5 * p.deviance + offset,
         converged=converged,
         engine=FAST_ENGINE,
+        singular=bool(boundary),
+        boundary=boundary,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize
 
+from models.mixed.inference import cholesky_factor, deviance_at_sigma, satterthwaite_df
 from models.mixed.likelihood import BASIS, Likelihood, Profile
 from models.mixed.sums import LOWER, DesignSums, starting_theta
 
@@ -75,3 +76,25 @@ def optimise(sums: DesignSums, likelihood: Likelihood) -> tuple[Profile, bool]:
     )
     p, polished = newton_polish(likelihood.profile(psi_of(result.x), sums), sums, likelihood)
     return p, polished or bool(result.success)
+
+
+def fixed_effect_inference(
+    p: Profile, sums: DesignSums, likelihood: Likelihood
+) -> tuple[np.ndarray, np.ndarray]:
+    """SEs (lme4's convention) and Satterthwaite df (lmerTest's) of the fixed effects at
+    the optimum ``p``, in the fitted time scale (``models.mixed.inference`` says how)."""
+    sigma = np.sqrt(p.q / sums.df)
+    se = np.sqrt(np.diag(np.linalg.inv(p.s))) * sigma
+    varpar = np.append(cholesky_factor(p.psi)[LOWER], sigma)
+
+    def at(v: np.ndarray) -> Profile:
+        return likelihood.profile(psi_of(v[:3]), sums)
+
+    def deviance(v: np.ndarray) -> float:
+        q = at(v)
+        return deviance_at_sigma(q.deviance, q.q, sums.df, v[3])
+
+    def covariance(v: np.ndarray) -> np.ndarray:
+        return v[3] ** 2 * np.linalg.inv(at(v).s)
+
+    return se, satterthwaite_df(varpar, deviance, covariance)

@@ -29,6 +29,19 @@ def primary() -> PrimaryResult:
     return PrimaryResult(fit, effect)
 
 
+def _effect(estimate, low, high, status="estimated") -> dict:
+    return {"estimate": estimate, "ci_low": low, "ci_high": high, "status": status}
+
+
+NOT_ESTIMABLE = "not estimable: the total effect's 95% CI includes 0"
+MEDIATION = {
+    "indirect_acme": _effect(-0.005, -0.029, 0.010),
+    "direct_ade": _effect(0.007, -0.05, 0.06),
+    "total": _effect(0.002, -0.055, 0.135),
+    "proportion_mediated": _effect(None, None, None, NOT_ESTIMABLE),
+}
+
+
 def _study(primary: PrimaryResult, **changes: Any) -> StudyResults:
     study = StudyResults(
         primary=primary,
@@ -41,7 +54,7 @@ def _study(primary: PrimaryResult, **changes: Any) -> StudyResults:
         },
         trajectory_groups=2,
         trajectory_shares=[0.4, 0.6],
-        mediation={"indirect_acme": -0.005, "total": 0.002, "other": 1.0},
+        mediation=MEDIATION,
         sf12={"pcs12": (28.51, 29.83, 0.0421)},
         fit_seconds={},
         failed={},
@@ -61,16 +74,32 @@ def test_primary_block_as_text_is_the_console_summary(primary):
 
 
 def test_secondary_block_as_text_lists_each_analysis_and_what_failed(primary):
-    study = _study(primary, failed={"mediation": "ValueError: no one at month 12"})
+    study = _study(
+        primary,
+        failed={"mediation": "ValueError: no one at month 12"},
+        centre={"centre_intercept_var": 0.0, "singular": True},
+    )
     assert as_text(secondary_block(study)) == [
         "Secondary analyses (all results in the parquet files):",
         "  time x depression (HADS-D >= 8)  +0.024/month (95% CI -0.006 to +0.055), LRT p = 0.116"
         "   published: |0.04| (CI 0.01 to 0.06), p = .002",
         "  pain trajectories (BIC)          2 groups: 40% / 60%",
-        "  mediation (per 100 mg)           indirect_acme -0.005, total +0.002",
+        "  mediation (per 100 mg, 95% CI)   indirect -0.005 (-0.029 to +0.010), direct +0.007 "
+        "(-0.050 to +0.060), total +0.002 (-0.055 to +0.135)",
+        "  proportion mediated              not estimable: the total effect's 95% CI includes 0"
+        "   published: 64.6%",
+        "  centre as a random level         centre variance 0.000, singular fit (on its boundary)",
         "  pcs12                            28.5 -> 29.8, paired p = 0.042",
         "  not fitted: mediation: ValueError: no one at month 12",
     ]
+
+
+def test_secondary_block_shows_an_estimable_proportion_mediated(primary):
+    """A total effect whose CI excludes 0: the proportion is printed as a share."""
+    mediation = MEDIATION | {"proportion_mediated": _effect(0.412, 0.1, 0.8)}
+    rows = dict(secondary_block(_study(primary, mediation=mediation)).rows)
+    assert rows["proportion mediated"] == "41.2%   published: 64.6%"
+    assert "centre as a random level" not in rows
 
 
 def test_secondary_block_leaves_out_analyses_that_did_not_run(primary):

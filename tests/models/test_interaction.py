@@ -36,7 +36,7 @@ def test_fit_interaction_model_lrt_equals_twice_the_ml_loglik_difference(study_v
     row = study_fit.test.row(0, named=True)
     assert row["lrt_chi2"] == pytest.approx(chi2, rel=1e-4)
     assert row["lrt_p_value"] == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-3)
-    assert row["lrt_chi2"] == pytest.approx(row["z"] ** 2, rel=0.15)  # Wald ~ LRT
+    assert row["lrt_chi2"] == pytest.approx(row["t"] ** 2, rel=0.15)  # Wald ~ LRT
 
 
 def test_fit_interaction_model_recovers_the_simulated_interaction(study_fit):
@@ -75,6 +75,7 @@ def test_fit_interaction_model_engines_agree_and_default_is_fast(study_views):
 def test_fit_records_the_engine_and_publishes_the_interaction_tables(study_views, study_fit):
     views, _ = study_views
     fitted = fit(views, Options(seed=1, n_rep=1, n_starts=1))
-    assert fitted.specification == {"lmm_interaction": {"engine": FAST_ENGINE}}
+    record = {"engine": FAST_ENGINE, "singular": False, "at_boundary": []}
+    assert fitted.specification == {"lmm_interaction": record}
     assert fitted.tables["lmm_interaction_test"].equals(study_fit.test)
     assert fitted.converged

@@ -1,4 +1,5 @@
-"""The three-level fit (centre / patient / month): statsmodels' likelihood and SEs."""
+"""The three-level fit (centre / patient / month): statsmodels' likelihood where statsmodels
+can express the model (a diagonal patient covariance), lme4 for the fit (test_lme4_reference)."""
 
 from __future__ import annotations
 
@@ -20,41 +21,52 @@ def _statsmodels_model(months: pl.DataFrame):
     return data, three_level_model(data, **MODEL)
 
 
-def _params(model, beta, variances, shift):
-    components = {"patient": variances[1], "patient_slope": variances[2]}
+def _params(model, beta, t, psi, shift):
+    components = {"patient": psi[0, 0], "patient_slope": psi[1, 1]}
     return MixedLMParams.from_components(
         beta + [shift, 0.0],
-        cov_re=np.array([[variances[0]]]),
+        cov_re=np.array([[t]]),
         vcomp=np.array([components[n] for n in model.exog_vc.names]),
     )
 
 
 @pytest.mark.parametrize("centre_sd", [0.0, 1.0])
-def test_centre_likelihood_and_standard_errors_are_statsmodels_own(centre_sd):
-    """At the fast optimum and away from it, the nested Woodbury likelihood equals
-    MixedLM.loglike; the SEs equal those of MixedLM.hessian at the same point."""
+def test_centre_likelihood_is_statsmodels_own_at_diagonal_points(centre_sd):
+    """With the intercept-slope covariance at 0 (the most statsmodels can nest in a
+    centre), the nested Woodbury likelihood equals MixedLM.loglike, and the fixed-effects
+    block of MixedLM.hessian gives our SEs (lme4's convention)."""
     data, model = _statsmodels_model(months_with_centre_effect(centre_sd))
     fit_quietly(model, reml=True, method=CENTRE_OPTIMISERS)  # sets the state loglike reads
     sums = centre.centre_sums(data, reml=True, **MODEL)
-    variances, best, converged = centre.optimise(sums)
-    assert converged
     shift = sums.patients.y_shift
-    for point in (variances, variances * 1.5 + [0.2, 0.1, 0.05]):
-        p = centre.profile(point, sums)
-        expected = model.loglike(_params(model, p.beta, point, shift), profile_fe=False)
+    for t, psi in ((0.05, np.diag([3.0, 0.6])), (0.4, np.diag([2.5, 0.9]))):
+        p = centre.profile(t, psi, sums)
+        params = _params(model, p.beta, t, psi, shift)
+        expected = model.loglike(params, profile_fe=False)
         assert -0.5 * p.deviance == pytest.approx(expected, rel=1e-12)
-    hessian, _ = model.hessian(_params(model, best.beta, variances, shift))
-    expected_se = np.sqrt(np.diag(np.linalg.inv(-hessian)))[:2]
-    se = centre.fixed_effect_se(best.beta, variances, sums)
-    np.testing.assert_allclose(se, expected_se, rtol=1e-5)
+        hessian, _ = model.hessian(params)
+        expected_se = np.sqrt(np.diag(np.linalg.inv(-hessian[:2, :2])))
+        assert np.sqrt(np.diag(np.linalg.inv(p.s)) * p.q / sums.patients.df) == pytest.approx(
+            expected_se, rel=1e-9
+        )
 
 
-@pytest.mark.parametrize("centre_sd", [0.0, 1.0])
-def test_centre_optimum_is_at_least_statsmodels(centre_sd):
-    data, model = _statsmodels_model(months_with_centre_effect(centre_sd))
-    _, best, _ = centre.optimise(centre.centre_sums(data, reml=True, **MODEL))
+def test_centre_optimum_beats_the_diagonal_model():
+    """The unstructured covariance nests the diagonal one: its optimum is at least as good
+    as statsmodels' fit without the intercept-slope covariance."""
+    data, model = _statsmodels_model(months_with_centre_effect(0.5))
+    theta, best, converged = centre.optimise(centre.centre_sums(data, reml=True, **MODEL))
     reference_fit, _ = fit_quietly(model, reml=True, method=CENTRE_OPTIMISERS)
-    assert -0.5 * best.deviance >= reference_fit.llf - 1e-8
+    assert converged and -0.5 * best.deviance >= reference_fit.llf - 1e-8
+    t, psi = centre.relative(theta)
+    assert t > 0 and abs(psi[0, 1]) > 0
+
+
+def test_centre_boundary_is_lme4s_rule():
+    """A relative SD below 1e-4 (the slope's in months) is on the boundary."""
+    assert centre.centre_boundary(np.array([0.0, 1.2, 0.1, 0.5]), 12) == ("centre_intercept_var",)
+    assert centre.centre_boundary(np.array([2e-4, 1.2, 0.1, 0.5]), 12) == ()
+    assert centre.centre_boundary(np.array([0.3, 1.2, 0.1, 1e-3]), 12) == ("slope_var",)
 
 
 def test_centre_sums_refuse_a_patient_in_two_centres():
