@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
 from models import headline
 from models.primary import PrimaryResult
@@ -71,6 +72,12 @@ def fit(
         settings: in-process callers pass theirs; null: from the environment.
     """
     settings = settings or Settings.from_env(workspace)
+    with writer_lock(settings.workspace, "fit (flow)"):
+        return _refit(settings, force)
+
+
+def _refit(settings: Settings, force: bool) -> FitResult:
+    """The refit itself, the workspace's writer lock held."""
     run_id = warehouse.new_run_id()
     con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
@@ -91,6 +98,7 @@ def fit(
             snapshot_id=snapshot,
             models_published=result.published,
         )
+        warehouse.publish_read_copy(con, settings.warehouse)  # the run row names it
     except BaseException as exc:
         warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
         raise

@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
 from cohortflow.errors import CohortflowError, FileNotReady
+from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
 from flows.fit import fit_models_task
 from flows.quality import quality_task
@@ -65,6 +66,8 @@ class NightResult:
     study: StudyResults | None = None
     quality: QualityResult | None = None
     quality_error: str | None = None
+    published: Path | None = None  # the read-only copy analysts open (published/)
+    publication_error: str | None = None
     reevaluated: list[Reevaluated] = field(default_factory=list)  # waiting rows re-read
 
     @property
@@ -166,6 +169,12 @@ def nightly(
             null and the worker's environment gives them (with ``workspace``).
     """
     settings = settings or Settings.from_env(workspace)
+    with writer_lock(settings.workspace, "run (nightly flow)"):  # a deployment's night too
+        return _night(settings, fit_models, check_quality)
+
+
+def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
+    """The night itself, the workspace's writer lock held."""
     secret = resolve_pseudonym_key(settings)
     mappings, broken = load_mappings_isolating(settings.centres_config)
     run_id = warehouse.new_run_id()
@@ -195,6 +204,7 @@ def nightly(
         _close_night(con, result, settings, fit_models)
         if check_quality:
             _check_quality(con, result, settings, sorted({*mappings, *broken}))
+        _publish_for_readers(con, result, settings)
     except BaseException as exc:
         warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
         raise
@@ -211,6 +221,16 @@ def _check_quality(con, result: NightResult, settings: Settings, centres: list[s
     except Exception as exc:
         result.quality_error = f"{type(exc).__name__}: {exc}"
         get_run_logger().error("data-quality checks failed: %s", result.quality_error)
+
+
+def _publish_for_readers(con, result: NightResult, settings: Settings) -> None:
+    """The committed night becomes what analysts read; a failed copy fails the flow loudly
+    (readers keep the previous night's copy), never the run already recorded."""
+    try:
+        result.published = warehouse.publish_read_copy(con, settings.warehouse)
+    except Exception as exc:
+        result.publication_error = f"{type(exc).__name__}: {exc}"
+        get_run_logger().error("read-only copy not published: %s", result.publication_error)
 
 
 def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None:
@@ -264,6 +284,9 @@ def _final_state(result: NightResult, logger) -> State:
     if result.failed_centres:
         names = ", ".join(result.failed_centres)
         message = f"centre(s) failed: {names} (others loaded)"
+        return Failed(message=message, data=NightFailed(message, result))
+    if result.publication_error:
+        message = f"loaded, but the copy for readers was not published: {result.publication_error}"
         return Failed(message=message, data=NightFailed(message, result))
     if result.quality_error:
         message = f"data-quality checks failed: {result.quality_error}"

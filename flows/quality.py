@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, State
 
+from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
 from transforms import warehouse
 from transforms.quality import QualityResult, run_quality
@@ -52,6 +53,12 @@ def quality(workspace: str | None = None, settings: Settings | None = None) -> S
         settings: in-process callers pass theirs; null: from the environment.
     """
     settings = settings or Settings.from_env(workspace)
+    with writer_lock(settings.workspace, "quality (flow)"):
+        return _check(settings)
+
+
+def _check(settings: Settings) -> State:
+    """The quality run itself, the workspace's writer lock held."""
     valid, broken = load_mappings_isolating(settings.centres_config)
     centres = sorted({*valid, *broken})  # a broken mapping's centre is still expected
     run_id = warehouse.new_run_id()
@@ -59,6 +66,7 @@ def quality(workspace: str | None = None, settings: Settings | None = None) -> S
     try:
         warehouse.refresh_views(con, warehouse.snapshot_id(con))
         result = quality_task(con, settings, run_id, centres)
+        warehouse.publish_read_copy(con, settings.warehouse)  # status reads the new scores
     finally:
         con.close()
     print(f"data-quality report: {result.report}")

@@ -100,7 +100,7 @@ def test_demo_prints_a_summary_a_data_manager_can_read(prefect_harness, tmp_path
     out = done.stdout
     assert "36 files from 6 centres, 0 rejected" in out, out
     assert "one-year effect size" in out and "simulator's true mean slope" in out
-    assert str(ws / "warehouse.duckdb") in out
+    assert str(ws / "published" / "warehouse.duckdb") in out  # what analysts open
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert len(list((ws / "artifacts").glob("*/manifest.json"))) == 1
     # run again: the demo starts from a clean workspace each time

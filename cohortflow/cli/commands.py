@@ -327,11 +327,12 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
     new_secret = settings.require_new_key()
-    configure_prefect(settings)  # the current key may be a Prefect Secret block
-    from flows.secrets import resolve_pseudonym_key
-    from transforms import warehouse
+    with writer_lock(settings, "rekey"):
+        configure_prefect(settings)  # the current key may be a Prefect Secret block
+        from flows.secrets import resolve_pseudonym_key
+        from transforms import warehouse
 
-    rotation = warehouse.rotate_key(settings, resolve_pseudonym_key(settings), new_secret)
+        rotation = warehouse.rotate_key(settings, resolve_pseudonym_key(settings), new_secret)
     print(rotation.summary())
     return 0
 
@@ -360,38 +361,54 @@ def _int_list(text: str) -> list[int]:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    """Reads the published copy (never waits for a night), records in the pull ledger."""
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
-    _check_key(settings)
+    from cohortflow.cli.summary import reading_line
     from transforms import warehouse
-    from transforms.delivery.pull import list_pullable, pull
+    from transforms.delivery.ledger import ledger_path, open_ledger
+    from transforms.delivery.pull import list_pullable
 
-    con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
+    con, source = warehouse.open_for_reading(
+        settings.warehouse, memory_limit=settings.duckdb_memory
+    )
     try:
+        if settings.pseudonym_key is not None:  # a key configured must be the warehouse's
+            warehouse.check_reader_key(con, settings.require_key())
+        print(reading_line(settings, source), file=sys.stderr)
         if args.list:
             print(list_pullable(con, snapshot=args.snapshot, as_of=args.as_of))
             return 0
         if not args.table or not args.out:
             raise CohortflowError("pull needs a TABLE and --out PATH (--list shows the tables)")
-        result = pull(
-            con,
-            args.table,
-            args.out,
-            fmt=args.format,
-            columns=args.columns,
-            centres=args.centres,
-            months=args.months,
-            snapshot=args.snapshot,
-            as_of=args.as_of,
-            lineage=args.lineage,
-            csv_dialect=args.csv_dialect,
-        )
+        with open_ledger(ledger_path(settings.warehouse)) as ledger:
+            result = _pull(con, ledger, args)
     finally:
         con.close()
     for warning in result.warnings:
         print(f"cohortflow: warning: {warning}", file=sys.stderr)
     print(result.summary())
     return 0
+
+
+def _pull(con, ledger, args: argparse.Namespace):
+    """``pull`` with the command's options, recorded in ``ledger``."""
+    from transforms.delivery.pull import pull
+
+    return pull(
+        con,
+        args.table,
+        args.out,
+        fmt=args.format,
+        columns=args.columns,
+        centres=args.centres,
+        months=args.months,
+        snapshot=args.snapshot,
+        as_of=args.as_of,
+        lineage=args.lineage,
+        csv_dialect=args.csv_dialect,
+        ledger=ledger,
+    )
 
 
 def _require_warehouse(settings: Settings) -> None:

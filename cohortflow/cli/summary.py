@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cohortflow.locks import writer_running
 from cohortflow.settings import Settings
 from models import headline
 from schemas.forms import FORMS
@@ -91,11 +92,19 @@ def _export_order_lines(files) -> list[str]:
     return lines + [f"  WARNING {note}" for note in file_notes(files)]
 
 
+def _for_readers(result) -> str:
+    """The published copy when this night published one, else the live file."""
+    published = getattr(result, "published", None)
+    if published is None:
+        return str(result.workspace / "warehouse.duckdb")
+    return f"{published} (a read-only copy: open this one, the night writes the other)"
+
+
 def _files_to_open(result) -> list[str]:
     lines = [
         "",
         "Files to open:",
-        f"  warehouse   {result.workspace / 'warehouse.duckdb'}",
+        f"  warehouse   {_for_readers(result)}",
         f"              tables: {', '.join(f.table for f in FORMS.values())};",
         "              analysis views: analysis_patient_months, analysis_patients, "
         "hads_scored, sf12_scored, ketamine_doses;",
@@ -178,7 +187,9 @@ def _model_lines(result, truth_path: Path | None) -> list[str]:
 def status_summary(settings: Settings) -> str:
     """Last runs and, per centre, files and rows (loaded, quarantined, corrected) and the
     last data-quality run's pass rate and failed checks."""
-    con = warehouse.connect(settings.warehouse, read_only=True, memory_limit=settings.duckdb_memory)
+    con, source = warehouse.open_for_reading(
+        settings.warehouse, memory_limit=settings.duckdb_memory
+    )
     try:
         runs = con.sql(
             """SELECT run_id, status, files_loaded, files_rejected, rows_loaded,
@@ -201,7 +212,16 @@ def status_summary(settings: Settings) -> str:
     if quality is not None:
         centres = centres.join(quality, on="centre_id", how="left")
     with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=220):
-        return f"Last runs:\n{runs}\n\nPer centre:\n{centres}"
+        return f"{reading_line(settings, source)}\n\nLast runs:\n{runs}\n\nPer centre:\n{centres}"
+
+
+def reading_line(settings: Settings, source: warehouse.ReadSource) -> str:
+    """Which state a reader sees, and whether a night is changing it right now."""
+    line = f"Reading the {source.describe()}."
+    writer = writer_running(settings.workspace)
+    if writer is not None:
+        line += f" Running now: {writer}; its results appear when it commits."
+    return line
 
 
 def _last_quality(con) -> pl.DataFrame | None:
