@@ -18,6 +18,7 @@ from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
 from models import headline
 from models.primary import PrimaryResult
+from models.publish import withdraw_unpublished
 from models.suite import MODEL_INPUTS, StudyResults, fit_and_publish_all
 from transforms import warehouse
 
@@ -39,6 +40,9 @@ class FitResult:
 def fit_models_task(
     con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str, snapshot: str
 ) -> FitResult:
+    withdrawn = withdraw_unpublished(out_dir.parent, warehouse.runs_never_published(con))
+    for run in withdrawn:
+        get_run_logger().warning("results of run %s withdrawn: that run never committed", run)
     study = fit_and_publish_all(
         warehouse.analysis_views(con, MODEL_INPUTS), out_dir, run_id=run_id, snapshot_id=snapshot
     )

@@ -10,6 +10,8 @@ import argparse
 import dataclasses
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cohortflow.cli.preconditions import report_broken_mappings, writer_lock
@@ -204,15 +206,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
         Settings.from_env(args.workspace).with_key(DEMO_PSEUDONYM_KEY), settle_seconds=0.0
     )
     _fresh_demo_workspace(settings.workspace)
-    configure_prefect(settings, quiet=True)
     print("cohortflow demo: a simulated cohort, the nightly pipeline, and what it produced.\n")
     print(_simulate(settings, args), "\n", sep="")
     from cohortflow.cli.summary import night_summary
-    from flows.nightly import nightly
 
-    result = _night_result(nightly(settings=settings, return_state=True))
+    with _prefect(settings, quiet=True):
+        from flows.nightly import nightly
+
+        result = _night_result(nightly(settings=settings, return_state=True))
     print(night_summary(result, truth_path=settings.simulation / "truth.json"))
     return _exit_status(result)
+
+
+@contextmanager
+def _prefect(settings: Settings, *, quiet: bool = False) -> Iterator[None]:
+    """Prefect pointed at the workspace and a local server this process owns (stopped on
+    exit, and by the kernel if this process is killed; flows/server.py), or at
+    ``PREFECT_API_URL``. Before any import of Prefect."""
+    configure_prefect(settings, quiet=quiet)
+    from flows.server import prefect_api
+
+    with prefect_api(settings, scheduler=False):
+        yield
 
 
 def _night_result(state):
@@ -255,14 +270,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     with writer_lock(settings, "run" if args.fit_models else "ingest"):
         _check_warehouse_free(settings)
         report_broken_mappings(settings)  # named now; only all of them broken stops the night
-        configure_prefect(settings)
-        from flows.secrets import resolve_pseudonym_key
+        with _prefect(settings):
+            from flows.secrets import resolve_pseudonym_key
 
-        secret = resolve_pseudonym_key(settings)  # a missing key, before the flow too
-        _check_key(settings, secret)  # another key than the warehouse's: before Prefect
-        from flows.nightly import nightly
+            secret = resolve_pseudonym_key(settings)  # a missing key, before the flow too
+            _check_key(settings, secret)  # another key than the warehouse's: before the flow
+            from flows.nightly import nightly
 
-        state = nightly(settings=settings, fit_models=args.fit_models, return_state=True)
+            state = nightly(settings=settings, fit_models=args.fit_models, return_state=True)
     from cohortflow.cli.summary import night_summary
 
     result = _night_result(state)
@@ -275,10 +290,10 @@ def cmd_quality(args: argparse.Namespace) -> int:
     _require_warehouse(settings)
     with writer_lock(settings, "quality"):  # it writes its results: before Prefect starts
         _check_warehouse_free(settings)
-        configure_prefect(settings)
-        from flows.quality import quality
+        with _prefect(settings):
+            from flows.quality import quality
 
-        state = quality(settings=settings, return_state=True)
+            state = quality(settings=settings, return_state=True)
     from cohortflow.cli.summary import quality_lines
 
     print("\n".join(quality_lines(_night_result(state))))
@@ -291,10 +306,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     with writer_lock(settings, "fit"):  # fit during ingest: one line, before Prefect starts
         _check_warehouse_free(settings)
         _check_key(settings)
-        configure_prefect(settings)
-        from flows.fit import fit
+        with _prefect(settings):
+            from flows.fit import fit
 
-        result = fit(settings=settings, force=args.force)
+            result = fit(settings=settings, force=args.force)
     if result.manifest is not None:
         print(f"Models refitted on snapshot {result.snapshot_id}: {result.manifest.parent}/")
     else:
@@ -327,8 +342,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
     new_secret = settings.require_new_key()
-    with writer_lock(settings, "rekey"):
-        configure_prefect(settings)  # the current key may be a Prefect Secret block
+    with writer_lock(settings, "rekey"), _prefect(settings):  # the key may be a Secret block
         from flows.secrets import resolve_pseudonym_key
         from transforms import warehouse
 

@@ -42,7 +42,13 @@ from transforms.warehouse.published import (
     published_path,
 )
 from transforms.warehouse.quarantine import quarantine_reasons, write_run_quarantine
-from transforms.warehouse.runs import finish_run, last_published_snapshot, new_run_id, start_run
+from transforms.warehouse.runs import (
+    finish_run,
+    last_published_snapshot,
+    new_run_id,
+    runs_never_published,
+    start_run,
+)
 from transforms.warehouse.snapshot import (
     content_hash,
     materialise_snapshot,
@@ -83,6 +89,7 @@ __all__ = [
     "refresh_views",
     "rekey",
     "rotate_key",
+    "runs_never_published",
     "snapshot_id",
     "snapshot_run_seq",
     "start_run",

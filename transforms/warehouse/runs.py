@@ -92,6 +92,15 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields) -> None:
     con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*fields.values(), run_id])
 
 
+def runs_never_published(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Runs that ended without committing their models (killed, found abandoned, or
+    failed before closing): a results folder of theirs is not a publication."""
+    rows = con.execute(
+        "SELECT run_id FROM runs WHERE status IN ('abandoned', 'failed') AND NOT models_published"
+    ).fetchall()
+    return {run for (run,) in rows}
+
+
 def last_published_snapshot(con: duckdb.DuckDBPyConnection) -> str | None:
     """Snapshot id of the last run that published model results."""
     row = first_row(
