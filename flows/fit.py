@@ -104,7 +104,7 @@ def _refit(settings: Settings, force: bool) -> FitResult:
         )
         warehouse.publish_read_copy(con, settings.warehouse)  # the run row names it
     except BaseException as exc:
-        warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
+        warehouse.finish_run(con, run_id, status="failed", message=warehouse.why_failed(exc))
         raise
     finally:
         con.close()

@@ -206,7 +206,7 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
             _check_quality(con, result, settings, sorted({*mappings, *broken}))
         _publish_for_readers(con, result, settings)
     except BaseException as exc:
-        warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
+        warehouse.finish_run(con, run_id, status="failed", message=warehouse.why_failed(exc))
         raise
     finally:
         con.close()

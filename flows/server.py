@@ -1,4 +1,8 @@
-"""What ``cohortflow serve`` needs around Prefect's runner: a lock, a server, a clean stop.
+"""The Prefect server a command owns, and what ``serve`` needs around Prefect's runner.
+
+Every command that runs a flow starts its own server (``prefect_api``, scheduler off) and
+stops it when it ends; the kernel stops it if the command is killed. ``serve`` does the
+same with the scheduler on, plus a lock and a clean stop.
 
 Why a server process of our own: without ``PREFECT_API_URL``, Prefect 3.9 starts a
 temporary server (``SubprocessASGIServer``) with ``PREFECT__SERVER_EPHEMERAL=1`` forced in

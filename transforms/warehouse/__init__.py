@@ -48,6 +48,7 @@ from transforms.warehouse.runs import (
     new_run_id,
     runs_never_published,
     start_run,
+    why_failed,
 )
 from transforms.warehouse.snapshot import (
     content_hash,
@@ -93,5 +94,6 @@ __all__ = [
     "snapshot_id",
     "snapshot_run_seq",
     "start_run",
+    "why_failed",
     "write_run_quarantine",
 ]

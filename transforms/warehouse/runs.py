@@ -85,6 +85,14 @@ def abandon_dead_runs(con: duckdb.DuckDBPyConnection, by_run: str) -> list[str]:
     return dead
 
 
+def why_failed(exc: BaseException) -> str:
+    """A failed run's message, never empty: a stop (SIGTERM, Ctrl-C, a cancelled
+    deployment run) carries no text of its own, so it is named."""
+    if not isinstance(exc, Exception):
+        return f"stopped before it finished ({type(exc).__name__}); the next run completes it"
+    return (str(exc) or type(exc).__name__)[:500]
+
+
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields) -> None:
     """Close a run with its status and counts (columns of ``runs``)."""
     fields = {"finished_at": now(), **fields}
