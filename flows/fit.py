@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
+from flows.naming import new_run_name, run_name_or_new
 from models import headline
 from models.primary import PrimaryResult
 from models.publish import withdraw_unpublished
@@ -64,7 +65,7 @@ def _model_artifact(study: StudyResults, snapshot: str) -> None:
     create_markdown_artifact(key="models", markdown="\n".join(lines))
 
 
-@flow(name="cohortflow-fit", log_prints=True)
+@flow(name="cohortflow-fit", flow_run_name=new_run_name, log_prints=True)
 def fit(
     workspace: str | None = None, force: bool = False, settings: Settings | None = None
 ) -> FitResult:
@@ -82,7 +83,7 @@ def fit(
 
 def _refit(settings: Settings, force: bool) -> FitResult:
     """The refit itself, the workspace's writer lock held."""
-    run_id = warehouse.new_run_id()
+    run_id = run_name_or_new()
     con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         if settings.pseudonym_key is not None:  # none needed; a wrong one is refused

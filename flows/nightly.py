@@ -29,6 +29,7 @@ from cohortflow.errors import CohortflowError, FileNotReady
 from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
 from flows.fit import fit_models_task
+from flows.naming import new_run_name, run_name_or_new
 from flows.quality import quality_task
 from flows.runners import centre_task_runner
 from flows.secrets import resolve_pseudonym_key
@@ -37,6 +38,7 @@ from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared
 from transforms.quality import QualityResult
+from transforms.quality.outbox import write_outbound_files
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
 from transforms.staging.inbox import Rejection, unconfigured_centres
 from transforms.staging.mapping import CentreMapping, load_mappings_isolating
@@ -67,6 +69,7 @@ class NightResult:
     quality: QualityResult | None = None
     quality_error: str | None = None
     published: Path | None = None  # the read-only copy analysts open (published/)
+    outbox: dict[str, Path] = field(default_factory=dict)  # centre -> its outbound queries
     publication_error: str | None = None
     reevaluated: list[Reevaluated] = field(default_factory=list)  # waiting rows re-read
 
@@ -92,7 +95,8 @@ class NightResult:
             if r.problem
         ]
         if self.quality is not None:
-            notes += [f"data quality: {line}" for line in self.quality.warnings()]
+            news = self.quality.night_lines()  # persisting breaches: one line, not a warning
+            notes += [f"data quality: {line}" for line in news if line.startswith("NEW ")]
         return notes
 
 
@@ -151,7 +155,7 @@ def refresh_views_task(con, snapshot: str) -> bool:
     return warehouse.refresh_views(con, snapshot)
 
 
-@flow(name="cohortflow-nightly", log_prints=True)
+@flow(name="cohortflow-nightly", flow_run_name=new_run_name, log_prints=True)
 def nightly(
     workspace: str | None = None,
     fit_models: bool = True,
@@ -177,7 +181,7 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
     """The night itself, the workspace's writer lock held."""
     secret = resolve_pseudonym_key(settings)
     mappings, broken = load_mappings_isolating(settings.centres_config)
-    run_id = warehouse.new_run_id()
+    run_id = run_name_or_new()
     result = NightResult(run_id, settings.workspace, broken_mappings=broken)
     unconfigured = unconfigured_centres(settings.inbox, mappings)
     result.unconfigured = [c for c in unconfigured if c not in broken]  # those are reported
@@ -204,6 +208,7 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
         _close_night(con, result, settings, fit_models)
         if check_quality:
             _check_quality(con, result, settings, sorted({*mappings, *broken}))
+            _write_outbox(result, settings, mappings, secret)
         _publish_for_readers(con, result, settings)
     except BaseException as exc:
         warehouse.finish_run(con, run_id, status="failed", message=warehouse.why_failed(exc))
@@ -221,6 +226,25 @@ def _check_quality(con, result: NightResult, settings: Settings, centres: list[s
     except Exception as exc:
         result.quality_error = f"{type(exc).__name__}: {exc}"
         get_run_logger().error("data-quality checks failed: %s", result.quality_error)
+
+
+def _write_outbox(result: NightResult, settings: Settings, mappings: dict, secret: str) -> None:
+    """Each centre's outbound query file, with its own ids (a plain call, not a task:
+    Prefect never sees the key or the ids). A failure is reported, the night stands."""
+    if result.quality is None:
+        return
+    try:
+        result.outbox = write_outbound_files(
+            settings.outbox,
+            result.quality.open_queries,
+            result.quality.information,
+            inbox=settings.inbox,
+            mappings=mappings,
+            secret=secret,
+        )
+    except Exception as exc:
+        result.quality_error = f"outbound query files not written: {type(exc).__name__}: {exc}"
+        get_run_logger().error("%s", result.quality_error)
 
 
 def _publish_for_readers(con, result: NightResult, settings: Settings) -> None:

@@ -115,6 +115,13 @@ def _files_to_open(result) -> list[str]:
         lines.append(f"  quarantine  {result.quarantine_csv}")
     if result.quality is not None:
         lines.append(f"  quality     {result.quality.report}  (open in a browser)")
+    outbox = getattr(result, "outbox", None)
+    if outbox:
+        folder = next(iter(outbox.values())).parent.parent
+        lines.append(
+            f"  outbox      {folder}/<centre>/  (each centre's queries with its own patient "
+            f"ids, to send back: {len(outbox)} centres)"
+        )
     if result.manifest:
         lines.append(f"  results     {result.manifest.parent}/  (parquet + manifest.json)")
     return lines
@@ -128,12 +135,32 @@ def quality_lines(quality, top: int = 8) -> list[str]:
         for name in ("conformance", "completeness", "plausibility", "timeliness")
         if overall.get(name) is not None
     )
-    lines = [f"Data quality: checks passed {cells}; {len(quality.breaches)} thresholds breached"]
-    for breach in quality.breaches[:top]:
-        lines.append(f"  {breach}")
-    if len(quality.breaches) > top:
-        lines.append(f"  ... {len(quality.breaches) - top} more in the report")
-    lines.append(f"  report: {quality.report}; queries to send back: {len(quality.queries)} CSV")
+    listed = getattr(quality, "breach_list", None)
+    count = len(quality.breaches) if listed is None or listed.is_empty() else listed.height
+    lines = [f"Data quality: checks passed {cells}; {count} thresholds breached (cohort included)"]
+    news = quality.night_lines()  # new breaches by name, the persisting ones in one line
+    lines += [f"  {line}" for line in news[:top]]
+    if len(news) > top:
+        lines.append(f"  ... {len(news) - top} more in the report")
+    lines += _action_lines(quality)
+    lines.append(f"  report: {quality.report}")
+    return lines
+
+
+def _action_lines(quality, top: int = 5) -> list[str]:
+    """The centres needing action, worst first (the report's first table)."""
+    actions = getattr(quality, "actions", None)
+    if actions is None or actions.is_empty():
+        return []
+    lines = ["  centres needing action (rows to fix, escalated, oldest open query):"]
+    for row in actions.head(top).iter_rows(named=True):
+        lines.append(
+            f"    {row['centre_id']}: {row['open_to_fix']} to fix, {row['escalated']} escalated"
+            f", oldest {row['oldest_open']}; breaches {row['breaches_new']} new, "
+            f"{row['breaches_persisting']} persisting"
+        )
+    if actions.height > top:
+        lines.append(f"    ... {actions.height - top} more centres in the report")
     return lines
 
 

@@ -52,24 +52,27 @@ def render_report(
     quarantine: pl.DataFrame,
     trend: pl.DataFrame,
     changes: pl.DataFrame,
-    data_docs: Path | None,
     queries: dict[str, Path] | None = None,
+    actions: pl.DataFrame | None = None,
+    breach_list: pl.DataFrame | None = None,
 ) -> str:
-    """The run's HTML report as it will read at ``path`` (its links are relative to it)."""
-    failed = results.filter(pl.col("status") == "failed")
-    docs = (
-        f'<a href="{html.escape(_relative(data_docs / "index.html", path))}">GX Data Docs</a>'
-        if data_docs
-        else "GX suites not run"
-    )
+    """The run's HTML report as it will read at ``path`` (its links are relative to it).
+
+    GX's own Data Docs are not linked: offline they are unstyled, and their whole-table
+    validations read "Succeeded" where the per-centre checks of the same expectations
+    fail. Their per-centre results are the checks below.
+    """
+    failed = breach_list if breach_list is not None else results.filter(status="failed")
     sections = [
         f"<h1>Data quality, run {html.escape(run_id)}</h1>",
         f"<p>{results['check_id'].n_unique()} checks x {results['centre_id'].n_unique()} "
-        f"centres; {failed.height} breaches. {docs}.</p>",
-        "<h2>Scorecard: percent of applicable checks passed</h2>",
-        _scorecard_table(scorecard),
+        f"centres; {failed.height} breaches (cohort included).</p>",
+        "<h2>Centres needing action, worst first</h2>",
+        _actions_table(actions),
         "<h2>Breaches: observed vs threshold</h2>",
         _breaches_table(failed),
+        "<h2>Scorecard: percent of applicable checks passed</h2>",
+        _scorecard_table(scorecard),
         "<h2>Changed since the previous run</h2>",
         _table(changes) if changes.height else "<p>No status changed (or first run).</p>",
         "<h2>Monthly calls received / expected, per centre and follow-up month</h2>",
@@ -136,13 +139,36 @@ def _threshold_text(pct: float | None, count: int | None) -> str:
     return " or ".join(parts)
 
 
+def _actions_table(actions: pl.DataFrame | None) -> str:
+    """Rows to fix and breaches per centre, with the oldest open query's date."""
+    if actions is None or actions.is_empty():
+        return "<p>None: no open query and no breach.</p>"
+    return _table(
+        actions.select(
+            centre="centre_id",
+            rows_to_fix="open_to_fix",
+            waiting_for_another_fix="open_waiting",
+            new_tonight="new_tonight",
+            fixed_tonight="closed_tonight",
+            escalated="escalated",
+            oldest_open_query="oldest_open",
+            breaches_new="breaches_new",
+            breaches_persisting="breaches_persisting",
+            breaches_resolved="breaches_resolved",
+        )
+    )
+
+
 def _breaches_table(failed: pl.DataFrame) -> str:
     if failed.is_empty():
         return "<p>None: every applicable check is within its thresholds.</p>"
-    rows = failed.sort("centre_id", "category", "check_id").select(
+    if "since" not in failed.columns:
+        failed = failed.with_columns(since=pl.lit(""))
+    rows = failed.select(
         "centre_id",
         "check_id",
         "category",
+        "since",
         observed=pl.format("{} of {} {}", "n_violating", "n_checked", "unit"),
         pct=pl.col("pct_violating").round(1),
         threshold=pl.struct("threshold_pct", "threshold_count").map_elements(
