@@ -55,6 +55,7 @@ def render_report(
     queries: dict[str, Path] | None = None,
     actions: pl.DataFrame | None = None,
     breach_list: pl.DataFrame | None = None,
+    retention: pl.DataFrame | None = None,
 ) -> str:
     """The run's HTML report as it will read at ``path`` (its links are relative to it).
 
@@ -71,11 +72,15 @@ def render_report(
         _actions_table(actions),
         "<h2>Breaches: observed vs threshold</h2>",
         _breaches_table(failed),
-        "<h2>Scorecard: percent of applicable checks passed</h2>",
+        "<h2>Scorecard: percent of applicable checks passed (coloured by rows affected "
+        "too), worst centre first</h2>",
         _scorecard_table(scorecard),
         "<h2>Changed since the previous run</h2>",
         _table(changes) if changes.height else "<p>No status changed (or first run).</p>",
-        "<h2>Monthly calls received / expected, per centre and follow-up month</h2>",
+        "<h2>Retention: patients due at month 3, 6 and 12 with a pain score that month</h2>",
+        _retention_table(retention),
+        _img(retention_plot(completeness), "retention curve"),
+        "<h2>Monthly calls received / due, per centre and follow-up month</h2>",
         _img(completeness_heatmap(completeness), "completeness heatmap"),
         "<h2>Trend: percent of centre results passed, per category</h2>",
         _img(trend_plot(trend), "trend of checks passed"),
@@ -115,21 +120,37 @@ def _table(frame: pl.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _pass_cell(value: float | None) -> str:
+def _pass_cell(value: float | None, colour_by: float | None = None) -> str:
     if value is None:
         return '<td class="na">n/a</td>'
-    kind = "good" if value >= PASS_GOOD else "fair" if value >= PASS_FAIR else "bad"
+    judged = value if colour_by is None else colour_by
+    kind = "good" if judged >= PASS_GOOD else "fair" if judged >= PASS_FAIR else "bad"
     return f'<td class="num {kind}">{value:.0f}%</td>'
 
 
 def _scorecard_table(card: pl.DataFrame) -> str:
+    """Checks passed per category, coloured by the worse of checks passed and rows clean
+    (a centre with a third of its rows quarantined is not green), worst centre first."""
     columns = [*ex.CATEGORIES, "overall"]
-    head = "".join(f"<th>{c}</th>" for c in ["centre", *columns, "failed checks"])
+    names = ["centre", *columns, "failed checks", "rows quarantined"]
+    head = "".join(f"<th>{c}</th>" for c in names)
     rows = []
     for r in card.iter_rows(named=True):
-        cells = "".join(_pass_cell(r[c]) for c in columns)
-        rows.append(f"<tr>{_cell(r['centre_id'])}{cells}{_cell(r['failed'])}</tr>")
+        quarantined = r.get("rows_quarantined_pct")
+        clean = None if quarantined is None else 100 - quarantined
+        cells = "".join(
+            _pass_cell(r[c], _worse(r[c], clean) if c in ("conformance", "overall") else r[c])
+            for c in columns
+        )
+        share = "" if quarantined is None else f"{quarantined:.1f}%"
+        rows.append(f"<tr>{_cell(r['centre_id'])}{cells}{_cell(r['failed'])}{_cell(share)}</tr>")
     return f'<table id="scorecard"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _worse(passed: float | None, clean: float | None) -> float | None:
+    if passed is None or clean is None:
+        return passed
+    return min(passed, clean)
 
 
 def _threshold_text(pct: float | None, count: int | None) -> str:
@@ -157,6 +178,12 @@ def _actions_table(actions: pl.DataFrame | None) -> str:
             breaches_resolved="breaches_resolved",
         )
     )
+
+
+def _retention_table(retention: pl.DataFrame | None) -> str:
+    if retention is None or retention.is_empty():
+        return "<p>No patient is due at month 3 yet.</p>"
+    return _table(retention)
 
 
 def _breaches_table(failed: pl.DataFrame) -> str:
@@ -291,6 +318,32 @@ def trend_plot(trend: pl.DataFrame) -> bytes:
     ax.set_xlabel("quality run")
     ax.set_ylabel("% of centre results passed")
     ax.set_xticks(rates["run_seq"].unique().sort().to_list())
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def retention_plot(completeness: pl.DataFrame) -> bytes:
+    """Share of patients due at each month who were called: the cohort, and each centre
+    faintly (loss to follow-up, the study's main threat)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def share(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.sort("month").with_columns(pct=100 * pl.col("received") / pl.col("expected"))
+
+    cohort = share(completeness.group_by("month").agg(pl.col("expected", "received").sum()))
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for (_,), part in completeness.group_by("centre_id"):
+        centre = share(part)
+        ax.plot(centre["month"], centre["pct"], color="grey", alpha=0.25, linewidth=0.8)
+    ax.plot(cohort["month"], cohort["pct"], color="black", marker="o", label="cohort")
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("months since inclusion")
+    ax.set_ylabel("% of patients due, called")
+    ax.set_xticks(range(13))
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)

@@ -61,6 +61,7 @@ SQL_CHECKS = {
     "comp_sf12_baseline": qc.sf12_baseline,
     "comp_one_year_questionnaires": qc.one_year_questionnaires,
     "comp_ketamine_given": qc.ketamine_given,
+    "comp_retention_month12": qc.retention_month12,
     "plau_nprs_jump": qp.nprs_jump,
     "plau_call_timing": qp.call_timing,
     "plau_hads_distribution": qp.hads_distribution,
@@ -152,6 +153,7 @@ def run_quality(
         queries=queries,
         actions=actions,
         breach_list=breach_list,
+        retention=qc.retention(con, ctx.today),
     )
     _move_into_place(out_dir, page)
     con.execute("UPDATE dq_runs SET report_path = ? WHERE run_id = ?", [str(report), run_id])

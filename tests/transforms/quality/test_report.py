@@ -88,7 +88,7 @@ def test_write_report_holds_scorecard_breaches_heatmap_and_links(tmp_path):
     page = path.read_text()
     assert 'id="scorecard"' in page and '<td class="num bad">0%</td>' in page
     assert "3 of 10 rows" in page and "3 bad codes" in page
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 3  # retention, heatmap, trend
     assert "data_docs" not in page and 'href="queries/C02_queries.csv"' in page
     assert "hads.hads_a3 less_than_or_equal_to(3) (4)" in page
 
