@@ -61,7 +61,8 @@ def _model_artifact(study: StudyResults, snapshot: str) -> None:
         lines += ["", *headline.as_markdown(block)]
     folder = study.manifest.parent
     lines += ["", f"Published files (`{folder}`):", ""]
-    lines += [f"- [{p.name}]({p.as_uri()})" for p in sorted(folder.iterdir())]
+    lines += [f"- `{p.name}`" for p in sorted(folder.iterdir())]  # file:// links do nothing
+    lines += ["", "Open them on the machine that runs cohortflow, or `cohortflow pull` them."]
     create_markdown_artifact(key="models", markdown="\n".join(lines))
 
 

@@ -355,7 +355,8 @@ def markdown(run_id: str, card: pl.DataFrame, breaches: list, report: Path) -> s
     lines = [
         f"## Data quality, run {run_id}",
         "",
-        f"{len(breaches)} breaches; report: `{report}`",
+        f"{len(breaches)} breaches; the report is `{report}` on the machine that runs "
+        "cohortflow (a file: open it in a browser there; `make report-screenshot` renders it)",
         "",
         "| centre | " + " | ".join(columns) + " | failed |",
         "|---|" + "---:|" * (len(columns) + 1),
