@@ -102,7 +102,7 @@ def prefect_api(
     already (the tests) uses that process's server, or Prefect's own temporary one.
     """
     given = os.environ.get("PREFECT_API_URL") or _api_of_imported_prefect()
-    if given or ("prefect" in sys.modules and not scheduler):
+    if given or (_prefect_imported() and not scheduler):
         yield given
         return
     process, api = _start_owned_server(settings, timeout, scheduler)
@@ -125,8 +125,12 @@ def _drain_prefect_workers() -> None:
     EventsWorker.drain_all(timeout=5)
 
 
+def _prefect_imported() -> bool:
+    return "prefect" in sys.modules
+
+
 def _api_of_imported_prefect() -> str | None:
-    if "prefect" not in sys.modules:
+    if not _prefect_imported():
         return None
     from prefect.settings import PREFECT_API_URL  # imported already: costs nothing
 

@@ -41,6 +41,7 @@ def starts(monkeypatch, tmp_path):
     monkeypatch.setattr(server, "start_server", fake_start)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setattr(server, "_api_of_imported_prefect", lambda: None)
+    monkeypatch.setattr(server, "_prefect_imported", lambda: False)  # as in a fresh command
     settings = Settings.from_env(tmp_path)
     settings.prefect_home.mkdir(parents=True)
     return settings, behaviours, started
