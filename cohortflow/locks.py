@@ -8,10 +8,17 @@ holder's description for the message of whoever comes second.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from cohortflow.errors import WarehouseBusy
+
+WRITER_LOCK = ".cohortflow-writer.lock"
+_held: set[Path] = set()  # the locks this process holds: taken again, they are a no-op
 
 
 class LockHeld(Exception):
@@ -25,8 +32,16 @@ class LockHeld(Exception):
 @contextmanager
 def exclusive(path: Path, holder: str) -> Iterator[None]:
     """Hold ``path``'s lock while the block runs, writing ``holder`` in it; ``LockHeld``
-    at once if another process holds it. On Windows (no flock) it only records the holder."""
+    at once if another process holds it. On Windows (no flock) it only records the holder.
+
+    Taken again by the process that holds it (the CLI holds the writer lock, then runs a
+    flow that takes it too, as a deployment's night must), it is held already: no-op.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    key = path.resolve()
+    if key in _held:
+        yield
+        return
     with path.open("a+", encoding="utf-8") as handle:
         if sys.platform != "win32":
             import fcntl  # POSIX only
@@ -40,4 +55,46 @@ def exclusive(path: Path, holder: str) -> Iterator[None]:
         handle.truncate()
         handle.write(f"{holder}\n")
         handle.flush()
-        yield
+        _held.add(key)
+        try:
+            yield
+        finally:
+            _held.discard(key)
+
+
+@contextmanager
+def writer_lock(workspace: Path, command: str) -> Iterator[None]:
+    """Hold the workspace's writer lock while ``command`` runs, or ``WarehouseBusy`` naming
+    the command and PID that hold it: one writer per workspace, whoever starts it."""
+    try:
+        with exclusive(workspace / WRITER_LOCK, f"`cohortflow {command}` (PID {os.getpid()})"):
+            yield
+    except LockHeld as held:
+        raise WarehouseBusy(
+            f"{workspace / 'warehouse.duckdb'} is in use by "
+            f"{held.holder or 'another cohortflow command'} (one writer at a time); "
+            "wait for it to finish and run again"
+        ) from None
+
+
+def writer_running(workspace: Path) -> str | None:
+    """Who holds the writer lock now (its description), or None; read without taking the
+    lock, so that asking never makes a starting night fail."""
+    try:
+        text = (workspace / WRITER_LOCK).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    found = re.search(r"PID (\d+)", text)
+    if found is None or not _alive(int(found.group(1))):
+        return None
+    return text
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True

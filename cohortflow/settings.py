@@ -118,6 +118,11 @@ class Settings:
         return self.workspace / "reports"
 
     @property
+    def outbox(self) -> Path:
+        """One folder per centre: its outbound query file (with its own local ids)."""
+        return self.workspace / "outbox"
+
+    @property
     def prefect_home(self) -> Path:
         return self.workspace / ".prefect"
 

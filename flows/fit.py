@@ -14,9 +14,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
+from flows.naming import new_run_name, run_name_or_new
 from models import headline
 from models.primary import PrimaryResult
+from models.publish import withdraw_unpublished
 from models.suite import MODEL_INPUTS, StudyResults, fit_and_publish_all
 from transforms import warehouse
 
@@ -38,6 +41,9 @@ class FitResult:
 def fit_models_task(
     con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str, snapshot: str
 ) -> FitResult:
+    withdrawn = withdraw_unpublished(out_dir.parent, warehouse.runs_never_published(con))
+    for run in withdrawn:
+        get_run_logger().warning("results of run %s withdrawn: that run never committed", run)
     study = fit_and_publish_all(
         warehouse.analysis_views(con, MODEL_INPUTS), out_dir, run_id=run_id, snapshot_id=snapshot
     )
@@ -55,11 +61,12 @@ def _model_artifact(study: StudyResults, snapshot: str) -> None:
         lines += ["", *headline.as_markdown(block)]
     folder = study.manifest.parent
     lines += ["", f"Published files (`{folder}`):", ""]
-    lines += [f"- [{p.name}]({p.as_uri()})" for p in sorted(folder.iterdir())]
+    lines += [f"- `{p.name}`" for p in sorted(folder.iterdir())]  # file:// links do nothing
+    lines += ["", "Open them on the machine that runs cohortflow, or `cohortflow pull` them."]
     create_markdown_artifact(key="models", markdown="\n".join(lines))
 
 
-@flow(name="cohortflow-fit", log_prints=True)
+@flow(name="cohortflow-fit", flow_run_name=new_run_name, log_prints=True)
 def fit(
     workspace: str | None = None, force: bool = False, settings: Settings | None = None
 ) -> FitResult:
@@ -71,7 +78,13 @@ def fit(
         settings: in-process callers pass theirs; null: from the environment.
     """
     settings = settings or Settings.from_env(workspace)
-    run_id = warehouse.new_run_id()
+    with writer_lock(settings.workspace, "fit (flow)"):
+        return _refit(settings, force)
+
+
+def _refit(settings: Settings, force: bool) -> FitResult:
+    """The refit itself, the workspace's writer lock held."""
+    run_id = run_name_or_new()
     con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         if settings.pseudonym_key is not None:  # none needed; a wrong one is refused
@@ -91,8 +104,9 @@ def fit(
             snapshot_id=snapshot,
             models_published=result.published,
         )
+        warehouse.publish_read_copy(con, settings.warehouse)  # the run row names it
     except BaseException as exc:
-        warehouse.finish_run(con, run_id, status="failed", message=str(exc)[:500])
+        warehouse.finish_run(con, run_id, status="failed", message=warehouse.why_failed(exc))
         raise
     finally:
         con.close()

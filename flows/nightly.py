@@ -26,8 +26,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
 from cohortflow.errors import CohortflowError, FileNotReady, storage_error
+from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
 from flows.fit import fit_models_task
+from flows.naming import new_run_name, run_name_or_new
 from flows.quality import quality_task
 from flows.runners import centre_task_runner
 from flows.secrets import resolve_pseudonym_key
@@ -36,6 +38,7 @@ from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared
 from transforms.quality import QualityResult
+from transforms.quality.outbox import write_outbound_files
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
 from transforms.staging.inbox import Rejection, unconfigured_centres
 from transforms.staging.limits import ReadLimits
@@ -66,6 +69,9 @@ class NightResult:
     study: StudyResults | None = None
     quality: QualityResult | None = None
     quality_error: str | None = None
+    published: Path | None = None  # the read-only copy analysts open (published/)
+    outbox: dict[str, Path] = field(default_factory=dict)  # centre -> its outbound queries
+    publication_error: str | None = None
     reevaluated: list[Reevaluated] = field(default_factory=list)  # waiting rows re-read
 
     @property
@@ -90,7 +96,8 @@ class NightResult:
             if r.problem
         ]
         if self.quality is not None:
-            notes += [f"data quality: {line}" for line in self.quality.warnings()]
+            news = self.quality.night_lines()  # persisting breaches: one line, not a warning
+            notes += [f"data quality: {line}" for line in news if line.startswith("NEW ")]
         return notes
 
 
@@ -157,7 +164,7 @@ def refresh_views_task(con, snapshot: str) -> bool:
     return warehouse.refresh_views(con, snapshot)
 
 
-@flow(name="cohortflow-nightly", log_prints=True)
+@flow(name="cohortflow-nightly", flow_run_name=new_run_name, log_prints=True)
 def nightly(
     workspace: str | None = None,
     fit_models: bool = True,
@@ -175,9 +182,15 @@ def nightly(
             null and the worker's environment gives them (with ``workspace``).
     """
     settings = settings or Settings.from_env(workspace)
+    with writer_lock(settings.workspace, "run (nightly flow)"):  # a deployment's night too
+        return _night(settings, fit_models, check_quality)
+
+
+def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
+    """The night itself, the workspace's writer lock held."""
     secret = resolve_pseudonym_key(settings)
     mappings, broken = load_mappings_isolating(settings.centres_config)
-    run_id = warehouse.new_run_id()
+    run_id = run_name_or_new()
     result = NightResult(run_id, settings.workspace, broken_mappings=broken)
     unconfigured = unconfigured_centres(settings.inbox, mappings)
     result.unconfigured = [c for c in unconfigured if c not in broken]  # those are reported
@@ -205,9 +218,12 @@ def nightly(
         _close_night(con, result, settings, fit_models)
         if check_quality:
             _check_quality(con, result, settings, sorted({*mappings, *broken}))
+            _write_outbox(result, settings, mappings, secret)
+        _publish_for_readers(con, result, settings)
     except BaseException as exc:  # a full disk is said as such, not as a failed ROLLBACK
         full = storage_error(exc, settings.workspace) if isinstance(exc, Exception) else None
-        warehouse.finish_run(con, run_id, status="failed", message=str(full or exc)[:500])
+        message = str(full)[:500] if full is not None else warehouse.why_failed(exc)
+        warehouse.finish_run(con, run_id, status="failed", message=message)
         if full is not None:
             raise full from exc
         raise
@@ -225,6 +241,35 @@ def _check_quality(con, result: NightResult, settings: Settings, centres: list[s
         full = storage_error(exc, settings.reports / result.run_id)
         result.quality_error = str(full) if full else f"{type(exc).__name__}: {exc}"
         get_run_logger().error("data-quality checks failed: %s", result.quality_error)
+
+
+def _write_outbox(result: NightResult, settings: Settings, mappings: dict, secret: str) -> None:
+    """Each centre's outbound query file, with its own ids (a plain call, not a task:
+    Prefect never sees the key or the ids). A failure is reported, the night stands."""
+    if result.quality is None:
+        return
+    try:
+        result.outbox = write_outbound_files(
+            settings.outbox,
+            result.quality.open_queries,
+            result.quality.information,
+            inbox=settings.inbox,
+            mappings=mappings,
+            secret=secret,
+        )
+    except Exception as exc:
+        result.quality_error = f"outbound query files not written: {type(exc).__name__}: {exc}"
+        get_run_logger().error("%s", result.quality_error)
+
+
+def _publish_for_readers(con, result: NightResult, settings: Settings) -> None:
+    """The committed night becomes what analysts read; a failed copy fails the flow loudly
+    (readers keep the previous night's copy), never the run already recorded."""
+    try:
+        result.published = warehouse.publish_read_copy(con, settings.warehouse)
+    except Exception as exc:
+        result.publication_error = f"{type(exc).__name__}: {exc}"
+        get_run_logger().error("read-only copy not published: %s", result.publication_error)
 
 
 def _load_centres(con, outcomes: dict, result: NightResult, secret: str) -> None:
@@ -278,6 +323,9 @@ def _final_state(result: NightResult, logger) -> State:
     if result.failed_centres:
         names = ", ".join(result.failed_centres)
         message = f"centre(s) failed: {names} (others loaded)"
+        return Failed(message=message, data=NightFailed(message, result))
+    if result.publication_error:
+        message = f"loaded, but the copy for readers was not published: {result.publication_error}"
         return Failed(message=message, data=NightFailed(message, result))
     if result.quality_error:
         message = f"data-quality checks failed: {result.quality_error}"

@@ -15,7 +15,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, State
 
+from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
+from flows.naming import new_run_name, run_name_or_new
 from transforms import warehouse
 from transforms.quality import QualityResult, run_quality
 from transforms.staging.mapping import load_mappings_isolating
@@ -38,12 +40,12 @@ def quality_task(
         description=f"Data quality of run {run_id}",
     )
     logger = get_run_logger()
-    for line in result.warnings():
-        logger.warning("data quality: %s", line)
+    for line in result.night_lines():  # new breaches warn; what persists is one info line
+        (logger.warning if line.startswith("NEW ") else logger.info)("data quality: %s", line)
     return result
 
 
-@flow(name="cohortflow-quality", log_prints=True)
+@flow(name="cohortflow-quality", flow_run_name=new_run_name, log_prints=True)
 def quality(workspace: str | None = None, settings: Settings | None = None) -> State:
     """Check the warehouse as it stands and write the report (reports/<run>/quality.html).
 
@@ -52,13 +54,20 @@ def quality(workspace: str | None = None, settings: Settings | None = None) -> S
         settings: in-process callers pass theirs; null: from the environment.
     """
     settings = settings or Settings.from_env(workspace)
+    with writer_lock(settings.workspace, "quality (flow)"):
+        return _check(settings)
+
+
+def _check(settings: Settings) -> State:
+    """The quality run itself, the workspace's writer lock held."""
     valid, broken = load_mappings_isolating(settings.centres_config)
     centres = sorted({*valid, *broken})  # a broken mapping's centre is still expected
-    run_id = warehouse.new_run_id()
+    run_id = run_name_or_new()
     con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         warehouse.refresh_views(con, warehouse.snapshot_id(con))
         result = quality_task(con, settings, run_id, centres)
+        warehouse.publish_read_copy(con, settings.warehouse)  # status reads the new scores
     finally:
         con.close()
     print(f"data-quality report: {result.report}")

@@ -1,4 +1,8 @@
-"""What ``cohortflow serve`` needs around Prefect's runner: a lock, a server, a clean stop.
+"""The Prefect server a command owns, and what ``serve`` needs around Prefect's runner.
+
+Every command that runs a flow starts its own server (``prefect_api``, scheduler off) and
+stops it when it ends; the kernel stops it if the command is killed. ``serve`` does the
+same with the scheduler on, plus a lock and a clean stop.
 
 Why a server process of our own: without ``PREFECT_API_URL``, Prefect 3.9 starts a
 temporary server (``SubprocessASGIServer``) with ``PREFECT__SERVER_EPHEMERAL=1`` forced in
@@ -86,25 +90,70 @@ def stop_on_sigterm() -> Iterator[None]:
 
 
 @contextmanager
-def prefect_api(settings: Settings, *, timeout: float = STARTUP_TIMEOUT) -> Iterator[str]:
-    """The API URL ``serve`` registers with: ``PREFECT_API_URL``, else a server we own.
+def prefect_api(
+    settings: Settings, *, timeout: float = STARTUP_TIMEOUT, scheduler: bool = True
+) -> Iterator[str | None]:
+    """The Prefect API a command talks to: ``PREFECT_API_URL``, else a server we own.
 
     Call before Prefect is imported: Prefect reads ``PREFECT_API_URL`` once, at import.
+    ``scheduler``: ``serve`` needs the scheduler service; a one-off command (run, fit,
+    quality) does not, and must not create scheduled runs of deployments registered in
+    the workspace's Prefect database. A command called in a process that imported Prefect
+    already (the tests) uses that process's server, or Prefect's own temporary one.
     """
-    given = os.environ.get("PREFECT_API_URL")
-    if given:
+    given = os.environ.get("PREFECT_API_URL") or _api_of_imported_prefect()
+    if given or (_prefect_imported() and not scheduler):
         yield given
         return
-    api = f"http://127.0.0.1:{free_port()}/api"
-    log = settings.prefect_home / "server.log"
-    process = start_server(settings, api, log)
+    process, api = _start_owned_server(settings, timeout, scheduler)
     try:
-        wait_until_healthy(process, api, log, timeout)
         os.environ["PREFECT_API_URL"] = api
         yield api
     finally:
+        _drain_prefect_workers()  # the run's last logs and events, while the server listens
         os.environ.pop("PREFECT_API_URL", None)
         stop_server(process)
+
+
+def _drain_prefect_workers() -> None:
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)
+    EventsWorker.drain_all(timeout=5)
+
+
+def _prefect_imported() -> bool:
+    return "prefect" in sys.modules
+
+
+def _api_of_imported_prefect() -> str | None:
+    if not _prefect_imported():
+        return None
+    from prefect.settings import PREFECT_API_URL  # imported already: costs nothing
+
+    return PREFECT_API_URL.value() or None
+
+
+def _start_owned_server(
+    settings: Settings, timeout: float, scheduler: bool
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server, and once more on another port if the first start fails (a slow
+    machine at 02:00, a port taken meanwhile); the second failure is one line + the log."""
+    log = settings.prefect_home / "server.log"
+    for attempt in (1, 2):
+        api = f"http://127.0.0.1:{free_port()}/api"
+        process = start_server(settings, api, log, scheduler=scheduler)
+        try:
+            wait_until_healthy(process, api, log, timeout)
+            return process, api
+        except CohortflowError as failed:
+            stop_server(process)
+            if attempt == 2:
+                raise CohortflowError(f"{failed} (tried twice)") from None
+    raise AssertionError("unreachable")
 
 
 def free_port() -> int:
@@ -114,18 +163,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_environment(settings: Settings) -> dict[str, str]:
-    """This process's environment for the server: offline, scheduler on, no API URL."""
+def server_environment(settings: Settings, *, scheduler: bool = True) -> dict[str, str]:
+    """This process's environment for the server: offline, no API URL, the scheduler on
+    for ``serve`` only."""
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
     env.setdefault("PREFECT_HOME", str(settings.prefect_home))
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env["DO_NOT_TRACK"] = "1"
-    env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "true"
+    env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "true" if scheduler else "false"
     return env
 
 
-def start_server(settings: Settings, api: str, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    settings: Settings, api: str, log: Path, *, scheduler: bool = True
+) -> subprocess.Popen[bytes]:
     """``prefect server start`` on ``api``'s port, in its own session, output to ``log``."""
     port = api.rsplit(":", 1)[1].split("/")[0]
     command = [sys.executable, "-m", "prefect", "server", "start"]
@@ -133,7 +185,7 @@ def start_server(settings: Settings, api: str, log: Path) -> subprocess.Popen[by
     with open(log, "ab") as output:
         return subprocess.Popen(
             command,
-            env=server_environment(settings),
+            env=server_environment(settings, scheduler=scheduler),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -210,6 +262,4 @@ def serve_deployments(settings: Settings) -> None:
         if exc.code not in (0, None):
             raise
     finally:  # send the runner's last log lines while the server still listens
-        from prefect.logging.handlers import APILogWorker
-
-        APILogWorker.drain_all(timeout=5)
+        _drain_prefect_workers()

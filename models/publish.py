@@ -90,6 +90,16 @@ def publish_results(
     return out_dir / "manifest.json"
 
 
+def withdraw_unpublished(artifacts: Path, runs: set[str]) -> list[str]:
+    """Delete the results folders of ``runs`` (runs that never committed: a process killed
+    after its folder was renamed into place, before its run was closed). Their snapshot
+    is refitted and published by a committed run; two folders for it would mislead."""
+    withdrawn = [run for run in sorted(runs) if (artifacts / run).is_dir()]
+    for run in withdrawn:
+        shutil.rmtree(artifacts / run)
+    return withdrawn
+
+
 def _write_set(
     folder: Path, tables: dict[str, pl.DataFrame], *, run_id: str, snapshot_id: str, spec: dict
 ) -> None:

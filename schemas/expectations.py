@@ -48,6 +48,7 @@ NPRS_JUMP = 6  # |change| between consecutive observed months that is implausibl
 CALL_TOLERANCE_DAYS = 31  # call date vs inclusion + month x 30.4375 days
 DISTRIBUTION_SMD = 1.0  # |centre mean - other centres' mean| / their SD
 DISTRIBUTION_MIN_N = 5  # fewer scored patients in a centre: not applicable
+RETENTION_LOST_PCT = 80.0  # patients due at month 12 without its pain score; paper: ~67 %
 EXPORT_CADENCE_DAYS = 35  # a centre is late when it sent nothing for longer
 
 # One GX expectation: the class name in great_expectations.expectations and its arguments.
@@ -185,6 +186,10 @@ COMPLETENESS_CHECKS = (
     _sql("comp_one_year_questionnaires", COMPLETENESS, "temporal", "hads_scored, sf12_scored",
          "hads_d, pcs12", "patients called at month 12 with HADS and SF-12 scored at month 12",
          Threshold(pct=10.0), "patients"),
+    _sql("comp_retention_month12", COMPLETENESS, "temporal", "follow_ups", "nprs",
+         "patients due at month 12 (a year since inclusion) with a month-12 pain score: the "
+         "primary endpoint; the study kept about a third, so more than 80 % lost flags a "
+         "centre", Threshold(pct=RETENTION_LOST_PCT), "patients"),
     _sql("comp_ketamine_given", COMPLETENESS, "atemporal", "ketamine_administrations",
          "patient_key", "patients with at least one ketamine administration",
          Threshold(pct=5.0), "patients"),

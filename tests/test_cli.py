@@ -100,7 +100,7 @@ def test_demo_prints_a_summary_a_data_manager_can_read(prefect_harness, tmp_path
     out = done.stdout
     assert "36 files from 6 centres, 0 rejected" in out, out
     assert "one-year effect size" in out and "simulator's true mean slope" in out
-    assert str(ws / "warehouse.duckdb") in out
+    assert str(ws / "published" / "warehouse.duckdb") in out  # what analysts open
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert len(list((ws / "artifacts").glob("*/manifest.json"))) == 1
     # run again: the demo starts from a clean workspace each time
@@ -152,3 +152,17 @@ def test_status_shows_per_centre_rows_and_data_quality(workspace, capsys):
     assert "run-1" in out and "dq_passed_pct" in out
     c01 = next(line for line in out.splitlines() if "│ C01" in line)
     assert f" {loaded['C01']} " in c01
+    assert "Reading the live warehouse" in out  # no night published a copy here
+    assert "Mapping files that do not load" not in out
+
+
+def test_status_names_a_mapping_that_no_longer_loads(workspace, capsys):
+    """It lists a centre whose mapping file broke since the last night, with the error."""
+    from tests.nights import night
+
+    night(workspace, "run-1")[0].close()
+    (workspace / "centres" / "C02.yaml").write_text("centre_id: C02\nforms: [\n")
+    assert main(["status", "--workspace", str(workspace)]) == 0
+    out = capsys.readouterr().out
+    broken = out.split("Mapping files that do not load")[1].strip().splitlines()
+    assert len(broken) == 2 and broken[1].strip().startswith("C02: ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import duckdb
 import pytest
@@ -55,11 +56,46 @@ def test_writer_lock_held_refuses_a_second_command_naming_the_first(
     that command has opened the warehouse (two runs half a second apart)."""
     monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", TEST_KEY)
     duckdb.connect(str(workspace / "warehouse.duckdb")).close()  # fit/quality need one
-    settings = Settings.from_env(workspace)
-    with writer_lock(settings, "run"):
+    with _lock_held_by_another_process(workspace) as holder:
         assert main([command, "--workspace", str(workspace)]) == 1
     err = _one_line(capsys.readouterr().err)
-    assert f"in use by `cohortflow run` (PID {os.getpid()})" in err
+    assert f"in use by `cohortflow run` (PID {holder})" in err
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from cohortflow.locks import writer_lock
+with writer_lock(Path(sys.argv[1]), "run"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@contextmanager
+def _lock_held_by_another_process(workspace):
+    """The writer lock held by a child process (taken again in this process, it is this
+    process's own: a no-op, as when the CLI's flow takes it after the CLI)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(workspace)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        yield child.pid
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_writer_lock_taken_again_by_its_holder_is_a_no_op(tmp_path):
+    """It lets the process that holds it take it again (the CLI, then its flow), and
+    still refuses another process meanwhile."""
+    settings = Settings.from_env(tmp_path)
+    with writer_lock(settings, "run"), writer_lock(settings, "run (nightly flow)"):
+        probe = subprocess.run(
+            [sys.executable, "-c", HOLD_LOCK, str(tmp_path)], capture_output=True, text=True
+        )
+        assert probe.returncode == 1 and "in use by `cohortflow run`" in probe.stderr
 
 
 def test_writer_lock_is_released_when_the_command_ends(tmp_path):

@@ -10,6 +10,8 @@ import argparse
 import dataclasses
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cohortflow.cli.preconditions import report_broken_mappings, writer_lock
@@ -225,18 +227,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
         Settings.from_env(args.workspace).with_key(DEMO_PSEUDONYM_KEY), settle_seconds=0.0
     )
     _fresh_demo_workspace(settings.workspace)
-    configure_prefect(settings, quiet=True)
     print("cohortflow demo: a simulated cohort, the nightly pipeline, and what it produced.\n")
     print(_simulate(settings, args), "\n", sep="")
     from cohortflow.cli.summary import night_summary
-    from flows.nightly import nightly
 
-    result = _night_result(nightly(settings=settings, return_state=True))
+    with _prefect(settings, quiet=True):
+        from flows.nightly import nightly
+
+        result = _night_result(nightly(settings=settings, return_state=True))
     print(night_summary(result, truth_path=settings.simulation / "truth.json"))
     from simulator.calibration import calibration_lines  # the demo's table (statsmodels)
 
     print("\n".join(calibration_lines(settings.workspace, result.manifest)))
     return _exit_status(result)
+
+
+@contextmanager
+def _prefect(settings: Settings, *, quiet: bool = False) -> Iterator[None]:
+    """Prefect pointed at the workspace and a local server this process owns (stopped on
+    exit, and by the kernel if this process is killed; flows/server.py), or at
+    ``PREFECT_API_URL``. Before any import of Prefect."""
+    configure_prefect(settings, quiet=quiet)
+    from flows.server import prefect_api
+
+    with prefect_api(settings, scheduler=False):
+        yield
 
 
 def _night_result(state):
@@ -279,14 +294,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     with writer_lock(settings, "run" if args.fit_models else "ingest"):
         _check_warehouse_free(settings)
         report_broken_mappings(settings)  # named now; only all of them broken stops the night
-        configure_prefect(settings)
-        from flows.secrets import resolve_pseudonym_key
+        with _prefect(settings):
+            from flows.secrets import resolve_pseudonym_key
 
-        secret = resolve_pseudonym_key(settings)  # a missing key, before the flow too
-        _check_key(settings, secret)  # another key than the warehouse's: before Prefect
-        from flows.nightly import nightly
+            secret = resolve_pseudonym_key(settings)  # a missing key, before the flow too
+            _check_key(settings, secret)  # another key than the warehouse's: before the flow
+            from flows.nightly import nightly
 
-        state = nightly(settings=settings, fit_models=args.fit_models, return_state=True)
+            state = nightly(settings=settings, fit_models=args.fit_models, return_state=True)
     from cohortflow.cli.summary import night_summary
 
     result = _night_result(state)
@@ -299,10 +314,10 @@ def cmd_quality(args: argparse.Namespace) -> int:
     _require_warehouse(settings)
     with writer_lock(settings, "quality"):  # it writes its results: before Prefect starts
         _check_warehouse_free(settings)
-        configure_prefect(settings)
-        from flows.quality import quality
+        with _prefect(settings):
+            from flows.quality import quality
 
-        state = quality(settings=settings, return_state=True)
+            state = quality(settings=settings, return_state=True)
     from cohortflow.cli.summary import quality_lines
 
     print("\n".join(quality_lines(_night_result(state))))
@@ -315,10 +330,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     with writer_lock(settings, "fit"):  # fit during ingest: one line, before Prefect starts
         _check_warehouse_free(settings)
         _check_key(settings)
-        configure_prefect(settings)
-        from flows.fit import fit
+        with _prefect(settings):
+            from flows.fit import fit
 
-        result = fit(settings=settings, force=args.force)
+            result = fit(settings=settings, force=args.force)
     if result.manifest is not None:
         print(f"Models refitted on snapshot {result.snapshot_id}: {result.manifest.parent}/")
     else:
@@ -351,11 +366,11 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
     new_secret = settings.require_new_key()
-    configure_prefect(settings)  # the current key may be a Prefect Secret block
-    from flows.secrets import resolve_pseudonym_key
-    from transforms import warehouse
+    with writer_lock(settings, "rekey"), _prefect(settings):  # the key may be a Secret block
+        from flows.secrets import resolve_pseudonym_key
+        from transforms import warehouse
 
-    rotation = warehouse.rotate_key(settings, resolve_pseudonym_key(settings), new_secret)
+        rotation = warehouse.rotate_key(settings, resolve_pseudonym_key(settings), new_secret)
     print(rotation.summary())
     return 0
 
@@ -384,34 +399,28 @@ def _int_list(text: str) -> list[int]:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    """Reads the published copy (never waits for a night), records in the pull ledger."""
     settings = Settings.from_env(args.workspace)
     _require_warehouse(settings)
-    _check_key(settings)
+    from cohortflow.cli.summary import reading_line
     from transforms import warehouse
-    from transforms.delivery.pull import list_pullable, pull
+    from transforms.delivery.ledger import ledger_path, open_ledger
+    from transforms.delivery.pull import list_pullable
 
-    con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
+    con, source = warehouse.open_for_reading(
+        settings.warehouse, memory_limit=settings.duckdb_memory
+    )
     try:
+        if settings.pseudonym_key is not None:  # a key configured must be the warehouse's
+            warehouse.check_reader_key(con, settings.require_key())
+        print(reading_line(settings, source), file=sys.stderr)
         if args.list:
             print(list_pullable(con, snapshot=args.snapshot, as_of=args.as_of))
             return 0
         if not args.table or not args.out:
             raise CohortflowError("pull needs a TABLE and --out PATH (--list shows the tables)")
-        result = pull(
-            con,
-            args.table,
-            args.out,
-            fmt=args.format,
-            columns=args.columns,
-            centres=args.centres,
-            months=args.months,
-            snapshot=args.snapshot,
-            as_of=args.as_of,
-            lineage=args.lineage,
-            csv_dialect=args.csv_dialect,
-            force=args.force,
-            protected=_kept_folders(settings),
-        )
+        with open_ledger(ledger_path(settings.warehouse)) as ledger:
+            result = _pull(con, ledger, args, settings)
     finally:
         con.close()
     for warning in result.warnings:
@@ -428,8 +437,32 @@ def _kept_folders(settings: Settings) -> list[Path]:
         settings.reports,
         settings.artifacts,
         settings.prefect_home,
+        settings.outbox,
+        settings.workspace / "published",
         settings.workspace / "archive",
     ]
+
+
+def _pull(con, ledger, args: argparse.Namespace, settings: Settings):
+    """``pull`` with the command's options, recorded in ``ledger``."""
+    from transforms.delivery.pull import pull
+
+    return pull(
+        con,
+        args.table,
+        args.out,
+        fmt=args.format,
+        columns=args.columns,
+        centres=args.centres,
+        months=args.months,
+        snapshot=args.snapshot,
+        as_of=args.as_of,
+        lineage=args.lineage,
+        csv_dialect=args.csv_dialect,
+        force=args.force,
+        protected=_kept_folders(settings),
+        ledger=ledger,
+    )
 
 
 def _require_warehouse(settings: Settings) -> None:

@@ -9,33 +9,21 @@ before anything else, and holds it until it ends.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from cohortflow.errors import ConfigError, WarehouseBusy
-from cohortflow.locks import LockHeld, exclusive
+from cohortflow import locks
+from cohortflow.errors import ConfigError
 from cohortflow.settings import Settings
-
-LOCK_NAME = ".cohortflow-writer.lock"
 
 
 @contextmanager
 def writer_lock(settings: Settings, command: str) -> Iterator[None]:
     """Hold the workspace's writer lock while the command runs, or ``WarehouseBusy`` naming
     the command and PID that hold it. An OS lock (flock): a killed process releases it."""
-    try:
-        with exclusive(
-            settings.workspace / LOCK_NAME, f"`cohortflow {command}` (PID {os.getpid()})"
-        ):
-            yield
-    except LockHeld as held:
-        raise WarehouseBusy(
-            f"{settings.warehouse} is in use by {held.holder or 'another cohortflow command'} "
-            "(one writer at a time); "
-            "wait for it to finish and run again"
-        ) from None
+    with locks.writer_lock(settings.workspace, command):
+        yield
 
 
 def report_broken_mappings(settings: Settings) -> None:

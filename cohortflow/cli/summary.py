@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cohortflow.locks import writer_running
 from cohortflow.settings import Settings
 from models import headline
 from schemas.forms import FORMS
@@ -91,11 +92,19 @@ def _export_order_lines(files) -> list[str]:
     return lines + [f"  WARNING {note}" for note in file_notes(files)]
 
 
+def _for_readers(result) -> str:
+    """The published copy when this night published one, else the live file."""
+    published = getattr(result, "published", None)
+    if published is None:
+        return str(result.workspace / "warehouse.duckdb")
+    return f"{published} (a read-only copy: open this one, the night writes the other)"
+
+
 def _files_to_open(result) -> list[str]:
     lines = [
         "",
         "Files to open:",
-        f"  warehouse   {result.workspace / 'warehouse.duckdb'}",
+        f"  warehouse   {_for_readers(result)}",
         f"              tables: {', '.join(f.table for f in FORMS.values())};",
         "              analysis views: analysis_patient_months, analysis_patients, "
         "hads_scored, sf12_scored, ketamine_doses;",
@@ -106,6 +115,13 @@ def _files_to_open(result) -> list[str]:
         lines.append(f"  quarantine  {result.quarantine_csv}")
     if result.quality is not None:
         lines.append(f"  quality     {result.quality.report}  (open in a browser)")
+    outbox = getattr(result, "outbox", None)
+    if outbox:
+        folder = next(iter(outbox.values())).parent.parent
+        lines.append(
+            f"  outbox      {folder}/<centre>/  (each centre's queries with its own patient "
+            f"ids, to send back: {len(outbox)} centres)"
+        )
     if result.manifest:
         lines.append(f"  results     {result.manifest.parent}/  (parquet + manifest.json)")
     return lines
@@ -119,12 +135,32 @@ def quality_lines(quality, top: int = 8) -> list[str]:
         for name in ("conformance", "completeness", "plausibility", "timeliness")
         if overall.get(name) is not None
     )
-    lines = [f"Data quality: checks passed {cells}; {len(quality.breaches)} thresholds breached"]
-    for breach in quality.breaches[:top]:
-        lines.append(f"  {breach}")
-    if len(quality.breaches) > top:
-        lines.append(f"  ... {len(quality.breaches) - top} more in the report")
-    lines.append(f"  report: {quality.report}; queries to send back: {len(quality.queries)} CSV")
+    listed = getattr(quality, "breach_list", None)
+    count = len(quality.breaches) if listed is None or listed.is_empty() else listed.height
+    lines = [f"Data quality: checks passed {cells}; {count} thresholds breached (cohort included)"]
+    news = quality.night_lines()  # new breaches by name, the persisting ones in one line
+    lines += [f"  {line}" for line in news[:top]]
+    if len(news) > top:
+        lines.append(f"  ... {len(news) - top} more in the report")
+    lines += _action_lines(quality)
+    lines.append(f"  report: {quality.report}")
+    return lines
+
+
+def _action_lines(quality, top: int = 5) -> list[str]:
+    """The centres needing action, worst first (the report's first table)."""
+    actions = getattr(quality, "actions", None)
+    if actions is None or actions.is_empty():
+        return []
+    lines = ["  centres needing action (rows to fix, escalated, oldest open query):"]
+    for row in actions.head(top).iter_rows(named=True):
+        lines.append(
+            f"    {row['centre_id']}: {row['open_to_fix']} to fix, {row['escalated']} escalated"
+            f", oldest {row['oldest_open']}; breaches {row['breaches_new']} new, "
+            f"{row['breaches_persisting']} persisting"
+        )
+    if actions.height > top:
+        lines.append(f"    ... {actions.height - top} more centres in the report")
     return lines
 
 
@@ -178,7 +214,9 @@ def _model_lines(result, truth_path: Path | None) -> list[str]:
 def status_summary(settings: Settings) -> str:
     """Last runs and, per centre, files and rows (loaded, quarantined, corrected) and the
     last data-quality run's pass rate and failed checks."""
-    con = warehouse.connect(settings.warehouse, read_only=True, memory_limit=settings.duckdb_memory)
+    con, source = warehouse.open_for_reading(
+        settings.warehouse, memory_limit=settings.duckdb_memory
+    )
     try:
         runs = con.sql(
             """SELECT run_id, status, files_loaded, files_rejected, rows_loaded,
@@ -201,7 +239,30 @@ def status_summary(settings: Settings) -> str:
     if quality is not None:
         centres = centres.join(quality, on="centre_id", how="left")
     with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=220):
-        return f"Last runs:\n{runs}\n\nPer centre:\n{centres}"
+        text = f"{reading_line(settings, source)}\n\nLast runs:\n{runs}\n\nPer centre:\n{centres}"
+    return text + "".join(f"\n{line}" for line in broken_mapping_lines(settings))
+
+
+def broken_mapping_lines(settings: Settings) -> list[str]:
+    """The centres whose mapping file does not load now: not read by the next night."""
+    from transforms.staging.mapping import load_mappings_isolating
+
+    if not settings.centres_config.is_dir():
+        return []
+    _, broken = load_mappings_isolating(settings.centres_config)
+    if not broken:
+        return []
+    head = "\nMapping files that do not load (their centre is not read until fixed):"
+    return [head, *(f"  {centre}: {error}" for centre, error in sorted(broken.items()))]
+
+
+def reading_line(settings: Settings, source: warehouse.ReadSource) -> str:
+    """Which state a reader sees, and whether a night is changing it right now."""
+    line = f"Reading the {source.describe()}."
+    writer = writer_running(settings.workspace)
+    if writer is not None:
+        line += f" Running now: {writer}; its results appear when it commits."
+    return line
 
 
 def _last_quality(con) -> pl.DataFrame | None:

@@ -38,9 +38,33 @@ def _assert_pseudonyms_made_with(key: str, workspace) -> None:
     assert keys and keys <= expected
 
 
+def _assert_outbox_holds_own_ids_only(workspace) -> None:
+    """Local ids leave the inbox only in their own centre's outbound files (design
+    invariant 11): each centre's files name some of its patients and no one else's."""
+    latent = pl.read_parquet(workspace / "simulation" / "latent.parquet")
+    folders = [p for p in (workspace / "outbox").iterdir() if p.is_dir()]
+    assert folders, "the night wrote no outbound file"
+    for folder in folders:
+        own = set(latent.filter(centre_id=folder.name)["patient_id"])
+        others = set(latent["patient_id"]) - own
+        for path in folder.iterdir():
+            content = path.read_bytes() if path.suffix == ".csv" else _xlsx_text(path)
+            assert KEY.encode() not in content
+            assert not [i for i in others if i.encode() in content], path
+        csv = (folder / f"{folder.name}_queries.csv").read_bytes()
+        assert any(i.encode() in csv for i in own), folder  # the ids are there to act on
+
+
+def _xlsx_text(path) -> bytes:
+    """The cells of every sheet of a workbook, as text (an .xlsx is a zip)."""
+    sheets = pl.read_excel(path, sheet_id=0)
+    return b"".join(frame.write_csv().encode() for frame in sheets.values())
+
+
 def _outputs(workspace):
-    """Every file the pipeline wrote (the inbox and the simulator's truth are inputs)."""
-    skip = {"inbox", "simulation", "centres", ".prefect"}
+    """Every file the pipeline wrote (the inbox and the simulator's truth are inputs),
+    but the centres' outbound query files (``_assert_outbox_holds_own_ids_only``)."""
+    skip = {"inbox", "simulation", "centres", ".prefect", "outbox"}
     for path in workspace.rglob("*"):
         if path.is_file() and not skip & set(path.relative_to(workspace).parts):
             yield path
@@ -81,6 +105,7 @@ def test_the_key_and_local_ids_never_leave_the_inbox(
         assert KEY.encode() not in content, path
         leaked = [i for i in ids if i in content]
         assert not leaked, (path, leaked[:3])
+    _assert_outbox_holds_own_ids_only(workspace)
 
     with get_client(sync_client=True) as client:
         run_id = state.state_details.flow_run_id

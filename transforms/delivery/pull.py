@@ -5,7 +5,8 @@ the state after the last completed run started at or before ``as_of``), derives 
 analysis views from that state's tables (a past snapshot gives past views), filters,
 selects and writes parquet or CSV with a data card beside it (``<out>.card.json``).
 Both files are written to temporary files in the output folder and renamed into place
-in the transaction that records the pull in the ``pulls`` table.
+in the transaction that records the pull in the ``pulls`` table (of the pull ledger,
+``ledger.py``, when the CLI reads the published read-only copy).
 
 This module is the entry point of ``cohortflow pull``; the steps live beside it:
 
@@ -112,30 +113,41 @@ def pull(
     user: str | None = None,
     force: bool = False,
     protected: Sequence[Path] = (),
+    ledger: duckdb.DuckDBPyConnection | None = None,
 ) -> PullResult:
     """Write one table or view of one warehouse state, its data card, and record the pull.
 
     ``fmt`` defaults to the extension of ``out`` (``.csv``: CSV, else parquet). An
     existing output (or card) is replaced only with ``force``; nothing is written inside
-    ``protected`` folders (the CLI passes the workspace's own). What ``cohortflow pull``
-    does, given its parsed options.
+    ``protected`` folders (the CLI passes the workspace's own). ``ledger``: where the pull
+    is recorded (``ledger.py``; the CLI reads a read-only copy); None: in ``con`` itself.
+    What ``cohortflow pull`` does, given its parsed options.
     """
     query = make_query(table, columns=columns, centres=centres, months=months, lineage=lineage)
     target = Target(Path(out), output_format(Path(out), fmt, csv_dialect), csv_dialect)
-    check_output(con, target.path, force=force, protected=protected)
-    _ensure_pulls_table(con)
+    record_in = con if ledger is None else ledger
+    for database in {id(con): con, id(record_in): record_in}.values():  # neither file
+        check_output(database, target.path, force=force, protected=protected)
+    _ensure_pulls_table(record_in)
     state = resolve_state(con, snapshot=snapshot, as_of=as_of)
     frame, warnings = select_rows(dataset(state.tables, table), query)
     requested = {"snapshot": snapshot, "as_of": _text(as_of), "format": target.fmt}
     if target.fmt == "csv":
         requested["csv_dialect"] = csv_dialect
     return _publish(
-        con, frame, target, state, warnings, query=query, requested=requested, user=_user(user)
+        record_in,
+        frame,
+        target,
+        state,
+        warnings,
+        query=query,
+        requested=requested,
+        user=_user(user),
     )
 
 
 def _publish(
-    con: duckdb.DuckDBPyConnection,
+    ledger: duckdb.DuckDBPyConnection,
     frame: pl.DataFrame,
     target: Target,
     state: State,
@@ -163,7 +175,7 @@ def _publish(
         )
         card_file = stage(result.card, lambda path: write_card(card, path))
         moves = [(data, result.output), (card_file, result.card)]
-        commit(con, moves, table="pulls", record=_pull_record(result, card))
+        commit(ledger, moves, table="pulls", record=_pull_record(result, card))
     return result
 
 

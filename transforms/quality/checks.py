@@ -198,13 +198,16 @@ def files_rejected(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> Outcome
 # --- completeness ----------------------------------------------------------------------
 
 
-def expected_calls(today: dt.date) -> tuple[str, dict]:
+def expected_calls(today: dt.date, *, with_dropout: bool = False) -> tuple[str, dict]:
     """SQL (and its parameters): one row per expected patient-month, and whether its call
     was received.
 
-    A patient is expected at month m when m <= the months since inclusion (today) and the
-    patient has not dropped out at m: a call exists at m or later (month 0 always).
+    A patient is expected at month m when m <= the months since inclusion (today) and,
+    unless ``with_dropout``, the patient has not dropped out at m: a call exists at m or
+    later (month 0 always). With ``with_dropout`` every month due is expected, so that loss
+    to follow-up shows (the heatmap; the retention check).
     """
+    later_call = "TRUE" if with_dropout else "m.month <= coalesce(l.last_month, 0)"
     sql = f"""WITH last AS (SELECT patient_key, max(month) AS last_month
                           FROM follow_ups GROUP BY patient_key)
             SELECT p.centre_id, p.patient_key, m.month, f.patient_key IS NOT NULL AS received
@@ -212,14 +215,15 @@ def expected_calls(today: dt.date) -> tuple[str, dict]:
             LEFT JOIN last l USING (patient_key)
             CROSS JOIN (SELECT range AS month FROM range(0, 13)) m
             LEFT JOIN follow_ups f ON f.patient_key = p.patient_key AND f.month = m.month
-            WHERE m.month <= coalesce(l.last_month, 0)
+            WHERE {later_call}
               AND m.month <= floor(date_diff('day', p.inclusion_date, $today) / {DAYS_PER_MONTH})"""
     return sql, {"today": today}
 
 
 def monthly_completeness(con: duckdb.DuckDBPyConnection, today: dt.date) -> pl.DataFrame:
-    """Calls expected and received per centre and follow-up month (the heatmap's data)."""
-    sql, params = expected_calls(today)
+    """Calls due and received per centre and follow-up month (the heatmap's data): every
+    month due is expected, so that loss to follow-up shows as missing calls."""
+    sql, params = expected_calls(today, with_dropout=True)
     return con.sql(
         f"""SELECT centre_id, month, count(*) AS expected, count(*) FILTER (received) AS received
             FROM ({sql}) GROUP BY centre_id, month ORDER BY centre_id, month""",
@@ -238,6 +242,45 @@ def monthly_calls(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> Outcome:
         problem=pl.lit("monthly call missing (the patient has a later call)"),
     )
     return make_outcome("comp_monthly_calls", counts, queries)
+
+
+def retention_month12(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> Outcome:
+    """Patients due at month 12 without a month-12 pain score: lost for the endpoint."""
+    units = f"""SELECT p.centre_id, p.patient_key, NOT EXISTS (
+                    SELECT 1 FROM follow_ups f WHERE f.patient_key = p.patient_key
+                    AND f.month = 12 AND f.nprs IS NOT NULL) AS lost
+                FROM patients p
+                WHERE date_diff('day', p.inclusion_date, $today) / {DAYS_PER_MONTH} >= 12"""
+    counts, rows = units_check(con, units, "lost", {"today": ctx.today})
+    queries = rows.select(
+        "centre_id",
+        "patient_key",
+        month=pl.lit(12),
+        field=pl.lit("nprs"),
+        problem=pl.lit("no month-12 pain score (the one-year endpoint): call the patient"),
+    )
+    return make_outcome("comp_retention_month12", counts, queries)
+
+
+def retention(con: duckdb.DuckDBPyConnection, today: dt.date) -> pl.DataFrame:
+    """Per centre (and ALL): of the patients due at months 3, 6, 12, the share with a pain
+    score that month (loss to follow-up, the study's main threat)."""
+    per_month = con.sql(
+        f"""SELECT p.centre_id, m.month, count(*) AS due, count(f.patient_key) AS kept
+            FROM patients p CROSS JOIN (VALUES (3), (6), (12)) m(month)
+            LEFT JOIN follow_ups f ON f.patient_key = p.patient_key AND f.month = m.month
+                                   AND f.nprs IS NOT NULL
+            WHERE m.month <= floor(date_diff('day', p.inclusion_date, $today) / {DAYS_PER_MONTH})
+            GROUP BY ALL""",
+        params={"today": today},
+    ).pl()
+    cohort = per_month.group_by("month").agg(pl.col("due", "kept").sum(), centre_id=pl.lit("ALL"))
+    every = pl.concat([per_month, cohort.select(per_month.columns)])
+    return (
+        every.with_columns(pct=(100 * pl.col("kept") / pl.col("due")).round(1))
+        .pivot(on="month", index="centre_id", values=["due", "pct"], sort_columns=True)
+        .sort(pl.col("centre_id") == "ALL", "centre_id", descending=[True, False])
+    )
 
 
 def _patients_missing(con, check_id: str, condition: str, month: int | None, what: str) -> Outcome:

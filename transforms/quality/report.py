@@ -52,27 +52,35 @@ def render_report(
     quarantine: pl.DataFrame,
     trend: pl.DataFrame,
     changes: pl.DataFrame,
-    data_docs: Path | None,
     queries: dict[str, Path] | None = None,
+    actions: pl.DataFrame | None = None,
+    breach_list: pl.DataFrame | None = None,
+    retention: pl.DataFrame | None = None,
 ) -> str:
-    """The run's HTML report as it will read at ``path`` (its links are relative to it)."""
-    failed = results.filter(pl.col("status") == "failed")
-    docs = (
-        f'<a href="{html.escape(_relative(data_docs / "index.html", path))}">GX Data Docs</a>'
-        if data_docs
-        else "GX suites not run"
-    )
+    """The run's HTML report as it will read at ``path`` (its links are relative to it).
+
+    GX's own Data Docs are not linked: offline they are unstyled, and their whole-table
+    validations read "Succeeded" where the per-centre checks of the same expectations
+    fail. Their per-centre results are the checks below.
+    """
+    failed = breach_list if breach_list is not None else results.filter(status="failed")
     sections = [
         f"<h1>Data quality, run {html.escape(run_id)}</h1>",
         f"<p>{results['check_id'].n_unique()} checks x {results['centre_id'].n_unique()} "
-        f"centres; {failed.height} breaches. {docs}.</p>",
-        "<h2>Scorecard: percent of applicable checks passed</h2>",
-        _scorecard_table(scorecard),
+        f"centres; {failed.height} breaches (cohort included).</p>",
+        "<h2>Centres needing action, worst first</h2>",
+        _actions_table(actions),
         "<h2>Breaches: observed vs threshold</h2>",
         _breaches_table(failed),
+        "<h2>Scorecard: percent of applicable checks passed (coloured by rows affected "
+        "too), worst centre first</h2>",
+        _scorecard_table(scorecard),
         "<h2>Changed since the previous run</h2>",
         _table(changes) if changes.height else "<p>No status changed (or first run).</p>",
-        "<h2>Monthly calls received / expected, per centre and follow-up month</h2>",
+        "<h2>Retention: patients due at month 3, 6 and 12 with a pain score that month</h2>",
+        _retention_table(retention),
+        _img(retention_plot(completeness), "retention curve"),
+        "<h2>Monthly calls received / due, per centre and follow-up month</h2>",
         _img(completeness_heatmap(completeness), "completeness heatmap"),
         "<h2>Trend: percent of centre results passed, per category</h2>",
         _img(trend_plot(trend), "trend of checks passed"),
@@ -112,21 +120,37 @@ def _table(frame: pl.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _pass_cell(value: float | None) -> str:
+def _pass_cell(value: float | None, colour_by: float | None = None) -> str:
     if value is None:
         return '<td class="na">n/a</td>'
-    kind = "good" if value >= PASS_GOOD else "fair" if value >= PASS_FAIR else "bad"
+    judged = value if colour_by is None else colour_by
+    kind = "good" if judged >= PASS_GOOD else "fair" if judged >= PASS_FAIR else "bad"
     return f'<td class="num {kind}">{value:.0f}%</td>'
 
 
 def _scorecard_table(card: pl.DataFrame) -> str:
+    """Checks passed per category, coloured by the worse of checks passed and rows clean
+    (a centre with a third of its rows quarantined is not green), worst centre first."""
     columns = [*ex.CATEGORIES, "overall"]
-    head = "".join(f"<th>{c}</th>" for c in ["centre", *columns, "failed checks"])
+    names = ["centre", *columns, "failed checks", "rows quarantined"]
+    head = "".join(f"<th>{c}</th>" for c in names)
     rows = []
     for r in card.iter_rows(named=True):
-        cells = "".join(_pass_cell(r[c]) for c in columns)
-        rows.append(f"<tr>{_cell(r['centre_id'])}{cells}{_cell(r['failed'])}</tr>")
+        quarantined = r.get("rows_quarantined_pct")
+        clean = None if quarantined is None else 100 - quarantined
+        cells = "".join(
+            _pass_cell(r[c], _worse(r[c], clean) if c in ("conformance", "overall") else r[c])
+            for c in columns
+        )
+        share = "" if quarantined is None else f"{quarantined:.1f}%"
+        rows.append(f"<tr>{_cell(r['centre_id'])}{cells}{_cell(r['failed'])}{_cell(share)}</tr>")
     return f'<table id="scorecard"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _worse(passed: float | None, clean: float | None) -> float | None:
+    if passed is None or clean is None:
+        return passed
+    return min(passed, clean)
 
 
 def _threshold_text(pct: float | None, count: int | None) -> str:
@@ -136,13 +160,42 @@ def _threshold_text(pct: float | None, count: int | None) -> str:
     return " or ".join(parts)
 
 
+def _actions_table(actions: pl.DataFrame | None) -> str:
+    """Rows to fix and breaches per centre, with the oldest open query's date."""
+    if actions is None or actions.is_empty():
+        return "<p>None: no open query and no breach.</p>"
+    return _table(
+        actions.select(
+            centre="centre_id",
+            rows_to_fix="open_to_fix",
+            waiting_for_another_fix="open_waiting",
+            new_tonight="new_tonight",
+            fixed_tonight="closed_tonight",
+            escalated="escalated",
+            oldest_open_query="oldest_open",
+            breaches_new="breaches_new",
+            breaches_persisting="breaches_persisting",
+            breaches_resolved="breaches_resolved",
+        )
+    )
+
+
+def _retention_table(retention: pl.DataFrame | None) -> str:
+    if retention is None or retention.is_empty():
+        return "<p>No patient is due at month 3 yet.</p>"
+    return _table(retention)
+
+
 def _breaches_table(failed: pl.DataFrame) -> str:
     if failed.is_empty():
         return "<p>None: every applicable check is within its thresholds.</p>"
-    rows = failed.sort("centre_id", "category", "check_id").select(
+    if "since" not in failed.columns:
+        failed = failed.with_columns(since=pl.lit(""))
+    rows = failed.select(
         "centre_id",
         "check_id",
         "category",
+        "since",
         observed=pl.format("{} of {} {}", "n_violating", "n_checked", "unit"),
         pct=pl.col("pct_violating").round(1),
         threshold=pl.struct("threshold_pct", "threshold_count").map_elements(
@@ -270,13 +323,40 @@ def trend_plot(trend: pl.DataFrame) -> bytes:
     return _png(fig)
 
 
+def retention_plot(completeness: pl.DataFrame) -> bytes:
+    """Share of patients due at each month who were called: the cohort, and each centre
+    faintly (loss to follow-up, the study's main threat)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def share(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.sort("month").with_columns(pct=100 * pl.col("received") / pl.col("expected"))
+
+    cohort = share(completeness.group_by("month").agg(pl.col("expected", "received").sum()))
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for (_,), part in completeness.group_by("centre_id"):
+        centre = share(part)
+        ax.plot(centre["month"], centre["pct"], color="grey", alpha=0.25, linewidth=0.8)
+    ax.plot(cohort["month"], cohort["pct"], color="black", marker="o", label="cohort")
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("months since inclusion")
+    ax.set_ylabel("% of patients due, called")
+    ax.set_xticks(range(13))
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
 def markdown(run_id: str, card: pl.DataFrame, breaches: list, report: Path) -> str:
     """The scorecard as markdown, for a Prefect artifact."""
     columns = [*ex.CATEGORIES, "overall"]
     lines = [
         f"## Data quality, run {run_id}",
         "",
-        f"{len(breaches)} breaches; report: `{report}`",
+        f"{len(breaches)} breaches; the report is `{report}` on the machine that runs "
+        "cohortflow (a file: open it in a browser there; `make report-screenshot` renders it)",
         "",
         "| centre | " + " | ".join(columns) + " | failed |",
         "|---|" + "---:|" * (len(columns) + 1),

@@ -28,7 +28,19 @@ from cohortflow.errors import CohortflowError
 from schemas import expectations as ex
 from transforms.quality import checks as qc
 from transforms.quality import plausibility as qp
+from transforms.quality.actions import (
+    breach_ages,
+    breach_table,
+    centres_needing_action,
+    night_lines,
+)
 from transforms.quality.checks import CheckContext, Outcome
+from transforms.quality.lifecycle import (
+    lifecycle_by_centre,
+    observed_problems,
+    open_queries,
+    update_log,
+)
 from transforms.quality.score import Breach, breaches_of, score, scorecard, status_changes, trend
 from transforms.quality.store import (
     ensure_quality_tables,
@@ -49,6 +61,7 @@ SQL_CHECKS = {
     "comp_sf12_baseline": qc.sf12_baseline,
     "comp_one_year_questionnaires": qc.one_year_questionnaires,
     "comp_ketamine_given": qc.ketamine_given,
+    "comp_retention_month12": qc.retention_month12,
     "plau_nprs_jump": qp.nprs_jump,
     "plau_call_timing": qp.call_timing,
     "plau_hads_distribution": qp.hads_distribution,
@@ -72,6 +85,17 @@ class QualityResult:
     markdown: str  # the scorecard for a Prefect markdown artifact
     data_docs: Path | None = None
     changes: pl.DataFrame = field(default_factory=pl.DataFrame)  # status changes since last run
+    open_queries: pl.DataFrame = field(default_factory=pl.DataFrame)  # dq_query_log, open now
+    information: pl.DataFrame = field(default_factory=pl.DataFrame)  # missing, not breached
+    lifecycle: pl.DataFrame = field(default_factory=pl.DataFrame)  # per centre: open, new, ...
+    breach_list: pl.DataFrame = field(default_factory=pl.DataFrame)  # with ALL, new/persisting
+    actions: pl.DataFrame = field(default_factory=pl.DataFrame)  # centres needing action
+
+    def night_lines(self) -> list[str]:
+        """New breaches one by one; persisting ones and the queries in a line each."""
+        if self.breach_list.is_empty() and self.lifecycle.is_empty():
+            return self.warnings()
+        return night_lines(self.breach_list, self.lifecycle)
 
     def warnings(self) -> list[str]:
         """One line per breach (empty: nothing to act on)."""
@@ -107,9 +131,15 @@ def run_quality(
     outcome = run_checks(con, ctx, docs, run_id)
     results = score(expand(outcome.counts, _centres(con, ctx), outcome.ran), thresholds)
     run_seq = store_run(con, run_id, ctx, results, outcome.queries, docs)
-    staged = write_queries(outcome.queries, results, _staging(out_dir) / "queries")
+    observed, information = observed_problems(con, outcome.queries, results)
+    update_log(con, observed, run_id, ctx.now)
+    open_now = open_queries(con, run_id)
+    staged = write_queries(open_now, _staging(out_dir) / "queries")
     queries = {centre: out_dir / "queries" / path.name for centre, path in staged.items()}
     card, breaches, changes = scorecard(results), breaches_of(results), status_changes(con, run_id)
+    lifecycle = lifecycle_by_centre(con, run_id)
+    breach_list = breach_table(results, breach_ages(con, run_id))
+    actions = centres_needing_action(lifecycle, breach_list, changes)
     report = out_dir / "quality.html"
     page = quality_report.render_report(
         report,
@@ -120,14 +150,30 @@ def run_quality(
         quarantine=quarantine_by_centre(con),
         trend=trend(con),
         changes=changes,
-        data_docs=docs,
         queries=queries,
+        actions=actions,
+        breach_list=breach_list,
+        retention=qc.retention(con, ctx.today),
     )
     _move_into_place(out_dir, page)
     con.execute("UPDATE dq_runs SET report_path = ? WHERE run_id = ?", [str(report), run_id])
     markdown = quality_report.markdown(run_id, card, breaches, report)
     return QualityResult(
-        run_id, run_seq, results, card, breaches, report, queries, markdown, docs, changes
+        run_id,
+        run_seq,
+        results,
+        card,
+        breaches,
+        report,
+        queries,
+        markdown,
+        docs,
+        changes,
+        open_queries=open_now,
+        information=information,
+        lifecycle=lifecycle,
+        breach_list=breach_list,
+        actions=actions,
     )
 
 

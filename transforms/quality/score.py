@@ -18,6 +18,7 @@ import polars as pl
 from schemas import expectations as ex
 
 ALL_CENTRES = "ALL"
+QUARANTINE_CHECK = "conf_quarantine_rate"  # rows affected: what a centre has to fix
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,9 @@ def _pass_rates(results: pl.DataFrame, by: list[str]) -> pl.DataFrame:
 
 
 def scorecard(results: pl.DataFrame) -> pl.DataFrame:
-    """Per centre (and ALL): percent of applicable checks passed, per category and overall."""
+    """Per centre (and ALL): percent of applicable checks passed, per category and overall,
+    and the share of its rows quarantined (checks count alike; rows say how much is
+    affected), worst centre first."""
     every = pl.concat([results, pooled(results)], how="diagonal_relaxed")
     by_category = _pass_rates(every, ["centre_id", "category"])
     overall = _pass_rates(every, ["centre_id"])
@@ -183,8 +186,18 @@ def scorecard(results: pl.DataFrame) -> pl.DataFrame:
     card = wide.select("centre_id", *ex.CATEGORIES).join(
         overall.select("centre_id", overall="pct_passed", failed="n_failed"), on="centre_id"
     )
+    quarantined = every.filter(check_id=QUARANTINE_CHECK).select(
+        "centre_id",
+        rows_quarantined_pct=pl.when(pl.col("n_checked") > 0).then(
+            100 * pl.col("n_violating") / pl.col("n_checked")
+        ),
+    )
+    card = card.join(quarantined, on="centre_id", how="left")
     order = pl.col("centre_id") == ALL_CENTRES
-    return card.sort(order, "centre_id", descending=[True, False])
+    return card.sort(  # worst first: checks failed, then the share of rows quarantined
+        order, "failed", pl.col("rows_quarantined_pct").fill_null(0), "centre_id",
+        descending=[True, True, True, False],
+    )  # fmt: skip
 
 
 def trend(

@@ -15,8 +15,6 @@ from transforms.quality.checks import CheckContext
 from transforms.staging.spreadsheet import write_csv_for_people
 from transforms.warehouse.ddl import QUALITY_DDL
 
-QUERY_COLUMNS = ("centre_id", "patient_key", "month", "field", "problem", "value", "check_id")
-
 
 def ensure_quality_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create dq_runs, dq_results and dq_queries if they do not exist."""
@@ -124,21 +122,21 @@ def _run_seq(con, run_id: str) -> int:
     ).fetchall()[0][0]
 
 
-def write_queries(queries: pl.DataFrame, results: pl.DataFrame, folder: Path) -> dict[str, Path]:
-    """One CSV per centre with queries, to send back: pseudonyms only, never local ids.
+QUERY_FILE_COLUMNS = (
+    "query_id", "kind", "patient_key", "month", "form", "field", "file_name", "source_row",
+    "problem", "value", "allowed", "opened_at", "nights_open", "escalated", "is_new",
+)  # fmt: skip
 
-    Each query carries the status of its check in that centre, so the centre can start
-    with what breaches a threshold. Spreadsheet-safe: a value or an error copied from an
-    export never runs as a formula in the centre's spreadsheet.
-    """
-    status = results.select("check_id", "centre_id", check_status="status")
-    rows = queries.join(status, on=["check_id", "centre_id"], how="left")
+
+def write_queries(open_queries: pl.DataFrame, folder: Path) -> dict[str, Path]:
+    """One CSV per centre of its open queries, for the coordinating centre: pseudonyms
+    only, never local ids (the centre's own file, with its ids, is in ``outbox.py``).
+    Spreadsheet-safe: a value copied from an export never runs as a formula."""
     paths = {}
-    for (centre,), part in rows.sort("centre_id").group_by("centre_id", maintain_order=True):
+    for (centre,), part in open_queries.group_by("centre_id", maintain_order=True):
         path = folder / f"{centre}_queries.csv"
-        ordered = part.sort("check_status", "patient_key", "month", "check_id", nulls_last=True)
-        write_csv_for_people(ordered.select(*QUERY_COLUMNS, "check_status"), path)
-        paths[centre] = path
+        write_csv_for_people(part.select(QUERY_FILE_COLUMNS), path)
+        paths[str(centre)] = path
     return paths
 
 

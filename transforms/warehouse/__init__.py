@@ -10,7 +10,8 @@ The package's modules, each with one reason to change:
 * ``runs``: the runs table (the time axis of history);
 * ``tables`` and ``views``: reading the harmonised tables; the analysis views kept up to date;
 * ``quarantine``: a run's rejected values for people;
-* ``keys``: one key per warehouse (its fingerprint checked), and a deliberate rotation.
+* ``keys``: one key per warehouse (its fingerprint checked), and a deliberate rotation;
+* ``published``: the read-only copy analysts read, replaced after each committed night.
 
 Callers use the names below (``from transforms import warehouse``; ``warehouse.connect``).
 """
@@ -34,8 +35,21 @@ from transforms.warehouse.load import (
     load_batch,
     record_rejected,
 )
+from transforms.warehouse.published import (
+    ReadSource,
+    open_for_reading,
+    publish_read_copy,
+    published_path,
+)
 from transforms.warehouse.quarantine import quarantine_reasons, write_run_quarantine
-from transforms.warehouse.runs import finish_run, last_published_snapshot, new_run_id, start_run
+from transforms.warehouse.runs import (
+    finish_run,
+    last_published_snapshot,
+    new_run_id,
+    runs_never_published,
+    start_run,
+    why_failed,
+)
 from transforms.warehouse.snapshot import (
     content_hash,
     materialise_snapshot,
@@ -49,6 +63,7 @@ __all__ = [
     "FILE_COLUMNS",
     "LINEAGE_COLUMNS",
     "LoadBatch",
+    "ReadSource",
     "Rotation",
     "analysis_views",
     "check_key",
@@ -66,14 +81,19 @@ __all__ = [
     "load_batch",
     "materialise_snapshot",
     "new_run_id",
+    "open_for_reading",
     "patient_months",
+    "publish_read_copy",
+    "published_path",
     "quarantine_reasons",
     "record_rejected",
     "refresh_views",
     "rekey",
     "rotate_key",
+    "runs_never_published",
     "snapshot_id",
     "snapshot_run_seq",
     "start_run",
+    "why_failed",
     "write_run_quarantine",
 ]

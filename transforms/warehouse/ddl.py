@@ -137,6 +137,14 @@ CREATE TABLE IF NOT EXISTS dq_queries (
     patient_key VARCHAR, month BIGINT, field VARCHAR NOT NULL, problem VARCHAR NOT NULL,
     value VARCHAR
 );
+CREATE TABLE IF NOT EXISTS dq_query_log (
+    query_id VARCHAR PRIMARY KEY, centre_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    source VARCHAR NOT NULL, form VARCHAR, patient_key VARCHAR, month BIGINT,
+    field VARCHAR, file_name VARCHAR, source_row BIGINT, problem VARCHAR NOT NULL,
+    value VARCHAR, allowed VARCHAR, opened_run VARCHAR NOT NULL, opened_at TIMESTAMP NOT NULL,
+    last_seen_run VARCHAR NOT NULL, nights_open INTEGER NOT NULL, closed_run VARCHAR,
+    closed_at TIMESTAMP, escalated BOOLEAN NOT NULL DEFAULT false
+);
 """
 
 PULLS_DDL = """

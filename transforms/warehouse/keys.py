@@ -36,6 +36,7 @@ from transforms.staging.prepare import StagedExport, stage_export
 from transforms.staging.pseudonym import Pseudonymiser
 from transforms.warehouse import digest
 from transforms.warehouse.connection import connect, first_row, scalar
+from transforms.warehouse.published import publish_read_copy
 from transforms.warehouse.runs import finish_run, new_run_id, now, start_run
 
 FINGERPRINT_CONSTANT = b"cohortflow key fingerprint v1"
@@ -272,7 +273,9 @@ def rotate_key(settings: Settings, secret: str, new_secret: str) -> Rotation:
     mappings = load_all_mappings(settings.centres_config)
     con = connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
-        return rekey(con, secret, new_secret, settings.inbox, mappings)
+        rotation = rekey(con, secret, new_secret, settings.inbox, mappings)
+        publish_read_copy(con, settings.warehouse)  # readers never see the old pseudonyms
+        return rotation
     finally:
         con.close()
 

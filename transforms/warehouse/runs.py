@@ -85,11 +85,28 @@ def abandon_dead_runs(con: duckdb.DuckDBPyConnection, by_run: str) -> list[str]:
     return dead
 
 
+def why_failed(exc: BaseException) -> str:
+    """A failed run's message, never empty: a stop (SIGTERM, Ctrl-C, a cancelled
+    deployment run) carries no text of its own, so it is named."""
+    if not isinstance(exc, Exception):
+        return f"stopped before it finished ({type(exc).__name__}); the next run completes it"
+    return (str(exc) or type(exc).__name__)[:500]
+
+
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields) -> None:
     """Close a run with its status and counts (columns of ``runs``)."""
     fields = {"finished_at": now(), **fields}
     assignments = ", ".join(f"{name} = ?" for name in fields)  # names are ours, not input
     con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*fields.values(), run_id])
+
+
+def runs_never_published(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Runs that ended without committing their models (killed, found abandoned, or
+    failed before closing): a results folder of theirs is not a publication."""
+    rows = con.execute(
+        "SELECT run_id FROM runs WHERE status IN ('abandoned', 'failed') AND NOT models_published"
+    ).fetchall()
+    return {run for (run,) in rows}
 
 
 def last_published_snapshot(con: duckdb.DuckDBPyConnection) -> str | None:

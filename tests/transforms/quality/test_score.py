@@ -61,7 +61,7 @@ def test_scorecard_counts_only_applicable_checks_and_pools_all_centres():
     """C02's empty completeness is n/a, not 100 %; ALL sums the counts of both centres."""
     card = scorecard(score(_results()))
     rows = {r["centre_id"]: r for r in card.iter_rows(named=True)}
-    assert card["centre_id"].to_list() == [ALL_CENTRES, "C01", "C02"]
+    assert card["centre_id"].to_list() == [ALL_CENTRES, "C02", "C01"]  # worst first
     assert rows["C02"]["completeness"] is None and rows["C02"]["conformance"] == 0.0
     assert rows["C01"]["overall"] == 100.0
     assert rows[ALL_CENTRES]["conformance"] == 0.0  # 2 of 20 > 0
@@ -73,3 +73,28 @@ def test_breaches_name_centre_check_and_observed_vs_threshold():
     breaches = breaches_of(score(_results()))
     assert [(b.centre_id, b.check_id) for b in breaches] == [("C02", "a")]
     assert str(breaches[0]) == "C02 a: 2 of 10 (20.0%) > 0% or 0"
+
+
+def test_scorecard_carries_the_share_of_rows_quarantined_and_sorts_by_it():
+    """It gives each centre its share of rows quarantined (rows affected, not checks) and
+    puts the centre with more rows to fix first when both fail as many checks."""
+    rows = [
+        ("conf_quarantine_rate", "conformance", "C01", 100, 38, 5.0, None),
+        ("conf_quarantine_rate", "conformance", "C02", 100, 11, 5.0, None),
+        ("c", "conformance", "C01", 50, 0, 0.0, 0),
+        ("c", "conformance", "C02", 50, 0, 0.0, 0),
+    ]
+    results = (
+        _results()
+        .head(0)
+        .vstack(
+            pl.DataFrame(
+                rows, schema=_results().drop("observed").schema, orient="row"
+            ).with_columns(observed=pl.lit(None, pl.String))
+        )
+    )
+    card = scorecard(score(results))
+    assert card["centre_id"].to_list() == [ALL_CENTRES, "C01", "C02"]
+    shares = dict(zip(card["centre_id"], card["rows_quarantined_pct"], strict=True))
+    assert shares == {ALL_CENTRES: 24.5, "C01": 38.0, "C02": 11.0}
+    assert card.filter(centre_id="C01")["conformance"].item() == 50.0  # 1 of 2 checks

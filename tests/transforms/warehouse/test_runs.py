@@ -71,3 +71,14 @@ def test_finished_runs_keep_their_status(tmp_path):
     warehouse.finish_run(con, "done", status="completed", message="ok")
     warehouse.start_run(con, "next")
     assert _run(con, "done") == ("completed", True, "ok")
+
+
+def test_failed_run_message_names_a_stop_that_has_no_text():
+    """It never records an empty message: a SIGTERM or Ctrl-C is named, an error keeps
+    its text, and an error without text its type."""
+    from transforms.warehouse import why_failed
+
+    assert why_failed(KeyboardInterrupt()).startswith("stopped before it finished (Keyboard")
+    assert why_failed(ValueError("bad month")) == "bad month"
+    assert why_failed(RuntimeError()) == "RuntimeError"
+    assert len(why_failed(ValueError("x" * 900))) == 500

@@ -1,0 +1,80 @@
+"""The local Prefect server a command owns: started once more if the first start fails,
+then one line naming the log; never left behind by a killed command (see
+test_night_killed.py for the kill)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import flows.server as server
+from cohortflow.errors import CohortflowError
+from cohortflow.settings import Settings
+
+HEALTHY = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""
+
+
+@pytest.fixture
+def starts(monkeypatch, tmp_path):
+    """Replace the real server by scripts: each start takes the next behaviour."""
+    behaviours: list[str] = []
+    started: list[str] = []
+
+    def fake_start(settings, api, log, *, scheduler=True):
+        started.append(api)
+        port = api.rsplit(":", 1)[1].split("/")[0]
+        code = HEALTHY if behaviours.pop(0) == "healthy" else "import sys; sys.exit(3)"
+        return subprocess.Popen([sys.executable, "-c", code, port], start_new_session=True)
+
+    monkeypatch.setattr(server, "start_server", fake_start)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setattr(server, "_api_of_imported_prefect", lambda: None)
+    monkeypatch.setattr(server, "_prefect_imported", lambda: False)  # as in a fresh command
+    settings = Settings.from_env(tmp_path)
+    settings.prefect_home.mkdir(parents=True)
+    return settings, behaviours, started
+
+
+def test_server_that_fails_once_is_started_again_on_another_port(starts):
+    """It retries once: the command gets the second server's URL, then stops it."""
+    settings, behaviours, started = starts
+    behaviours += ["exits", "healthy"]
+    with server.prefect_api(settings, timeout=20, scheduler=False) as api:
+        assert api == started[1] and server._healthy(f"{api}/health")
+    assert len(started) == 2 and started[0] != started[1]
+    assert not server._healthy(f"{started[1]}/health")  # stopped with the command
+
+
+def test_server_that_fails_twice_is_one_line_with_the_log(starts):
+    """It gives up after the second failure in one line naming the server's log."""
+    settings, behaviours, _ = starts
+    behaviours += ["exits", "exits"]
+    with pytest.raises(CohortflowError) as failed:
+        with server.prefect_api(settings, timeout=20, scheduler=False):
+            pass
+    message = str(failed.value)
+    assert "\n" not in message and "tried twice" in message
+    assert str(settings.prefect_home / "server.log") in message
+
+
+def test_one_off_commands_run_the_server_without_its_scheduler(tmp_path):
+    """It turns the scheduler off for run/fit/quality (no scheduled runs piling up in the
+    workspace's database) and on for serve."""
+    settings = Settings.from_env(tmp_path)
+    one_off = server.server_environment(settings, scheduler=False)
+    served = server.server_environment(settings, scheduler=True)
+    assert one_off["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "false"
+    assert served["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "true"
+    assert "PREFECT_API_URL" not in one_off and one_off["DO_NOT_TRACK"] == "1"

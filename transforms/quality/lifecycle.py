@@ -1,0 +1,282 @@
+"""Queries with a lifecycle: opened the night a problem appears, closed by the export that
+fixes it, escalated when it stays open.
+
+As a clinical data manager knows them from REDCap's data resolution workflow or
+OpenClinica's discrepancy notes, but automatic: every quality run lists the problems it
+observes now, each with a stable id, and ``dq_query_log`` keeps one row per query:
+opened (run, time), last seen, nights open, closed (run, time), escalated.
+
+What is a query: a value the centre must fix (a quarantined row, a failed conformance or
+plausibility unit) or, where the check is breached in that centre, a missing item
+(completeness, timeliness). A row quarantined only because its patient's inclusion record
+is in quarantine is a query of kind ``waiting``: it closes with that record's fix. A
+missing item of a check that passes in the centre is information, not a query.
+
+A quarantined row is observed while no later export of the same form from its centre has
+re-sent that patient: the corrected row then loads (and the query closes), or the same
+problem is quarantined again from the later file (and the query persists, same id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import duckdb
+import polars as pl
+
+from schemas import expectations as ex
+from schemas.forms import FORMS
+from transforms.quality.wording import (
+    allowed,
+    check_problem,
+    field_label,
+    form_of_table,
+    quarantine_problem,
+)
+
+ESCALATE_AFTER_NIGHTS = 7
+TO_FIX, WAITING = "to fix", "waiting"
+ACTIONABLE_ALWAYS = (ex.CONFORMANCE, ex.PLAUSIBILITY)  # a bad unit is a query even below
+WAITING_MESSAGE = "inclusion record is in quarantine"  # threshold; missing items only when breached
+OBSERVED_SCHEMA = pl.Schema(
+    {
+        "query_id": pl.String,
+        "centre_id": pl.String,
+        "kind": pl.String,
+        "source": pl.String,  # the check id, or "quarantine: <rule>"
+        "form": pl.String,
+        "patient_key": pl.String,
+        "month": pl.Int64,
+        "field": pl.String,
+        "file_name": pl.String,
+        "source_row": pl.Int64,
+        "problem": pl.String,
+        "value": pl.String,
+        "allowed": pl.String,
+    }
+)
+
+
+def query_id(*parts: object) -> str:
+    """A stable id from what the problem is about (never a local id: pseudonyms only)."""
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return "Q" + hashlib.sha256(text.encode()).hexdigest()[:12].upper()
+
+
+def observed_problems(
+    con: duckdb.DuckDBPyConnection, queries: pl.DataFrame, results: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(queries observed now, information lines): the check units and current quarantine."""
+    units = _check_units(con, queries, results)
+    breached = pl.col("check_status") == "failed"
+    always = pl.col("category").is_in(ACTIONABLE_ALWAYS)
+    actionable = units.filter(always | breached).drop("category", "check_status")
+    information = units.filter(~(always | breached)).drop("category", "check_status")
+    quarantined = _current_quarantine(con)
+    observed = pl.concat(
+        [
+            part.select(list(OBSERVED_SCHEMA)).cast(OBSERVED_SCHEMA)
+            for part in (actionable, quarantined)
+        ]
+    )
+    return observed.unique("query_id", keep="first", maintain_order=True), information
+
+
+def _check_units(con, queries: pl.DataFrame, results: pl.DataFrame) -> pl.DataFrame:
+    """Each check's row-level units, worded, with the file and row they came from."""
+    if queries.is_empty():
+        return pl.DataFrame(
+            schema={**OBSERVED_SCHEMA, "category": pl.String, "check_status": pl.String}
+        )
+    status = results.select("check_id", "centre_id", check_status="status")
+    checks = pl.DataFrame(
+        [(c.check_id, c.category, form_of_table(c.table)) for c in ex.CHECKS],
+        schema=["check_id", "category", "form"],
+        orient="row",
+    )
+    rows = queries.join(status, on=["check_id", "centre_id"], how="left").join(
+        checks, on="check_id", how="left"
+    )
+    rows = _with_lineage(con, rows)
+    return rows.with_columns(
+        query_id=pl.struct("centre_id", "check_id", "patient_key", "month", "field").map_elements(
+            lambda r: query_id("check", *r.values()), return_dtype=pl.String
+        ),
+        kind=pl.lit(TO_FIX),
+        source=pl.col("check_id"),
+        problem=pl.struct("month", "problem").map_elements(
+            lambda r: check_problem(r["month"], r["problem"]), return_dtype=pl.String
+        ),
+        allowed=pl.struct("form", "field").map_elements(
+            lambda r: allowed(r["form"], r["field"]), return_dtype=pl.String
+        ),
+    )
+
+
+def _with_lineage(con, rows: pl.DataFrame) -> pl.DataFrame:
+    """The file and row each unit's record came from (current rows' lineage), if any."""
+    lineage = []
+    for name, form in FORMS.items():
+        month = "month" if "month" in form.key else "NULL"
+        lineage.append(
+            f"SELECT '{name}' AS form, t.patient_key, {month} AS month, f.file_name, "
+            f"t._source_row AS source_row FROM {form.table} t "
+            "JOIN ingested_files f ON f.file_hash = t._file_hash AND f.form = "
+            f"'{name}'"
+        )
+    found = (
+        con.sql(" UNION ALL ".join(lineage))
+        .pl()
+        .unique(["form", "patient_key", "month"], keep="first")
+    )
+    by_month = rows.join(found, on=["form", "patient_key", "month"], how="left")
+    return by_month.with_columns(pl.col("month").cast(pl.Int64))
+
+
+QUARANTINE_NOW = """
+WITH f AS (
+    SELECT file_hash, form, centre_id, ingested_at,
+           coalesce(export_date, CAST(ingested_at AS DATE)) AS exported
+    FROM ingested_files),
+q AS (
+    SELECT q.*, f.exported, f.ingested_at FROM quarantine q JOIN f USING (file_hash, form)
+    WHERE q.resolved_run_id IS NULL),
+seen AS ({seen}),
+current AS (
+    SELECT q.* FROM q WHERE q.patient_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM seen s JOIN f later ON later.file_hash = s.file_hash
+                                         AND later.form = s.form
+        WHERE s.form = q.form AND s.patient_key = q.patient_key
+          AND later.centre_id = q.centre_id
+          AND (later.exported, later.ingested_at) > (q.exported, q.ingested_at)))
+SELECT centre_id, form, patient_key, column_name, rule, value, message, file_name,
+       source_row, exported, ingested_at
+FROM current
+"""
+
+
+def _current_quarantine(con) -> pl.DataFrame:
+    """Quarantined rows not yet superseded by a later export re-sending their patient;
+    one per problem (the latest file's), worded."""
+    seen = " UNION ALL ".join(
+        f"SELECT '{name}' AS form, patient_key, _file_hash AS file_hash FROM {f.table}_history"
+        for name, f in FORMS.items()
+    )
+    rows = con.sql(QUARANTINE_NOW.format(seen=seen)).pl()
+    identity = ["centre_id", "form", "patient_key", "column_name", "rule"]
+    latest = rows.with_columns(
+        _recency=pl.struct("exported", "ingested_at").rank("dense", descending=True).over(identity)
+    ).filter(pl.col("_recency") == 1)
+    latest = latest.sort("source_row").with_columns(
+        _nth=pl.int_range(pl.len()).over(identity),
+        _anchor=pl.when(pl.col("patient_key").is_null())
+        .then(pl.format("row {}", pl.col("source_row")))
+        .otherwise(pl.col("patient_key")),
+    )
+    return latest.select(
+        query_id=pl.struct(
+            "centre_id", "form", "_anchor", "column_name", "rule", "_nth"
+        ).map_elements(lambda r: query_id("quarantine", *r.values()), return_dtype=pl.String),
+        centre_id="centre_id",
+        kind=pl.when(pl.col("message").str.contains(WAITING_MESSAGE, literal=True))
+        .then(pl.lit(WAITING))
+        .otherwise(pl.lit(TO_FIX)),
+        source=pl.format("quarantine: {}", pl.col("rule")),
+        form="form",
+        patient_key="patient_key",
+        month=pl.lit(None, pl.Int64),
+        field="column_name",
+        file_name="file_name",
+        source_row="source_row",
+        problem=pl.struct("form", "column_name", "rule", "value", "message").map_elements(
+            _quarantine_words, return_dtype=pl.String
+        ),
+        value="value",
+        allowed=pl.struct("form", "column_name").map_elements(
+            lambda r: allowed(r["form"], r["column_name"]), return_dtype=pl.String
+        ),
+    )
+
+
+def _quarantine_words(row: dict) -> str:
+    if row["rule"] == "unknown patient":  # a relation, worded by its own message
+        return f"{field_label(row['form'], None)}: {row['message']}"
+    return quarantine_problem(row["form"], row["column_name"], row["rule"], row["value"])
+
+
+def update_log(
+    con: duckdb.DuckDBPyConnection,
+    observed: pl.DataFrame,
+    run_id: str,
+    now: dt.datetime,
+    *,
+    escalate_after: int = ESCALATE_AFTER_NIGHTS,
+) -> None:
+    """Open new queries, keep those still observed (a night more), close the others; a
+    query open ``escalate_after`` nights is escalated. A rerun of ``run_id`` counts once."""
+    con.register("dq_observed", observed)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_PERSIST, [run_id, escalate_after, run_id])
+        con.execute(_REOPEN, [run_id, now, run_id])  # the problem is back: a new query
+        con.execute(_OPEN, [run_id, now, run_id])
+        con.execute(_CLOSE, [run_id, now])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("dq_observed")
+
+
+_PERSIST = """
+UPDATE dq_query_log l SET last_seen_run = ?, problem = o.problem, value = o.value,
+    file_name = o.file_name, source_row = o.source_row,
+    nights_open = l.nights_open + 1, escalated = l.nights_open + 1 >= ?
+FROM dq_observed o
+WHERE l.query_id = o.query_id AND l.closed_run IS NULL AND l.last_seen_run <> ?
+"""
+_REOPEN = """
+UPDATE dq_query_log l SET opened_run = ?, opened_at = ?, last_seen_run = ?,
+    nights_open = 1, closed_run = NULL, closed_at = NULL, escalated = false,
+    problem = o.problem, value = o.value
+FROM dq_observed o
+WHERE l.query_id = o.query_id AND l.closed_run IS NOT NULL
+"""
+_OPEN = """
+INSERT INTO dq_query_log
+SELECT o.query_id, o.centre_id, o.kind, o.source, o.form, o.patient_key, o.month, o.field,
+       o.file_name, o.source_row, o.problem, o.value, o.allowed, ?, ?, ?, 1, NULL, NULL, false
+FROM dq_observed o
+WHERE NOT EXISTS (SELECT 1 FROM dq_query_log l WHERE l.query_id = o.query_id)
+"""
+_CLOSE = """
+UPDATE dq_query_log SET closed_run = ?, closed_at = ?
+WHERE closed_run IS NULL AND query_id NOT IN (SELECT query_id FROM dq_observed)
+"""
+
+
+def open_queries(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
+    """The queries open after ``run_id``, each marked new (opened by it) or not."""
+    return con.sql(
+        "SELECT *, opened_run = ? AS is_new FROM dq_query_log WHERE closed_run IS NULL "
+        "ORDER BY centre_id, kind, escalated DESC, opened_at, query_id",
+        params=[run_id],
+    ).pl()
+
+
+def lifecycle_by_centre(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
+    """Per centre: queries open (to fix, waiting), new and closed by this run, escalated,
+    and the opening time of the oldest open one."""
+    return con.sql(
+        """SELECT centre_id,
+                  count(*) FILTER (closed_run IS NULL AND kind = 'to fix') AS open_to_fix,
+                  count(*) FILTER (closed_run IS NULL AND kind = 'waiting') AS open_waiting,
+                  count(*) FILTER (opened_run = ? AND closed_run IS NULL) AS new_tonight,
+                  count(*) FILTER (closed_run = ?) AS closed_tonight,
+                  count(*) FILTER (closed_run IS NULL AND escalated) AS escalated,
+                  min(opened_at) FILTER (closed_run IS NULL) AS oldest_open
+           FROM dq_query_log GROUP BY centre_id ORDER BY centre_id""",
+        params=[run_id, run_id],
+    ).pl()
