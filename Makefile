@@ -44,7 +44,7 @@ check-server: $(VENV)/.installed
 
 # The last data-quality report of ./cohortflow-data rendered by headless Chromium (apt: chromium).
 report-screenshot: $(VENV)/.installed
-	$(BIN)/python scripts/screenshot_report.py cohortflow-data
+	$(BIN)/python scripts/screenshot_report.py cohortflow-data docs/quality-report.png 1100
 
 # Benchmarks (not tests): the primary model's fit; a night (ingestion against raw DuckDB and
 # pandas, views, data quality, models); the trajectory analysis's recovery of the simulator's

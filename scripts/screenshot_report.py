@@ -1,8 +1,10 @@
 """Render a data-quality report in headless Chromium and save a screenshot.
 
-    python scripts/screenshot_report.py [WORKSPACE] [OUT.png]
+    python scripts/screenshot_report.py [WORKSPACE] [OUT.png] [HEIGHT]
 
-Defaults: ./cohortflow-data (the demo's workspace) and quality.png beside the report.
+Defaults: ./cohortflow-data (the demo's workspace), quality.png beside the report, and
+a 2600-pixel-high window (`make report-screenshot` takes the top 1100 pixels, the action
+panel, into docs/quality-report.png for the README).
 Needs Debian's chromium (`apt-get install chromium`); fails if the page logs a console
 error or the screenshot is blank.
 """
@@ -25,7 +27,8 @@ def latest_report(workspace: Path) -> Path:
 def main() -> int:
     workspace = Path(sys.argv[1] if len(sys.argv) > 1 else "cohortflow-data").resolve()
     report = latest_report(workspace)
-    out = Path(sys.argv[2]) if len(sys.argv) > 2 else report.with_suffix(".png")
+    out = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else report.with_suffix(".png")
+    height = int(sys.argv[3]) if len(sys.argv) > 3 else 2600
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         raise SystemExit("chromium not found: apt-get install chromium")
@@ -35,7 +38,7 @@ def main() -> int:
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
-            "--window-size=1400,2600",
+            f"--window-size=1400,{height}",
             "--enable-logging=stderr",
             "--v=0",
             f"--screenshot={out}",
