@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     pull = sub.add_parser(
         "pull",
         parents=[common],
-        help="write a harmonised table or analysis view as parquet or CSV, with a data card",
+        help="write a harmonised table or analysis view as parquet, CSV, Stata, SPSS or SAS "
+        "transport, with a data card",
         description="Pull one table or view of the warehouse, as it stands or at a past "
         "snapshot, into a file with a data card beside it (PATH.card.json); every pull is "
         "recorded in the warehouse's pulls table.",
@@ -111,8 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("--out", type=Path, help="output file; the data card is written beside it")
     pull.add_argument(
         "--format",
-        choices=["parquet", "csv"],
-        help="file format (default: from --out's extension, else parquet)",
+        choices=["parquet", "csv", "dta", "sav", "xpt"],
+        help="file format: parquet, csv, dta (Stata), sav (SPSS), xpt (SAS transport); "
+        "default: from --out's extension (another extension is an error)",
     )
     pull.add_argument("--columns", type=_comma_list, help="columns to keep, comma-separated")
     pull.add_argument("--centres", type=_comma_list, help="keep these centres only (C01,C02)")
