@@ -312,10 +312,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
             from flows.fit import fit
 
             result = fit(settings=settings, force=args.force)
-    if result.manifest is not None:
-        print(f"Models refitted on snapshot {result.snapshot_id}: {result.manifest.parent}/")
-    else:
-        print(f"Snapshot {result.snapshot_id} is already published; --force refits it anyway.")
+    from cohortflow.cli.summary import fit_summary
+
+    print(fit_summary(result))
     return 0
 
 
