@@ -64,7 +64,7 @@ def trajectories(curves: pl.DataFrame, shares: dict[int, float]) -> str:
     axes.set_xlabel("month since inclusion")
     axes.set_ylabel("NPRS (0-10)")
     axes.set_ylim(0, 10)
-    axes.legend(title="trajectory group (share)", fontsize="small")
+    axes.legend(title="group (share)", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return _img(figure, "pain trajectory groups: fitted curves with 95% CI and observed means")
 
 
