@@ -49,8 +49,8 @@ ADVERSE_EFFECTS = Published(
     "adverse events one week after a procedure in about half of the patients", COMPANION
 )
 NPRS_BY_MONTH = {
-    0: Published("6.8 (SD 1.8)", COMPANION),
-    12: Published("5.7 (SD 1.8); about a third still answer at month 12", COMPANION),
+    0: Published("6.8 (SD 1.8)", COMPANION, 6.8),
+    12: Published("5.7 (SD 1.8); about a third still answer at month 12", COMPANION, 5.7),
 }
 # Table 1, by the analysis_patients column (and code) the row describes.
 TABLE_ONE = {
