@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast typecheck lint clean docs check-server report-screenshot bench bench-registry
+.PHONY: demo test test-fast typecheck lint clean docs check-server report-screenshot results-screenshot bench bench-registry
 
 demo: $(VENV)/.installed
 	$(BIN)/cohortflow demo
@@ -45,6 +45,11 @@ check-server: $(VENV)/.installed
 # The last data-quality report of ./cohortflow-data rendered by headless Chromium (apt: chromium).
 report-screenshot: $(VENV)/.installed
 	$(BIN)/python scripts/screenshot_report.py cohortflow-data docs/quality-report.png 1100
+
+# The last results report (reports/<run>/results.html) of ./cohortflow-data, its top part, as the
+# README's screenshot (docs/results.png); run `make demo` first.
+results-screenshot: $(VENV)/.installed
+	$(BIN)/python scripts/screenshot_report.py cohortflow-data docs/results.png --page results.html --height 2700
 
 # Benchmarks (not tests): the primary model's fit; a night (ingestion against raw DuckDB and
 # pandas, views, data quality, models); the trajectory analysis's recovery of the simulator's

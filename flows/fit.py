@@ -1,11 +1,13 @@
 """The model flow: refit the study's models on the warehouse and publish them.
 
 Runs inside the nightly flow when the data changed, weekly regardless (prefect.yaml), and
-on demand (``cohortflow fit``). An unchanged snapshot is not refitted unless forced.
+on demand (``cohortflow fit``). An unchanged snapshot is not refitted unless forced. Every
+fit writes the living study report, ``reports/<run>/results.html`` (models.report).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from flows.naming import new_run_name, run_name_or_new
 from models import headline
 from models.primary import PrimaryResult
 from models.publish import withdraw_unpublished
+from models.report import write_results_report
 from models.suite import MODEL_INPUTS, StudyResults, fit_and_publish_all
 from transforms import warehouse
 
@@ -31,6 +34,8 @@ class FitResult:
     primary: PrimaryResult | None = None
     manifest: Path | None = None
     study: StudyResults | None = None
+    report: Path | None = None  # reports/<run>/results.html
+    report_error: str | None = None  # why the report could not be written (results stand)
 
     @property
     def published(self) -> bool:
@@ -39,26 +44,51 @@ class FitResult:
 
 @task(name="fit-and-publish-models", cache_policy=NO_CACHE)  # input: a live connection
 def fit_models_task(
-    con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str, snapshot: str
+    con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str, snapshot: str, report_dir: Path
 ) -> FitResult:
     withdrawn = withdraw_unpublished(out_dir.parent, warehouse.runs_never_published(con))
     for run in withdrawn:
         get_run_logger().warning("results of run %s withdrawn: that run never committed", run)
+        (report_dir.parent / run / "results.html").unlink(missing_ok=True)  # and their report
     study = fit_and_publish_all(
         warehouse.analysis_views(con, MODEL_INPUTS), out_dir, run_id=run_id, snapshot_id=snapshot
     )
     for step, error in study.failed.items():
         get_run_logger().warning("model %s not fitted: %s", step, error)
-    _model_artifact(study, snapshot)
-    return FitResult(run_id, snapshot, study.primary, study.manifest, study)
+    report, report_error = _results_report(con, out_dir, report_dir / "results.html")
+    _model_artifact(study, snapshot, report)
+    return FitResult(run_id, snapshot, study.primary, study.manifest, study, report, report_error)
 
 
-def _model_artifact(study: StudyResults, snapshot: str) -> None:
-    """The headline results (models.headline) and links to every published file."""
-    blocks = [headline.primary_block(study.primary, snapshot), headline.secondary_block(study)]
+def _results_report(
+    con: duckdb.DuckDBPyConnection, results: Path, out: Path
+) -> tuple[Path | None, str | None]:
+    """The living study report (models.report), from the results just published and the
+    views they were fitted on. The results stand whatever happens to it: a report that
+    cannot be written is logged, and the summaries name it, but fails nothing."""
+    start = time.perf_counter()
+    try:
+        write_results_report(results, con, out)
+    except Exception as exc:  # noqa: BLE001 - the published results stand; said, not hidden
+        error = f"{type(exc).__name__}: {exc}"
+        get_run_logger().error("results report not written: %s", error)
+        return None, error
+    get_run_logger().info("results report %s (%.1f s)", out, time.perf_counter() - start)
+    return out, None
+
+
+def _model_artifact(study: StudyResults, snapshot: str, report: Path | None) -> None:
+    """The headline results (models.headline), the report and every published file."""
+    blocks = [
+        headline.primary_block(study.primary, snapshot),
+        headline.secondary_block(study),
+        headline.fit_times_block(study.fit_seconds),
+    ]
     lines = [f"# Models (snapshot `{snapshot}`)"]
     for block in blocks:
         lines += ["", *headline.as_markdown(block)]
+    if report is not None:
+        lines += ["", f"Results report: [{report.name}]({report.as_uri()})"]
     folder = study.manifest.parent
     lines += ["", f"Published files (`{folder}`):", ""]
     lines += [f"- `{p.name}`" for p in sorted(folder.iterdir())]  # file:// links do nothing
@@ -94,7 +124,9 @@ def _refit(settings: Settings, force: bool) -> FitResult:
         warehouse.refresh_views(con, snapshot)
         result = FitResult(run_id, snapshot)
         if force or snapshot != warehouse.last_published_snapshot(con):
-            result = fit_models_task(con, settings.artifacts / run_id, run_id, snapshot)
+            result = fit_models_task(
+                con, settings.artifacts / run_id, run_id, snapshot, settings.reports / run_id
+            )
         else:
             print(f"snapshot {snapshot} is already published: nothing to refit (force=True to)")
         warehouse.finish_run(

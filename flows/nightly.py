@@ -73,6 +73,8 @@ class NightResult:
     outbox: dict[str, Path] = field(default_factory=dict)  # centre -> its outbound queries
     publication_error: str | None = None
     reevaluated: list[Reevaluated] = field(default_factory=list)  # waiting rows re-read
+    results_report: Path | None = None  # reports/<run>/results.html, when the models ran
+    results_report_error: str | None = None
 
     @property
     def rows_quarantined(self) -> int:
@@ -98,6 +100,8 @@ class NightResult:
         if self.quality is not None:
             news = self.quality.night_lines()  # persisting breaches: one line, not a warning
             notes += [f"data quality: {line}" for line in news if line.startswith("NEW ")]
+        if self.results_report_error:
+            notes.append(f"results report not written: {self.results_report_error}")
         return notes
 
 
@@ -299,9 +303,12 @@ def _close_night(con, result: NightResult, settings: Settings, fit_models: bool)
     refresh_views_task(con, result.snapshot_id)
     result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
     if fit_models and result.data_changed:
-        fitted = fit_models_task(con, settings.artifacts / run_id, run_id, result.snapshot_id)
+        fitted = fit_models_task(
+            con, settings.artifacts / run_id, run_id, result.snapshot_id, settings.reports / run_id
+        )
         result.primary, result.manifest = fitted.primary, fitted.manifest
         result.study = fitted.study
+        result.results_report, result.results_report_error = fitted.report, fitted.report_error
     warehouse.finish_run(
         con,
         run_id,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from models.formatting import p_text
 from models.primary import PrimaryResult
 from models.suite import StudyResults
 
@@ -37,7 +38,7 @@ def primary_block(primary: PrimaryResult, snapshot_id: str) -> Block:
     es = primary.effect_size.row(0, named=True)
     slope = (
         f"{fe['estimate']:+.3f} (95% CI {fe['ci_low']:+.3f} to {fe['ci_high']:+.3f}), "
-        f"p = {fe['p_value']:.1e}"
+        f"{p_text(fe['p_value'])}"
     )
     effect = (
         f"{es['estimate']:+.2f} (95% CI {es['ci_low']:+.2f} to {es['ci_high']:+.2f})"
@@ -62,7 +63,7 @@ def secondary_block(study: StudyResults) -> Block:
     if inter:
         text = (
             f"{inter['estimate']:+.3f}/month (95% CI {inter['ci_low']:+.3f} to "
-            f"{inter['ci_high']:+.3f}), LRT p = {inter['lrt_p_value']:.3f}"
+            f"{inter['ci_high']:+.3f}), LRT {p_text(inter['lrt_p_value'])}"
         )
         rows.append(
             ("time x depression (HADS-D >= 8)", f"{text}   published: {PUBLISHED_INTERACTION}")
@@ -79,7 +80,7 @@ def secondary_block(study: StudyResults) -> Block:
         variance = f"centre variance {study.centre['centre_intercept_var']:.3f}{flag}"
         rows.append(("centre as a random level", variance))
     for score, (before, after, p) in study.sf12.items():
-        rows.append((score, f"{before:.1f} -> {after:.1f}, paired p = {p:.3f}"))
+        rows.append((score, f"{before:.1f} -> {after:.1f}, paired {p_text(p)}"))
     rows += [("", f"not fitted: {step}: {error}") for step, error in study.failed.items()]
     return Block("Secondary analyses (all results in the parquet files):", rows, label_width=32)
 
@@ -102,6 +103,12 @@ def mediation_rows(mediation: dict) -> list[tuple[str, str]]:
     )
     text = f"{share}   published: {PUBLISHED_PROPORTION_MEDIATED}"
     return [("mediation (per 100 mg, 95% CI)", effects), ("proportion mediated", text)]
+
+
+def fit_times_block(seconds: dict[str, float]) -> Block:
+    """Each model's fit time, in the order fitted, and their total."""
+    times = ", ".join(f"{name} {value:.2f} s" for name, value in seconds.items())
+    return Block(f"Fit times (total {sum(seconds.values()):.1f} s):", [("", times)], 0)
 
 
 def as_text(block: Block) -> list[str]:

@@ -1,7 +1,10 @@
 """Publish model results as tidy parquet files with a manifest tying them to their inputs.
 
 ``artifacts/<run_id>/<name>.parquet`` plus ``manifest.json``: snapshot id, code version,
-package versions, model specification, row counts and creation time (invariant 5).
+package versions, model specification, row counts and creation time (invariant 5). Each
+table also as ``<name>.csv`` beside its parquet (floats at a double's precision, for R,
+Stata or a spreadsheet without an Arrow reader), and each parquet carries its columns'
+labels, units and descriptions in its schema (``models/result_columns.py``).
 
 A run's folder appears whole or not at all: it is built as ``.<run_id>.partial`` beside
 its place (same filesystem), manifest last, then renamed into place. A crash leaves only
@@ -23,6 +26,8 @@ from pathlib import Path
 import polars as pl
 
 import cohortflow
+from models.result_columns import result_docs
+from transforms.delivery.files import write_csv, write_parquet
 from transforms.warehouse.runs import process_alive
 
 PACKAGES = ("cohortflow", "polars", "duckdb", "pandera", "statsmodels", "numpy", "scipy", "prefect")
@@ -107,8 +112,14 @@ def _write_set(
     files = {}
     for name, table in tables.items():
         path = folder / f"{name}.parquet"
-        table.write_parquet(path)
-        files[name] = {"file": path.name, "rows": table.height, "columns": table.columns}
+        write_parquet(table, path, result_docs(table.columns))
+        write_csv(table, path.with_suffix(".csv"))
+        files[name] = {
+            "file": path.name,
+            "csv": f"{name}.csv",
+            "rows": table.height,
+            "columns": table.columns,
+        }
     manifest = {
         "run_id": run_id,
         "snapshot_id": snapshot_id,

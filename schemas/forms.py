@@ -271,3 +271,41 @@ VIEW_KEYS: dict[str, tuple[str, ...]] = {
     "analysis_patient_months": ("patient_key", "month"),
     "analysis_patients": ("patient_key",),
 }
+
+# Each canonical column's short label and unit ("" where it has none), read with the fields'
+# descriptions and codes by the data dictionary, the data cards and the Stata / SPSS / SAS
+# variable labels (transforms/delivery/columns.py). One name means one thing in every form.
+LABELS: dict[str, tuple[str, str]] = {
+    "sex": ("Sex", ""),
+    "age": ("Age at inclusion", "years"),
+    "pain_diagnosis": ("Main chronic pain diagnosis", ""),
+    "weight_kg": ("Weight at inclusion", "kg"),
+    "inclusion_date": ("Inclusion date", ""),
+    "month": ("Month since inclusion", "months"),
+    "call_date": ("Date of the follow-up call", ""),
+    "nprs": ("Mean pain intensity (NPRS)", "points, 0-10"),
+    "sequence": ("Administration number", ""),
+    "administration_date": ("Administration date", ""),
+    "dose_mg": ("Ketamine dose", "mg"),
+    "dose_mg_per_kg": ("Ketamine dose per kg of body weight", "mg/kg"),
+    "route": ("Route of administration", ""),
+    "setting": ("Care setting", ""),
+    **{f"hads_a{i}": (f"HADS anxiety item {i}", "points, 0-3") for i in range(1, 8)},
+    **{f"hads_d{i}": (f"HADS depression item {i}", "points, 0-3") for i in range(1, 8)},
+    "gh1": ("SF-12 GH1 general health", "answer, 1-5"),
+    "pf02": ("SF-12 PF02 moderate activities", "answer, 1-3"),
+    "pf04": ("SF-12 PF04 climbing several flights", "answer, 1-3"),
+    "rp2": ("SF-12 RP2 physical: accomplished less", "answer, 1-2"),
+    "rp3": ("SF-12 RP3 physical: limited in kind", "answer, 1-2"),
+    "re2": ("SF-12 RE2 emotional: accomplished less", "answer, 1-2"),
+    "re3": ("SF-12 RE3 emotional: less careful", "answer, 1-2"),
+    "bp2": ("SF-12 BP2 pain interference", "answer, 1-5"),
+    "mh3": ("SF-12 MH3 calm and peaceful", "answer, 1-6"),
+    "vt2": ("SF-12 VT2 a lot of energy", "answer, 1-6"),
+    "mh4": ("SF-12 MH4 downhearted and blue", "answer, 1-6"),
+    "sf2": ("SF-12 SF2 social activities", "answer, 1-5"),
+    "onset_date": ("Onset date of the adverse effect", ""),
+    "ae_type": ("Adverse effect type", ""),
+    "severity": ("Adverse effect severity", ""),
+    "drug_class": ("Concomitant drug class", ""),
+}

@@ -125,6 +125,13 @@ def test_pull_writes_the_file_and_card_and_lists_tables(workspace, tmp_path, cap
     assert "analysis_patients" in capsys.readouterr().out
     assert main(["pull", "patients", "--workspace", str(workspace)]) == 1
     assert "--out" in capsys.readouterr().err
+    excel = tmp_path / "x.xlsx"  # once written silently as parquet under that name
+    assert main(["pull", "patients", "--workspace", str(workspace), "--out", str(excel)]) == 1
+    reading, error = capsys.readouterr().err.strip().splitlines()  # which state, then why
+    assert reading.startswith("Reading the ")
+    assert "x.xlsx: unknown extension .xlsx; pull writes parquet (.parquet), csv" in error
+    assert "dta (Stata), sav (SPSS), xpt (SAS transport)" in error
+    assert not excel.exists()
 
 
 def test_status_shows_per_centre_rows_and_data_quality(workspace, capsys):

@@ -120,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     pull = sub.add_parser(
         "pull",
         parents=[common],
-        help="write a harmonised table or analysis view as parquet or CSV, with a data card",
+        help="write a harmonised table or analysis view as parquet, CSV, Stata, SPSS or SAS "
+        "transport, with a data card",
         description="Pull one table or view of the warehouse, as it stands or at a past "
         "snapshot, into a file with a data card beside it (PATH.card.json); every pull is "
         "recorded in the warehouse's pulls table.",
@@ -132,8 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     pull.add_argument(
         "--format",
-        choices=["parquet", "csv"],
-        help="file format (default: from --out's extension, else parquet)",
+        choices=["parquet", "csv", "dta", "sav", "xpt"],
+        help="file format: parquet, csv, dta (Stata), sav (SPSS), xpt (SAS transport); "
+        "default: from --out's extension (another extension is an error)",
     )
     pull.add_argument("--columns", type=_comma_list, help="columns to keep, comma-separated")
     pull.add_argument("--centres", type=_comma_list, help="keep these centres only (C01,C02)")
@@ -334,10 +336,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
             from flows.fit import fit
 
             result = fit(settings=settings, force=args.force)
-    if result.manifest is not None:
-        print(f"Models refitted on snapshot {result.snapshot_id}: {result.manifest.parent}/")
-    else:
-        print(f"Snapshot {result.snapshot_id} is already published; --force refits it anyway.")
+    from cohortflow.cli.summary import fit_summary
+
+    print(fit_summary(result))
     return 0
 
 

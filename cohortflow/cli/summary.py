@@ -123,7 +123,9 @@ def _files_to_open(result) -> list[str]:
             f"ids, to send back: {len(outbox)} centres)"
         )
     if result.manifest:
-        lines.append(f"  results     {result.manifest.parent}/  (parquet + manifest.json)")
+        lines.append(f"  results     {result.manifest.parent}/  (parquet + CSV + manifest.json)")
+        report = getattr(result, "results_report", None)
+        lines.append(_report_line(report, getattr(result, "results_report_error", None)))
     return lines
 
 
@@ -208,7 +210,28 @@ def _model_lines(result, truth_path: Path | None) -> list[str]:
         lines.append(f"  simulator's true mean slope per month: {truth['expected_slope']:+.3f}")
     if getattr(result, "study", None) is not None:
         lines += ["", *headline.as_text(headline.secondary_block(result.study))]
+        lines += headline.as_text(headline.fit_times_block(result.study.fit_seconds))
     return lines
+
+
+def fit_summary(result) -> str:
+    """What ``cohortflow fit`` prints: the headline as the night shows it, fit times, and
+    where the results and their report are (or that the snapshot was already published)."""
+    if result.manifest is None:
+        return f"Snapshot {result.snapshot_id} is already published; --force refits it anyway."
+    lines = headline.as_text(headline.primary_block(result.primary, result.snapshot_id))
+    lines += ["", *headline.as_text(headline.secondary_block(result.study))]
+    lines += headline.as_text(headline.fit_times_block(result.study.fit_seconds))
+    lines += ["", f"Models refitted on snapshot {result.snapshot_id}:"]
+    lines.append(f"  results     {result.manifest.parent}/  (parquet + CSV + manifest.json)")
+    lines.append(_report_line(result.report, result.report_error))
+    return "\n".join(lines)
+
+
+def _report_line(report: Path | None, error: str | None) -> str:
+    if report is not None:
+        return f"  report      {report}  (the study's results, open in a browser)"
+    return f"  report      NOT WRITTEN: {error}"
 
 
 def status_summary(settings: Settings) -> str:

@@ -9,7 +9,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from models.headline import as_markdown, as_text, primary_block, secondary_block
+from models.headline import (
+    as_markdown,
+    as_text,
+    fit_times_block,
+    primary_block,
+    secondary_block,
+)
 from models.mixed import GrowthModelFit
 from models.primary import PrimaryResult
 from models.suite import StudyResults
@@ -67,7 +73,7 @@ def test_primary_block_as_text_is_the_console_summary(primary):
     assert as_text(primary_block(primary, "0f5b")) == [
         "Primary model (snapshot 0f5b): NPRS ~ month, random intercept and slope per patient, REML",
         "  316 patients, 2391 patient-months",
-        "  change in pain per month  -0.081 (95% CI -0.095 to -0.066), p = 6.0e-27",
+        "  change in pain per month  -0.081 (95% CI -0.095 to -0.066), p < 0.001",
         "  one-year effect size      -0.50 (95% CI -0.59 to -0.41)   published: -0.52 (95% CI "
         "-0.62 to -0.41)",
     ]
@@ -112,7 +118,15 @@ def test_as_markdown_bullets_the_same_rows(primary):
     assert lines[0].startswith("**Primary model (snapshot 0f5b)") and lines[1] == ""
     assert lines[2:] == [
         "- 316 patients, 2391 patient-months",
-        "- change in pain per month: -0.081 (95% CI -0.095 to -0.066), p = 6.0e-27",
+        "- change in pain per month: -0.081 (95% CI -0.095 to -0.066), p < 0.001",
         "- one-year effect size: -0.50 (95% CI -0.59 to -0.41)   published: -0.52 (95% CI "
         "-0.62 to -0.41)",
+    ]
+
+
+def test_fit_times_block_lists_each_model_in_order_and_the_total():
+    block = fit_times_block({"primary": 0.19, "interaction": 0.24, "trajectory": 4.652})
+    assert as_text(block) == [
+        "Fit times (total 5.1 s):",
+        "  primary 0.19 s, interaction 0.24 s, trajectory 4.65 s",
     ]

@@ -5,6 +5,7 @@ next publish removes."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from models import publish
@@ -50,11 +52,14 @@ def _publish(out_dir: Path, run_id: str) -> Path:
 def test_publish_writes_the_whole_set_and_leaves_nothing_beside_it(tmp_path):
     manifest = _publish(tmp_path / "artifacts" / "r1", "r1")
     assert sorted(p.name for p in manifest.parent.iterdir()) == [
+        "first.csv",
         "first.parquet",
         "manifest.json",
+        "second.csv",
         "second.parquet",
     ]
     assert json.loads(manifest.read_text())["files"]["first"]["rows"] == 3
+    assert json.loads(manifest.read_text())["files"]["first"]["csv"] == "first.csv"
     assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == ["r1"]
 
 
@@ -77,7 +82,7 @@ def test_killed_publish_leaves_only_a_partial_folder_that_the_next_publish_remov
     assert killed.wait() == 9  # exited and reaped: its pid is dead
     assert not (artifacts / "r1").exists()
     partial = artifacts / ".r1.partial"
-    assert [p.name for p in partial.iterdir()] == ["first.parquet"]
+    assert sorted(p.name for p in partial.iterdir()) == ["first.csv", "first.parquet"]
     owner = (artifacts / ".r1.partial.owner").read_text().split()
     assert owner == [socket.gethostname(), str(killed.pid)]
 
@@ -109,7 +114,26 @@ def test_publishing_a_run_again_replaces_its_folder_whole(tmp_path):
     (out / "stale.parquet").write_bytes(b"old")
     _publish(out, "r1")
     assert sorted(p.name for p in out.iterdir()) == [
+        "first.csv",
         "first.parquet",
         "manifest.json",
+        "second.csv",
         "second.parquet",
     ]
+
+
+def test_publish_writes_each_table_as_csv_and_describes_its_parquet_columns(tmp_path):
+    """It writes a CSV beside each parquet with the same values (floats at a double's
+    precision: no arithmetic noise) and puts labels and units in the parquet schema."""
+    fixed = pl.DataFrame(
+        {"term": ["month"], "estimate": [math.nextafter(-0.080535, 0)], "p_value": [5.96e-27]}
+    )
+    manifest = publish_results(
+        tmp_path / "r1", {"fixed": fixed}, run_id="r1", snapshot_id="s", specification={}
+    )
+    csv = manifest.parent / "fixed.csv"
+    assert csv.read_text().splitlines()[1].startswith("month,-0.080535,0.0000000000000000000000")
+    assert pl.read_csv(csv)["estimate"][0] == pytest.approx(fixed["estimate"][0], rel=1e-15)
+    schema = pq.read_schema(manifest.parent / "fixed.parquet")
+    assert schema.field("p_value").metadata[b"label"] == b"p-value"
+    assert schema.field("estimate").metadata[b"unit"] == b"the row's quantity"

@@ -1,10 +1,11 @@
 """The data card written beside every pulled file (``<file>.card.json``).
 
 Whoever receives a pulled file gets what it holds and where it comes from: the snapshot
-and the run that closed it, the query, the sort key, each column's type, description
-(units), rules and codes, the warnings of the pull, and how to read the file (the CSV
-dialect, or a note on reading parquet with pandas). The ``pulls`` record copies the
-card's query, so the record and the card never disagree.
+and the run that closed it, the query, the sort key, each column's type, label, unit,
+description, how it was derived, rules and codes (``columns.py``), the warnings of the
+pull, and how to read the file (the CSV dialect; a note on reading parquet with pandas;
+for Stata, SPSS and SAS files the value labels written and what the format changes).
+The ``pulls`` record copies the card's query, so the record and the card never disagree.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from pathlib import Path
 import polars as pl
 
 import cohortflow
-from schemas.forms import FORMS
-from transforms.delivery import dictionary
-from transforms.delivery.catalogue import TABLES, about, natural_key
+from transforms.delivery.catalogue import about, natural_key
+from transforms.delivery.columns import column_doc, column_docs
 from transforms.delivery.files import CSV_DIALECTS, Target
 from transforms.delivery.state import State
-from transforms.derived import views
+from transforms.delivery.statfiles import STATS_FORMATS, card_notes
 from transforms.warehouse.runs import now
 
 PARQUET_READING = (
@@ -61,6 +61,8 @@ def data_card(
     }
     if target.fmt == "csv":
         card["csv"] = _csv_notes(target.csv_dialect)
+    elif target.fmt in STATS_FORMATS:
+        card[target.fmt] = card_notes(frame, column_docs(table), target.fmt)
     else:
         card["reading"] = PARQUET_READING
     return card
@@ -98,34 +100,8 @@ def _csv_notes(dialect: str) -> dict:
 
 
 def column_dictionary(table: str, frame: pl.DataFrame) -> list[dict]:
-    """Name, type, description (units) and rules or codes of each column of a pull."""
-    docs = _column_docs(table)
+    """Name, type, label, unit, description, derivation, rules and codes of each column."""
     return [
-        {"name": name, "type": str(dtype), **docs.get(name, {"description": ""})}
+        {"name": name, "type": str(dtype), **column_doc(table, name).as_card()}
         for name, dtype in frame.schema.items()
     ]
-
-
-def _column_docs(table: str) -> dict[str, dict]:
-    """The data dictionary's sources, in its precedence (see transforms/delivery/dictionary.py)."""
-    forms = [TABLES[table]] if table in TABLES else list(FORMS.values())
-    docs: dict[str, dict] = {}
-    for form in forms:
-        for name, column in form.schema.to_schema().columns.items():
-            docs[name] = _schema_doc(column)
-    docs |= {name: {"description": text} for name, text in dictionary.COMMON.items()}
-    if table not in TABLES:
-        docs |= {name: {"description": text} for name, text in views.DERIVED_COLUMNS.items()}
-    return docs
-
-
-def _schema_doc(column) -> dict:
-    """A schema column's description, its checks as rules and its allowed values as codes."""
-    doc = {"description": column.description or ""}
-    rules = [str(check.error or check.name) for check in column.checks]
-    codes = [v for c in column.checks for v in c.statistics.get("allowed_values", [])]
-    if rules:
-        doc["rules"] = ", ".join(rules)
-    if codes:
-        doc["codes"] = codes
-    return doc

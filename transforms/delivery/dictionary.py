@@ -1,8 +1,9 @@
 """The warehouse's data dictionary, generated from the code (never written twice).
 
 Column names and types come from the DDL the warehouse really runs (DESCRIBE on a fresh
-in-memory warehouse); descriptions, rules and codes come from the Pandera schemas of
-``schemas/forms.py`` and from the descriptions of lineage and operational columns below.
+in-memory warehouse); each column's description, rules, label, unit, codes and derivation
+come from ``columns.py`` (the Pandera schemas and labels of ``schemas/forms.py``, the
+analysis views' definitions), operational tables' descriptions from below.
 ``docs/data_dictionary.md`` is this module's output; a test keeps the two identical.
 """
 
@@ -12,20 +13,11 @@ from pathlib import Path
 
 from schemas.forms import FORMS, Form
 from transforms import warehouse
+from transforms.delivery.columns import COMMON, ColumnDoc, column_docs
 from transforms.derived import views
 from transforms.warehouse import ddl
 from transforms.warehouse import views as stored
 
-COMMON = {
-    "patient_key": "pseudonym of the patient: HMAC-SHA256 of centre and local id under a key "
-    "held outside the warehouse (the local id is never stored)",
-    "centre_id": "centre that sent the row",
-    "_file_hash": "lineage: SHA-256 of the export file the row came from",
-    "_source_row": "lineage: 1-based data row of that file (header not counted)",
-    "_run_id": "lineage: pipeline run that loaded this version",
-    "_valid_from": "history: run_seq from which this version is current",
-    "_valid_to": "history: run_seq from which it is superseded (null: still current)",
-}
 OPERATIONAL = {
     "runs": "one row per pipeline run: status (running, completed, partial: a centre "
     "failed and the others loaded, failed, abandoned: its process died, found by a later "
@@ -61,6 +53,11 @@ OPERATIONAL = {
 }
 
 
+FACTS = "label | unit | codes | how derived |"
+FORM_HEADER = [f"| column | type | null | rules | description | {FACTS}", "|---" * 9 + "|"]
+VIEW_HEADER = [f"| column | type | description | {FACTS}", "|---" * 7 + "|"]
+
+
 def data_dictionary() -> str:
     """Markdown describing every table and column of the warehouse."""
     con = warehouse.connect(Path(":memory:"))
@@ -92,11 +89,6 @@ def data_dictionary() -> str:
 def _views_section(con) -> list[str]:
     """The analysis views, typed as the warehouse stores them (built here on no data)."""
     stored.materialise_views(con, views.build_views(warehouse.current_tables(con)), "empty")
-    described = {
-        name: column.description
-        for f in FORMS.values()
-        for name, column in f.schema.to_schema().columns.items()
-    }
     lines = [
         "",
         "## Analysis views",
@@ -105,18 +97,11 @@ def _views_section(con) -> list[str]:
         "`analysis_*` and the scored questionnaires; `views_built` holds their snapshot id).",
     ]
     for table, about in views.VIEW_ABOUT.items():
-        lines += [
-            "",
-            f"### `{table}`",
-            "",
-            f"{about}.",
-            "",
-            "| column | type | description |",
-            "|---|---|---|",
-        ]
+        docs = column_docs(table)
+        lines += ["", f"### `{table}`", "", f"{about}.", "", *VIEW_HEADER]
         for name, kind, *_ in _describe(con, table):
-            text = views.DERIVED_COLUMNS.get(name) or COMMON.get(name) or described.get(name, "")
-            lines.append(f"| `{name}` | {kind} | {text} |")
+            doc = docs.get(name) or ColumnDoc(name, name)
+            lines.append(f"| `{name}` | {kind} | {doc.description} | {_facts(doc)}")
     return lines
 
 
@@ -127,7 +112,7 @@ def _describe(con, table: str) -> list[tuple]:
 
 def _form_section(con, form: Form) -> list[str]:
     """A form's table: its columns as the DDL types them, rules and descriptions from its schema."""
-    schema = form.schema.to_schema().columns
+    docs = column_docs(form.table)
     key = ", ".join(form.key)
     lines = [
         "",
@@ -135,15 +120,20 @@ def _form_section(con, form: Form) -> list[str]:
         "",
         f"{(form.schema.__doc__ or '').strip()} Natural key: ({key}).",
         "",
-        "| column | type | null | rules | description |",
-        "|---|---|---|---|---|",
+        *FORM_HEADER,
     ]
     for name, kind, null, *_ in _describe(con, form.table):
-        column = schema.get(name)
-        rules = ", ".join(str(c.error or c.name) for c in column.checks) if column else ""
-        about = column.description if column else COMMON.get(name, "")
-        lines.append(f"| `{name}` | {kind} | {null} | {rules} | {about} |")
+        doc = docs.get(name) or ColumnDoc(name, name, description=COMMON.get(name, ""))
+        lines.append(
+            f"| `{name}` | {kind} | {null} | {doc.rules} | {doc.description} | {_facts(doc)}"
+        )
     return lines
+
+
+def _facts(doc: ColumnDoc) -> str:
+    """The cells every table shares: label, unit, codes, how derived (and the row's end)."""
+    codes = ", ".join(f"`{code}`" for code in doc.codes)
+    return f"{doc.label} | {doc.unit} | {codes} | {doc.derivation} |"
 
 
 def write_data_dictionary(path: Path) -> None:

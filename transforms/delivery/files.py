@@ -6,18 +6,26 @@
 * CSV is spreadsheet-safe (``staging.spreadsheet``, shared with every CSV written for
   people): text cells a spreadsheet would run get a leading ``'`` (OWASP CSV injection);
   numbers, dates (ISO) and booleans are left alone. The ``fr`` dialect uses ``;`` and a
-  decimal comma.
-* Atomic: each file is written to a temporary file in its target's folder (a rename there
-  is atomic) and renamed into place in the transaction that records it, so there is no
-  file without its record and a failure leaves the previous output as it was.
+  decimal comma. Floats are written at the precision a
+  double holds (15 significant digits, as R's ``write.csv``): ``19.53957``, never the
+  arithmetic's ``19.539569999999998``.
+* Parquet carries each column's label, unit and description in its schema (Arrow field
+  metadata) and, for DuckDB readers, as JSON under the file key ``cohortflow.columns``.
+* Stata, SPSS and SAS files carry variable and value labels (``statfiles.py``).
+* The format comes from ``--format`` or the extension; an unknown extension is an error.
 * Safe to point anywhere: an existing file is replaced only when asked (``force``), and
   never a device, a pipe, a link, a folder, the warehouse, nor anything inside the
   workspace's own folders (inbox, mappings, reports, artifacts, Prefect's home).
+* Atomic: each file is written to a temporary file in its target's folder (a rename there
+  is atomic) and renamed into place in the transaction that records it, so there is no
+  file without its record and a failure leaves the previous output as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -27,13 +35,26 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from cohortflow.errors import storage_error
+from transforms.delivery.columns import ColumnDoc
 from transforms.delivery.errors import OutputNotWritable, PullError
+from transforms.delivery.statfiles import STATS_FORMATS, write_stats_file
 from transforms.staging.spreadsheet import spreadsheet_safe
 
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".dta": "dta",
+    ".sav": "sav",
+    ".xpt": "xpt",
+}
+FORMAT_CHOICES = "parquet (.parquet), csv (.csv), dta (Stata), sav (SPSS), xpt (SAS transport)"
 CSV_DIALECTS = {"default": (",", False), "fr": (";", True)}  # separator, decimal comma
+# The significant digits a double and a float hold (CSV floats are written at this precision).
+SIGNIFICANT_DIGITS: dict[pl.DataType | type[pl.DataType], int] = {pl.Float64: 15, pl.Float32: 7}
 
 Stage = Callable[[Path, Callable[[Path], None]], Path]  # (target, write) -> temporary file
 
@@ -43,16 +64,17 @@ class Target:
     """Where and how the pulled rows are written."""
 
     path: Path
-    fmt: str  # parquet or csv
+    fmt: str  # parquet, csv, dta, sav or xpt
     csv_dialect: str = "default"
 
 
 def output_format(out: Path, fmt: str | None, csv_dialect: str = "default") -> str:
-    """The format asked, else the extension's; an extension that contradicts it is an error."""
-    implied = FORMATS.get(out.suffix.lower())
-    fmt = fmt or implied or "parquet"
-    if fmt not in ("parquet", "csv"):
-        raise PullError(f"unknown format {fmt!r}: choose parquet or csv")
+    """The format asked, else the extension's; an unknown extension, or one that
+    contradicts the format asked, is an error (never a file whose name lies)."""
+    implied = _implied_format(out, fmt)
+    fmt = fmt or implied
+    if fmt not in set(FORMATS.values()):
+        raise PullError(f"unknown format {fmt!r}: choose {FORMAT_CHOICES}")
     if implied and implied != fmt:
         raise PullError(f"{out.name} ends in {out.suffix} but the format is {fmt}: rename it")
     if csv_dialect not in CSV_DIALECTS:
@@ -60,6 +82,17 @@ def output_format(out: Path, fmt: str | None, csv_dialect: str = "default") -> s
     if fmt != "csv" and csv_dialect != "default":
         raise PullError("the CSV dialect applies to CSV output only (use --format csv)")
     return fmt
+
+
+def _implied_format(out: Path, fmt: str | None) -> str | None:
+    """The format of ``out``'s extension; an unknown one (``x.xlsx``) is refused."""
+    if out.suffix.lower() in FORMATS:
+        return FORMATS[out.suffix.lower()]
+    if out.suffix:
+        raise PullError(f"{out.name}: unknown extension {out.suffix}; pull writes {FORMAT_CHOICES}")
+    if fmt is None:
+        raise PullError(f"{out.name} has no extension: name the file {FORMAT_CHOICES}")
+    return None
 
 
 def check_output(
@@ -116,15 +149,28 @@ def card_path(out: Path) -> Path:
 # --- the data file ----------------------------------------------------------------------
 
 
-def write_data(frame: pl.DataFrame, path: Path, fmt: str, csv_dialect: str = "default") -> None:
-    """Write the pulled rows in the format asked."""
+def write_data(
+    frame: pl.DataFrame,
+    path: Path,
+    fmt: str,
+    csv_dialect: str = "default",
+    docs: dict[str, ColumnDoc] | None = None,
+    *,
+    table: str = "data",
+) -> None:
+    """Write the pulled rows in the format asked, with the columns' ``docs`` (labels)."""
+    docs = docs or {}
     if fmt == "csv":
         write_csv(frame, path, csv_dialect)
+    elif fmt in STATS_FORMATS:
+        write_stats_file(frame, path, fmt, docs, table=table)
     else:
-        write_parquet(frame, path)
+        write_parquet(frame, path, docs)
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> None:
+def write_parquet(
+    frame: pl.DataFrame, path: Path, docs: dict[str, ColumnDoc] | None = None
+) -> None:
     """Parquet with fixed settings, explicit: a polars default changing cannot change bytes."""
     frame.write_parquet(
         path,
@@ -132,13 +178,34 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
         compression_level=3,
         statistics=True,
         row_group_size=262_144,
+        arrow_schema=described_schema(frame, docs or {}),
+        metadata={"cohortflow.columns": _columns_json(frame, docs or {})},
     )
 
 
+def described_schema(frame: pl.DataFrame, docs: dict[str, ColumnDoc]) -> pa.Schema:
+    """The frame's Arrow schema, each documented field with its label, unit, description."""
+    fields = []
+    for arrow_field in frame.to_arrow().schema:
+        doc = docs.get(arrow_field.name)
+        if doc is not None:
+            meta = {"label": doc.label, "unit": doc.unit, "description": doc.description}
+            arrow_field = arrow_field.with_metadata({k: v for k, v in meta.items() if v})
+        fields.append(arrow_field)
+    return pa.schema(fields)
+
+
+def _columns_json(frame: pl.DataFrame, docs: dict[str, ColumnDoc]) -> str:
+    """The same facts as one JSON text (DuckDB reads file keys: parquet_kv_metadata)."""
+    columns = {name: docs[name].as_card() for name in frame.columns if name in docs}
+    return json.dumps(columns, ensure_ascii=False, sort_keys=True)
+
+
 def write_csv(frame: pl.DataFrame, path: Path, dialect: str = "default") -> None:
-    """CSV a spreadsheet opens safely: formulas neutralised, ISO dates, no exponent notation."""
+    """CSV a spreadsheet opens safely: formulas neutralised, ISO dates, no exponent notation,
+    floats at their stored precision."""
     separator, decimal_comma = CSV_DIALECTS[dialect]
-    spreadsheet_safe(frame).write_csv(
+    spreadsheet_safe(stored_precision(frame)).write_csv(
         path,
         separator=separator,
         decimal_comma=decimal_comma,
@@ -147,6 +214,38 @@ def write_csv(frame: pl.DataFrame, path: Path, dialect: str = "default") -> None
         null_value="",
         line_terminator="\n",
     )
+
+
+def stored_precision(frame: pl.DataFrame) -> pl.DataFrame:
+    """Floats rounded to the significant digits their type holds (a double 15, as R's
+    ``write.csv``; a float 7), so the CSV shows ``19.53957``, not the noise of the
+    arithmetic that made it (``19.539569999999998``). Read back, a value differs from the
+    stored one by less than the type's own precision."""
+    return frame.with_columns(
+        _at_precision(frame[name], SIGNIFICANT_DIGITS[dtype])
+        for name, dtype in frame.schema.items()
+        if dtype in SIGNIFICANT_DIGITS
+    )
+
+
+def _at_precision(column: pl.Series, digits: int) -> pl.Series:
+    """polars' vectorised rounding, exact where its scaling by 10^k is (|x| in 1e-8 to
+    1e15, all clinical values); Python's correctly rounded ``%.15g`` for the rare rest."""
+    rounded = column.cast(pl.Float64).round_sig_figs(digits)
+    size = column.abs()
+    rare = (size < 1e-8) | (size >= 1e15)
+    rare = (rare & column.is_finite() & (size > 0)).fill_null(False)
+    if not rare.any():
+        return rounded
+    exact = [_rounded(value, digits) for value in column.filter(rare)]
+    return rounded.scatter(rare.arg_true(), exact)
+
+
+def _rounded(value: float, digits: int) -> float:
+    """``value`` at ``digits`` significant digits (one fewer where rounding up would pass
+    the largest double)."""
+    short = float(f"{value:.{digits}g}")
+    return short if math.isfinite(short) else float(f"{value:.{digits - 1}g}")
 
 
 def sha256(path: Path) -> str:

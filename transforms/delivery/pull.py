@@ -3,7 +3,8 @@
 A pull reads one state of the warehouse (the current one, an exact past ``snapshot``, or
 the state after the last completed run started at or before ``as_of``), derives the
 analysis views from that state's tables (a past snapshot gives past views), filters,
-selects and writes parquet or CSV with a data card beside it (``<out>.card.json``).
+selects and writes parquet, CSV, Stata, SPSS or SAS transport (the format asked, or the
+extension's) with a data card beside it (``<out>.card.json``).
 Both files are written to temporary files in the output folder and renamed into place
 in the transaction that records the pull in the ``pulls`` table (of the pull ledger,
 ``ledger.py``, when the CLI reads the published read-only copy).
@@ -14,7 +15,9 @@ This module is the entry point of ``cohortflow pull``; the steps live beside it:
 * ``state``: which state of the warehouse (latest, snapshot, as of a time);
 * ``query``: the columns, centres and months kept, and the warnings of a filter;
 * ``files``: format, CSV dialects, spreadsheet-safe cells, fixed parquet settings, and
-  the atomic staging and commit of the files with their record;
+  the atomic staging and commit of the files with their record; ``statfiles``: Stata,
+  SPSS and SAS transport files with variable and value labels;
+* ``columns``: each column's label, unit, codes and derivation (card, labels, metadata);
 * ``card``: the data card and its column dictionary;
 * ``listing``: what can be pulled (``cohortflow pull --list``);
 * ``errors``: the one-line errors a pull raises.
@@ -38,6 +41,7 @@ import polars as pl
 import cohortflow
 from transforms.delivery.card import data_card, write_card
 from transforms.delivery.catalogue import dataset
+from transforms.delivery.columns import column_docs
 from transforms.delivery.errors import (
     OutputNotWritable,
     PullError,
@@ -58,6 +62,7 @@ from transforms.delivery.files import (
 from transforms.delivery.listing import Pullable, list_pullable
 from transforms.delivery.query import PullQuery, make_query, select_rows
 from transforms.delivery.state import Moment, State, resolve_state
+from transforms.delivery.statfiles import format_warnings
 from transforms.warehouse import ddl
 
 __all__ = [  # what callers of ``cohortflow pull`` use (the CLI imports pull and list_pullable)
@@ -117,20 +122,22 @@ def pull(
 ) -> PullResult:
     """Write one table or view of one warehouse state, its data card, and record the pull.
 
-    ``fmt`` defaults to the extension of ``out`` (``.csv``: CSV, else parquet). An
-    existing output (or card) is replaced only with ``force``; nothing is written inside
-    ``protected`` folders (the CLI passes the workspace's own). ``ledger``: where the pull
-    is recorded (``ledger.py``; the CLI reads a read-only copy); None: in ``con`` itself.
-    What ``cohortflow pull`` does, given its parsed options.
+    ``fmt`` defaults to the extension of ``out`` (``.parquet``, ``.csv``, ``.dta``,
+    ``.sav``, ``.xpt``; another extension, or none, is an error). An existing output (or
+    card) is replaced only with ``force``; nothing is written inside ``protected`` folders
+    (the CLI passes the workspace's own). ``ledger``: where the pull is recorded
+    (``ledger.py``; the CLI reads a read-only copy); None: in ``con`` itself. What
+    ``cohortflow pull`` does, given its parsed options.
     """
     query = make_query(table, columns=columns, centres=centres, months=months, lineage=lineage)
-    target = Target(Path(out), output_format(Path(out), fmt, csv_dialect), csv_dialect)
     record_in = con if ledger is None else ledger
     for database in {id(con): con, id(record_in): record_in}.values():  # neither file
-        check_output(database, target.path, force=force, protected=protected)
+        check_output(database, Path(out), force=force, protected=protected)
+    target = Target(Path(out), output_format(Path(out), fmt, csv_dialect), csv_dialect)
     _ensure_pulls_table(record_in)
     state = resolve_state(con, snapshot=snapshot, as_of=as_of)
     frame, warnings = select_rows(dataset(state.tables, table), query)
+    warnings += format_warnings(frame, target.fmt)
     requested = {"snapshot": snapshot, "as_of": _text(as_of), "format": target.fmt}
     if target.fmt == "csv":
         requested["csv_dialect"] = csv_dialect
@@ -159,8 +166,12 @@ def _publish(
 ) -> PullResult:
     """Stage the data and its card beside the target, then record and rename them at once."""
     with staging() as stage:
+        docs = column_docs(query.table)
         data = stage(
-            target.path, lambda path: write_data(frame, path, target.fmt, target.csv_dialect)
+            target.path,
+            lambda path: write_data(
+                frame, path, target.fmt, target.csv_dialect, docs, table=query.table
+            ),
         )
         result = _result(frame, target, state, table=query.table, data=data, warnings=warnings)
         card = data_card(

@@ -69,6 +69,41 @@ DERIVED_COLUMNS = {
     "pcs12_change": "pcs12_one_year - pcs12_baseline",
     "mcs12_change": "mcs12_one_year - mcs12_baseline",
 }
+# Label and unit of each derived column (data dictionary, data cards, Stata/SPSS/SAS labels).
+SCORE_21, SF12_UNIT = "points, 0-21", "points, norm-based (mean 50, SD 10)"
+DERIVED_LABELS: dict[str, tuple[str, str]] = {
+    "hads_a": ("HADS anxiety score (HADS-A)", SCORE_21),
+    "hads_d": ("HADS depression score (HADS-D)", SCORE_21),
+    "depressed": ("Depressive symptoms at baseline (HADS-D >= 8)", ""),
+    "pcs12": ("SF-12 physical component score (PCS-12)", SF12_UNIT),
+    "mcs12": ("SF-12 mental component score (MCS-12)", SF12_UNIT),
+    "month": ("Month since inclusion", "months"),
+    "dose_mg": ("Ketamine dose", "mg"),
+    "dose_source": ("How the dose in mg was obtained", ""),
+    "cumulative_dose_mg": ("Cumulative ketamine dose to the end of the month", "mg"),
+    "doses_unknown": ("Administrations of unknown dose", "count"),
+    "hads_a_baseline": ("HADS-A at baseline", SCORE_21),
+    "hads_d_baseline": ("HADS-D at baseline", SCORE_21),
+    "hads_a_one_year": ("HADS-A at one year", SCORE_21),
+    "hads_d_one_year": ("HADS-D at one year", SCORE_21),
+    "nprs_baseline": ("NPRS at baseline", "points, 0-10"),
+    "nprs_one_year": ("NPRS at one year", "points, 0-10"),
+    "last_month": ("Last month with an NPRS", "months"),
+    "nprs_last": ("NPRS at the last month answered", "points, 0-10"),
+    "pcs12_baseline": ("PCS-12 at baseline", SF12_UNIT),
+    "mcs12_baseline": ("MCS-12 at baseline", SF12_UNIT),
+    "pcs12_one_year": ("PCS-12 at one year", SF12_UNIT),
+    "mcs12_one_year": ("MCS-12 at one year", SF12_UNIT),
+    "total_dose_mg": ("Ketamine dose over the first year", "mg"),
+    "n_administrations": ("Administrations in the first year", "count"),
+    "n_adverse_events": ("Adverse effects reported", "count"),
+    "n_severe_adverse_events": ("Severe adverse effects reported", "count"),
+    "nprs_change": ("Change in NPRS over one year", "points"),
+    "hads_a_change": ("Change in HADS-A over one year", "points"),
+    "hads_d_change": ("Change in HADS-D over one year", "points"),
+    "pcs12_change": ("Change in PCS-12 over one year", "points"),
+    "mcs12_change": ("Change in MCS-12 over one year", "points"),
+}
 
 
 def build_views(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

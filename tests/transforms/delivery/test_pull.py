@@ -198,7 +198,7 @@ def test_pull_failing_midway_leaves_the_old_file_and_no_temp(con, tmp_path, monk
     out = tmp_path / "p.parquet"
     out.write_bytes(b"previous pull")
 
-    def broken(frame, path, fmt, dialect):
+    def broken(frame, path, *args, **kwargs):
         path.write_bytes(b"half")
         raise OSError("disk full")
 
