@@ -152,9 +152,9 @@ def models_section(results: Results, link: Link) -> str:
     for model in MODELS:
         names = list(results.named(model.prefix))
         body = _specification(results, model.spec, model.analysis)
-        body += "".join(result_table(results, n, link) for n in names) or _missing(
-            results, model.analysis
-        )
+        failed = model.analysis in results.specification.get("failed", {})
+        tables = "".join(result_table(results, n, link) for n in names)
+        body += tables + _missing(results, model.analysis) if failed or not tables else tables
         if model.anchor == "mediation":
             body += f'<p class="paper">Published: {html.escape(paper.MEDIATION_PATHS.cite())}</p>'
         parts.append(f'<h3 id="model-{model.anchor}">{html.escape(model.title)}</h3>{body}')
