@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cohortflow.cli.preconditions import report_broken_mappings, writer_lock
+from cohortflow.cli.preconditions import report_broken_mappings, require_warehouse, writer_lock
+from cohortflow.cli.reading import cmd_pull, cmd_status
 from cohortflow.errors import CohortflowError, StorageError, full_disk, storage_error
 from cohortflow.settings import DEMO_PSEUDONYM_KEY, Settings, configure_prefect
 
@@ -313,7 +314,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_quality(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
-    _require_warehouse(settings)
+    require_warehouse(settings)
     with writer_lock(settings, "quality"):  # it writes its results: before Prefect starts
         _check_warehouse_free(settings)
         with _prefect(settings):
@@ -328,7 +329,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
-    _require_warehouse(settings)
+    require_warehouse(settings)
     with writer_lock(settings, "fit"):  # fit during ingest: one line, before Prefect starts
         _check_warehouse_free(settings)
         _check_key(settings)
@@ -365,7 +366,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_rekey(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
-    _require_warehouse(settings)
+    require_warehouse(settings)
     new_secret = settings.require_new_key()
     with writer_lock(settings, "rekey"), _prefect(settings):  # the key may be a Secret block
         from flows.secrets import resolve_pseudonym_key
@@ -399,78 +400,6 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r}: months are integers, e.g. 0,6,12") from None
 
 
-def cmd_pull(args: argparse.Namespace) -> int:
-    """Reads the published copy (never waits for a night), records in the pull ledger."""
-    settings = Settings.from_env(args.workspace)
-    _require_warehouse(settings)
-    from cohortflow.cli.summary import reading_line
-    from transforms import warehouse
-    from transforms.delivery.ledger import ledger_path, open_ledger
-    from transforms.delivery.pull import list_pullable
-
-    con, source = warehouse.open_for_reading(
-        settings.warehouse, memory_limit=settings.duckdb_memory
-    )
-    try:
-        if settings.pseudonym_key is not None:  # a key configured must be the warehouse's
-            warehouse.check_reader_key(con, settings.require_key())
-        print(reading_line(settings, source), file=sys.stderr)
-        if args.list:
-            print(list_pullable(con, snapshot=args.snapshot, as_of=args.as_of))
-            return 0
-        if not args.table or not args.out:
-            raise CohortflowError("pull needs a TABLE and --out PATH (--list shows the tables)")
-        with open_ledger(ledger_path(settings.warehouse)) as ledger:
-            result = _pull(con, ledger, args, settings)
-    finally:
-        con.close()
-    for warning in result.warnings:
-        print(f"cohortflow: warning: {warning}", file=sys.stderr)
-    print(result.summary())
-    return 0
-
-
-def _kept_folders(settings: Settings) -> list[Path]:
-    """The workspace's own folders: a pull never writes into them (the inbox above all)."""
-    return [
-        settings.inbox,
-        settings.centres_config,
-        settings.reports,
-        settings.artifacts,
-        settings.prefect_home,
-        settings.outbox,
-        settings.workspace / "published",
-        settings.workspace / "archive",
-    ]
-
-
-def _pull(con, ledger, args: argparse.Namespace, settings: Settings):
-    """``pull`` with the command's options, recorded in ``ledger``."""
-    from transforms.delivery.pull import pull
-
-    return pull(
-        con,
-        args.table,
-        args.out,
-        fmt=args.format,
-        columns=args.columns,
-        centres=args.centres,
-        months=args.months,
-        snapshot=args.snapshot,
-        as_of=args.as_of,
-        lineage=args.lineage,
-        csv_dialect=args.csv_dialect,
-        force=args.force,
-        protected=_kept_folders(settings),
-        ledger=ledger,
-    )
-
-
-def _require_warehouse(settings: Settings) -> None:
-    if not settings.warehouse.exists():
-        raise CohortflowError(f"no warehouse at {settings.warehouse}: nothing has run yet")
-
-
 def _check_warehouse_free(settings: Settings) -> None:
     """Another night holding the warehouse: say so now, in one line, before Prefect starts."""
     from transforms import warehouse
@@ -479,15 +408,6 @@ def _check_warehouse_free(settings: Settings) -> None:
         warehouse.connect(
             settings.warehouse, read_only=True, memory_limit=settings.duckdb_memory
         ).close()
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(args.workspace)
-    _require_warehouse(settings)
-    from cohortflow.cli.summary import status_summary
-
-    print(status_summary(settings))
-    return 0
 
 
 def cmd_profile(args: argparse.Namespace) -> int:

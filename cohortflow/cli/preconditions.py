@@ -26,6 +26,12 @@ def writer_lock(settings: Settings, command: str) -> Iterator[None]:
         yield
 
 
+def require_warehouse(settings: Settings) -> None:
+    """A command that reads the warehouse, on a workspace where nothing has run yet."""
+    if not settings.warehouse.exists():
+        raise ConfigError(f"no warehouse at {settings.warehouse}: nothing has run yet")
+
+
 def report_broken_mappings(settings: Settings) -> None:
     """A broken mapping file is named now, one line each, and the night goes on without
     its centre (invariant 4); only when no mapping is valid is there nothing to run."""

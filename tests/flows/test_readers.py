@@ -118,7 +118,7 @@ def test_night_completes_while_an_analyst_holds_the_copy_and_a_pull_gets_the_las
     assert during["card"]["snapshot"]["id"] == first.snapshot_id
     reading = f"Reading the published copy {workspace / 'published' / 'warehouse.duckdb'}: "
     reading += f"snapshot {first.snapshot_id} of run {first.run_id}"
-    for said in (pulled.stderr, status.stdout):  # each says which state it read
+    for said in (pulled.stdout, status.stdout):  # each says which state it read
         assert reading in said and "Running now: `cohortflow run (nightly flow)`" in said
     assert during["analyst"] == before and after_in_open_connection == before
     assert _patients(published) > before  # the next reader sees night 2

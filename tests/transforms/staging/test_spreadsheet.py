@@ -65,25 +65,29 @@ def test_quarantine_csv_is_spreadsheet_safe(tmp_path):
 
 def test_query_files_are_spreadsheet_safe(tmp_path):
     """It neutralises a query's value and problem (they may quote an export) in each file."""
-    queries = pl.DataFrame(
-        {
-            "centre_id": ["C01", "C02"],
-            "patient_key": ["p1", "p2"],
-            "month": [3, None],
-            "field": ["nprs", "file"],
-            "problem": ["out of range", '=HYPERLINK("x") could not be read'],
-            "value": ["@SUM(A1)", None],
-            "check_id": ["plau_nprs", "conf_files"],
-        }
-    )
-    results = pl.DataFrame(
-        {
-            "check_id": ["plau_nprs", "conf_files"],
-            "centre_id": ["C01", "C02"],
-            "status": ["failed"] * 2,
-        }
-    )
-    paths = write_queries(queries, results, tmp_path / "queries")
+    from transforms.quality.store import QUERY_FILE_COLUMNS
+
+    rows = {
+        "centre_id": ["C01", "C02"],
+        "query_id": ["Q1", "Q2"],
+        "kind": ["to fix"] * 2,
+        "patient_key": ["p1", "p2"],
+        "month": [3, None],
+        "form": ["follow_up", "inclusion"],
+        "field": ["nprs", "file"],
+        "file_name": ["a.csv", "b.csv"],
+        "source_row": [4, 1],
+        "problem": ["out of range", '=HYPERLINK("x") could not be read'],
+        "value": ["@SUM(A1)", None],
+        "allowed": ["0 to 10", ""],
+        "opened_at": [None, None],
+        "nights_open": [1, 1],
+        "escalated": [False, False],
+        "is_new": [True, True],
+    }
+    queries = pl.DataFrame(rows)
+    assert set(QUERY_FILE_COLUMNS) <= set(queries.columns)
+    paths = write_queries(queries, tmp_path / "queries")
     c01, c02 = _cells(paths["C01"]), _cells(paths["C02"])
     assert c01[1][c01[0].index("value")] == "'@SUM(A1)"
     assert c02[1][c02[0].index("problem")] == '\'=HYPERLINK("x") could not be read'
