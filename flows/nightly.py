@@ -24,7 +24,9 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
+from prefect.utilities.annotations import quote
 
+from cohortflow import progress
 from cohortflow.errors import CohortflowError, FileNotReady
 from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
@@ -36,9 +38,10 @@ from models.primary import PrimaryResult
 from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared
+from transforms.pending import night_inputs, record_inputs
 from transforms.quality import QualityResult
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
-from transforms.staging.inbox import Rejection, unconfigured_centres
+from transforms.staging.inbox import HashCache, Rejection, unconfigured_centres
 from transforms.staging.mapping import CentreMapping, load_mappings_isolating
 from transforms.staging.order import export_warnings
 from transforms.staging.prepare import StagedExport, prepare_centre
@@ -121,29 +124,44 @@ def _only_when_not_ready(task, task_run, state) -> bool:
     cache_policy=NO_CACHE,  # unchanged files are skipped by content hash, not by a cache
 )
 def prepare_centre_task(
-    inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]], settle_seconds: float
+    inbox: Path,
+    mapping: CentreMapping,
+    known: set[tuple[str, str]],
+    settle_seconds: float,
+    hashes: HashCache | None = None,
 ) -> list[StagedExport | Rejection]:
-    return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds)
+    return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds, hashes=hashes)
 
 
 @flow(name="prepare-centres")
 def prepare_centres(
-    inbox: Path, mappings: list[CentreMapping], known: set[tuple[str, str]], settle: float
+    inbox: Path,
+    mappings: list[CentreMapping],
+    known: set[tuple[str, str]],
+    settle: float,
+    hashes: HashCache | None = None,
 ) -> dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException]:
     """Every centre's new files read and mapped, concurrently; one outcome per centre."""
     delays = [settle * 2**i for i in range(NOT_READY_RETRIES)]
     futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
-        unmapped(inbox), mappings, unmapped(known), unmapped(settle)
+        unmapped(inbox), mappings, unmapped(known), unmapped(settle), unmapped(quote(hashes))
     )
     outcomes: dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException] = {}
-    for mapping, future in zip(mappings, futures, strict=True):
-        try:
-            outcomes[mapping.centre_id] = future.result()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # one centre's failure never stops the others
-            outcomes[mapping.centre_id] = exc  # (invariant 4; a library panic included)
+    with progress.step("Reading centres' new exports", total=len(mappings)) as step:
+        for mapping, future in zip(mappings, futures, strict=True):
+            outcomes[mapping.centre_id] = _outcome(future)
+            step.advance()
     return outcomes
+
+
+def _outcome(future) -> list[StagedExport | Rejection] | FileNotReady | BaseException:
+    """A centre's prepared files, or what stopped it (returned, never raised)."""
+    try:
+        return future.result()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # one centre's failure never stops the others
+        return exc  # (invariant 4; a library panic included)
 
 
 @task(name="refresh-views", cache_policy=NO_CACHE)  # its input is a live connection
@@ -177,6 +195,8 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
     """The night itself, the workspace's writer lock held."""
     secret = resolve_pseudonym_key(settings)
     mappings, broken = load_mappings_isolating(settings.centres_config)
+    with progress.step("Looking for new exports in the inbox"):
+        inputs = night_inputs(settings)  # files read only if new or changed (a cache)
     run_id = warehouse.new_run_id()
     result = NightResult(run_id, settings.workspace, broken_mappings=broken)
     unconfigured = unconfigured_centres(settings.inbox, mappings)
@@ -189,7 +209,7 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
     try:
         # one key per warehouse: another key is refused before any write, even a run row
         warehouse.check_key(con, secret, inbox=settings.inbox, mappings=mappings)
-        warehouse.start_run(con, run_id)
+        warehouse.start_run(con, run_id, kind="night")
         known = warehouse.known_files(con) - warehouse.files_to_restage(
             con, {k: h for m in mappings.values() for k, h in m.content_hashes().items()}
         )  # a file loaded under a mapping changed since is read again
@@ -197,7 +217,7 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
             # Prefect types with_options for runners of its base future type only
             runner = centre_task_runner(settings)
             prepare = prepare_centres.with_options(task_runner=runner)  # type: ignore[arg-type]
-            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds)
+            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds, inputs.hashes)
             _load_centres(con, outcomes, result, secret)
             del outcomes  # memory holds one group's exports at a time
         result.reevaluated = reevaluate_waiting(con, settings.inbox, mappings, run_id, secret)
@@ -205,6 +225,8 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
         if check_quality:
             _check_quality(con, result, settings, sorted({*mappings, *broken}))
         _publish_for_readers(con, result, settings)
+        if check_quality and _clean(result):  # the next night with these inputs: nothing to do
+            record_inputs(con, run_id, inputs.digest)
     except BaseException as exc:
         warehouse.finish_run(con, run_id, status="failed", message=warehouse.why_failed(exc))
         raise
@@ -212,6 +234,14 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
         con.close()
     _publish_prefect_artifacts(result)
     return _final_state(result, logger)
+
+
+def _clean(result: NightResult) -> bool:
+    """A night whose rerun on the same inputs would do nothing more: every centre read,
+    nothing deferred, checked and published; no export held back for a date to come."""
+    future = [f for f in result.files if f.status == "rejected" and "in the future" in str(f.error)]
+    problems = result.failed_centres or result.waiting or result.quality_error
+    return not (problems or result.publication_error or future)
 
 
 def _check_quality(con, result: NightResult, settings: Settings, centres: list[str]) -> None:
@@ -227,7 +257,8 @@ def _publish_for_readers(con, result: NightResult, settings: Settings) -> None:
     """The committed night becomes what analysts read; a failed copy fails the flow loudly
     (readers keep the previous night's copy), never the run already recorded."""
     try:
-        result.published = warehouse.publish_read_copy(con, settings.warehouse)
+        with progress.step("Publishing the copy for readers"):
+            result.published = warehouse.publish_read_copy(con, settings.warehouse)
     except Exception as exc:
         result.publication_error = f"{type(exc).__name__}: {exc}"
         get_run_logger().error("read-only copy not published: %s", result.publication_error)
@@ -257,7 +288,8 @@ def _close_night(con, result: NightResult, settings: Settings, fit_models: bool)
         result.quarantine_csv = quarantine_csv
         result.quarantine_reasons = warehouse.quarantine_reasons(con, run_id)
     result.snapshot_id = warehouse.snapshot_id(con)
-    refresh_views_task(con, result.snapshot_id)
+    with progress.step("Analysis views"):
+        refresh_views_task(con, result.snapshot_id)
     result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
     if fit_models and result.data_changed:
         fitted = fit_models_task(con, settings.artifacts / run_id, run_id, result.snapshot_id)
