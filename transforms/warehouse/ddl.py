@@ -141,6 +141,16 @@ CREATE TABLE IF NOT EXISTS dq_queries (
 );
 """
 
+# Per centre, the moments (n, mean, sum of squared deviations) of each score the
+# distribution checks compare across centres: a quality run that re-checks only the
+# centres whose data changed reads the others' from here (transforms/quality/plausibility).
+QUALITY_MOMENTS_DDL = """
+CREATE TABLE IF NOT EXISTS dq_centre_moments (
+    score VARCHAR NOT NULL, centre_id VARCHAR NOT NULL, n BIGINT NOT NULL,
+    mean DOUBLE NOT NULL, m2 DOUBLE NOT NULL
+)
+"""
+
 PULLS_DDL = """
 CREATE TABLE IF NOT EXISTS pulls (
     pulled_at TIMESTAMP NOT NULL, os_user VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
