@@ -42,3 +42,12 @@ class KeyMismatch(CohortflowError):
     """The pseudonymisation key is not the one the warehouse was built with (or cannot be
     confirmed to be): nothing was written, since another key would give every patient a
     second pseudonym. The message never holds the key, only when its fingerprint was kept."""
+
+
+def did_you_mean(word: str, choices) -> str:
+    """'; did you mean X?' naming the closest of ``choices`` to a mistyped ``word`` (a
+    table, column, centre, mapping key or command), or '' when none is close."""
+    import difflib  # only when a mistake is being explained
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

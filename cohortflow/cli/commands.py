@@ -17,7 +17,7 @@ from pathlib import Path
 from cohortflow import progress
 from cohortflow.cli import parser, shortcuts
 from cohortflow.cli.preconditions import report_broken_mappings, writer_lock
-from cohortflow.errors import CohortflowError
+from cohortflow.errors import CohortflowError, did_you_mean
 from cohortflow.settings import DEMO_PSEUDONYM_KEY, Settings, configure_prefect
 
 DEMO_MARKER = ".cohortflow-demo"
@@ -299,7 +299,7 @@ def _require_workspace(settings: Settings) -> None:
     if root.is_dir():
         return
     siblings = [p.name for p in root.parent.iterdir() if p.is_dir()] if root.parent.is_dir() else []
-    hint = parser.did_you_mean(root.name, siblings)
+    hint = did_you_mean(root.name, siblings)
     raise CohortflowError(
         f"workspace {root} does not exist{hint} (give --workspace DIR or set COHORTFLOW_HOME)"
     )

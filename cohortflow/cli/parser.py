@@ -7,10 +7,11 @@ or choice is answered with the closest valid one ("did you mean ...?").
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 from pathlib import Path
 from typing import NoReturn
+
+from cohortflow.errors import did_you_mean
 
 KEY_NOTE = (
     "The pseudonymisation key comes from COHORTFLOW_PSEUDONYM_KEY (or a Prefect Secret "
@@ -20,12 +21,6 @@ KEY_NOTE = (
 WORKSPACE_NOTE = (
     "Every command takes --workspace DIR (default: $COHORTFLOW_HOME, else ./cohortflow-data)."
 )
-
-
-def did_you_mean(word: str, choices, *, what: str = "") -> str:
-    """' (did you mean X?)' for the closest of ``choices``, or '' when none is close."""
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}{' ' + what if what else ''}?" if close else ""
 
 
 class Parser(argparse.ArgumentParser):

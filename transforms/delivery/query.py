@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from cohortflow.errors import did_you_mean
 from transforms import warehouse
 from transforms.delivery.catalogue import PULLABLE
 from transforms.delivery.errors import PullError, UnknownColumn, UnknownTable
@@ -40,7 +41,10 @@ def make_query(
 ) -> PullQuery:
     """A checked query: the table is validated here, before any SQL is built."""
     if table not in PULLABLE:
-        raise UnknownTable(f"unknown table {table!r}: choose one of {', '.join(PULLABLE)}")
+        raise UnknownTable(
+            f"unknown table {table!r}{did_you_mean(table, PULLABLE)} "
+            f"(choose one of {', '.join(PULLABLE)})"
+        )
     columns, centres, months = _as_tuple(columns), _as_tuple(centres), _as_tuple(months)
     centres = None if centres is None else tuple(str(c) for c in centres)
     if columns is not None and (not columns or len(set(columns)) < len(columns)):
@@ -72,8 +76,9 @@ def _output_columns(frame: pl.DataFrame, query: PullQuery) -> list[str]:
     unknown = [c for c in query.columns if c not in frame.columns]
     if unknown:
         raise UnknownColumn(
-            f"unknown column {', '.join(map(repr, unknown))} in {query.table}: "
-            f"valid columns are {', '.join(frame.columns)}"
+            f"unknown column {', '.join(map(repr, unknown))} in {query.table}"
+            f"{did_you_mean(unknown[0], frame.columns)} "
+            f"(valid columns are {', '.join(frame.columns)})"
         )
     extra = [c for c in warehouse.LINEAGE_COLUMNS if c in frame.columns] if query.lineage else []
     return [*query.columns, *[c for c in extra if c not in query.columns]]
@@ -99,7 +104,8 @@ def _filter_warnings(frame: pl.DataFrame, kept: pl.DataFrame, query: PullQuery) 
         present = set(frame[column].to_list()) if asked is not None else set()
         missing = [str(v) for v in asked or () if v not in present]
         if missing:
-            warnings.append(f"no rows in {query.table} for {what} {', '.join(missing)}")
+            hint = did_you_mean(missing[0], present) if what == "centre" else ""
+            warnings.append(f"no rows in {query.table} for {what} {', '.join(missing)}{hint}")
     if kept.height == 0:
         warnings.append(f"no rows to pull from {query.table}: the output has the header only")
     return warnings
