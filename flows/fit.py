@@ -72,6 +72,9 @@ def _model_artifact(study: StudyResults, snapshot: str) -> None:
     lines = [f"# Models (snapshot `{snapshot}`)"]
     for block in blocks:
         lines += ["", *headline.as_markdown(block)]
+    for name in study.carried:  # the refit policy's (models/policy.py)
+        entry = study.as_of[name]
+        lines.append(f"- {name}: carried over, as of snapshot `{entry['snapshot_id']}`")
     folder = study.manifest.parent
     lines += ["", f"Published files (`{folder}`):", ""]
     lines += [f"- [{p.name}]({p.as_uri()})" for p in sorted(folder.iterdir())]

@@ -24,7 +24,6 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
-from prefect.utilities.annotations import quote
 
 from cohortflow import progress
 from cohortflow.errors import CohortflowError, FileNotReady
@@ -38,10 +37,10 @@ from models.primary import PrimaryResult
 from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared
-from transforms.pending import night_inputs, record_inputs
+from transforms.pending import INBOX_CACHE, night_inputs, record_inputs
 from transforms.quality import QualityResult
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
-from transforms.staging.inbox import HashCache, Rejection, unconfigured_centres
+from transforms.staging.inbox import Rejection, load_hash_cache, unconfigured_centres
 from transforms.staging.mapping import CentreMapping, load_mappings_isolating
 from transforms.staging.order import export_warnings
 from transforms.staging.prepare import StagedExport, prepare_centre
@@ -128,9 +127,10 @@ def prepare_centre_task(
     mapping: CentreMapping,
     known: set[tuple[str, str]],
     settle_seconds: float,
-    hashes: HashCache | None = None,
+    hashes: Path | None = None,
 ) -> list[StagedExport | Rejection]:
-    return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds, hashes=hashes)
+    cache = load_hash_cache(hashes) if hashes is not None else None  # a path: see below
+    return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds, hashes=cache)
 
 
 @flow(name="prepare-centres")
@@ -139,12 +139,16 @@ def prepare_centres(
     mappings: list[CentreMapping],
     known: set[tuple[str, str]],
     settle: float,
-    hashes: HashCache | None = None,
+    hashes: Path | None = None,
 ) -> dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException]:
-    """Every centre's new files read and mapped, concurrently; one outcome per centre."""
+    """Every centre's new files read and mapped, concurrently; one outcome per centre.
+
+    ``hashes``: the inbox's content-hash cache file (``transforms.pending``), passed by
+    path: a subflow's parameters go to the Prefect API, and thousands of entries don't.
+    """
     delays = [settle * 2**i for i in range(NOT_READY_RETRIES)]
     futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
-        unmapped(inbox), mappings, unmapped(known), unmapped(settle), unmapped(quote(hashes))
+        unmapped(inbox), mappings, unmapped(known), unmapped(settle), unmapped(hashes)
     )
     outcomes: dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException] = {}
     with progress.step("Reading centres' new exports", total=len(mappings)) as step:
@@ -217,7 +221,8 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
             # Prefect types with_options for runners of its base future type only
             runner = centre_task_runner(settings)
             prepare = prepare_centres.with_options(task_runner=runner)  # type: ignore[arg-type]
-            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds, inputs.hashes)
+            cache = settings.workspace / INBOX_CACHE
+            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds, cache)
             _load_centres(con, outcomes, result, secret)
             del outcomes  # memory holds one group's exports at a time
         result.reevaluated = reevaluate_waiting(con, settings.inbox, mappings, run_id, secret)

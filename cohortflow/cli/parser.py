@@ -34,6 +34,15 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Descriptions wrapped to the terminal; the examples block kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def _sub(sub, name: str, help_text: str, description: str, examples: str, **kwargs):
     """A subcommand with its one-line help, a description and an examples block."""
     return sub.add_parser(
@@ -41,7 +50,7 @@ def _sub(sub, name: str, help_text: str, description: str, examples: str, **kwar
         help=help_text,
         description=description,
         epilog=f"examples:\n{examples}\n\n{WORKSPACE_NOTE}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
         **kwargs,
     )
 

@@ -182,6 +182,22 @@ def _model_lines(result, truth_path: Path | None) -> list[str]:
         lines.append(f"  simulator's true mean slope per month: {truth['expected_slope']:+.3f}")
     if getattr(result, "study", None) is not None:
         lines += ["", *headline.as_text(headline.secondary_block(result.study))]
+        lines += carried_lines(result.study)
+    return lines
+
+
+def carried_lines(study) -> list[str]:
+    """The models the refit policy carried over, each with the snapshot it is as of."""
+    carried = getattr(study, "carried", [])
+    if not carried:
+        return []
+    lines = ["  carried over (refit policy, models/policy.py; refit weekly or on growth):"]
+    for name in carried:
+        entry = study.as_of[name]
+        lines.append(
+            f"    {name:<13} as of snapshot {entry['snapshot_id']} (run {entry['run_id']}, "
+            f"fitted {entry['fitted_at'][:16].replace('T', ' ')} UTC)"
+        )
     return lines
 
 
