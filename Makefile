@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast typecheck lint clean docs check-server report-screenshot bench bench-registry
+.PHONY: demo test test-fast typecheck lint clean docs check-server check-packaging report-screenshot bench bench-registry
 
 demo: $(VENV)/.installed
 	$(BIN)/cohortflow demo
@@ -42,16 +42,23 @@ docs: $(VENV)/.installed
 check-server: $(VENV)/.installed
 	$(BIN)/python scripts/check_prefect_server.py
 
+# Build the wheel and an editable install in a throw-away venv; fail on any build warning.
+check-packaging: $(VENV)/.installed
+	$(BIN)/python scripts/check_packaging.py
+
 # The last data-quality report of ./cohortflow-data rendered by headless Chromium (apt: chromium).
 report-screenshot: $(VENV)/.installed
 	$(BIN)/python scripts/screenshot_report.py cohortflow-data
 
 # Benchmarks (not tests): the primary model's fit; a night (ingestion against raw DuckDB and
-# pandas, views, data quality, models). Prints tables.
+# pandas, views, data quality, models); the night through the CLI at 100,000 patients (full,
+# nothing new, fit with nothing due, one file of one centre changed). Prints tables.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.lmm
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.night --patients 100000 --centres 100
 
 # The night at registry scale: 1,000,000 patients in 500 centres (about 20 min, 3 GB).
 bench-registry: $(VENV)/.installed
 	$(BIN)/python -m bench.ingest --patients 1000000 --centres 500
+	$(BIN)/python -m bench.night --patients 1000000 --centres 500
