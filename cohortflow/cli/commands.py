@@ -139,8 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with writer_lock(settings, "run" if args.fit_models else "ingest"):
         _check_warehouse_free(settings)
         report_broken_mappings(settings)  # named now; only all of them broken stops the night
-        with progress.step("Looking for new exports in the inbox"):
-            nothing = shortcuts.nothing_to_run(settings, fit_models=args.fit_models)
+        nothing = shortcuts.nothing_to_run(settings, fit_models=args.fit_models)
         if nothing:
             print(nothing)
             return 0

@@ -137,12 +137,12 @@ def runs_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
         })
             ORDER BY started_at DESC LIMIT {RUNS_SHOWN}""",
     )
-    head = f"  {'run':<24} {'kind':<7} {'status':<22} {'started (UTC)':<16} {'loaded':>9} "
+    head = f"  {'run':<24} {'kind':<7} {'status':<20} {'started (UTC)':<16} {'loaded':>9} "
     lines = [head + f"{'quarant.':>8}  models", f"  {'-' * (WIDTH - 4)}"]
     for r in rows:
         models = {True: "yes", False: "-"}.get(r["models_published"], "")
         lines.append(
-            f"  {r['run_id']:<24} {r['kind']:<7} {str(r['status'])[:22]:<22} "
+            f"  {r['run_id']:<24} {r['kind']:<7} {str(r['status'])[:20]:<20} "
             f"{r['started_at']:%Y-%m-%d %H:%M} {_n(r['rows_loaded']):>9} "
             f"{_n(r['rows_quarantined']):>8}  {models}"
         )
