@@ -37,7 +37,7 @@ from models.primary import PrimaryResult
 from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared
-from transforms.pending import INBOX_CACHE, night_inputs, record_inputs
+from transforms.pending import INBOX_CACHE, centres_to_prepare, night_inputs, record_inputs
 from transforms.quality import QualityResult
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
 from transforms.staging.inbox import Rejection, load_hash_cache, unconfigured_centres
@@ -217,7 +217,10 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
         known = warehouse.known_files(con) - warehouse.files_to_restage(
             con, {k: h for m in mappings.values() for k, h in m.content_hashes().items()}
         )  # a file loaded under a mapping changed since is read again
-        for group in centre_groups(list(mappings.values()), settings.centres_per_batch):
+        busy = centres_to_prepare(
+            settings.inbox, list(mappings.values()), known, inputs.hashes, settings.settle_seconds
+        )  # the centres with a new, changed, refused or unsettled file: the others, no task
+        for group in centre_groups(busy, settings.centres_per_batch):
             # Prefect types with_options for runners of its base future type only
             runner = centre_task_runner(settings)
             prepare = prepare_centres.with_options(task_runner=runner)  # type: ignore[arg-type]

@@ -25,11 +25,16 @@ import duckdb
 from cohortflow.settings import Settings
 from transforms.staging.inbox import (
     HashCache,
+    discover_centre_files,
     file_hash,
     load_hash_cache,
+    outside,
     refresh_hashes,
+    refused_entries,
     save_hash_cache,
+    settling,
 )
+from transforms.staging.mapping import CentreMapping
 
 INBOX_CACHE = Path(".cache") / "inbox-hashes.json"  # in the workspace
 DIGEST_VERSION = 1  # bump when what a night reads changes meaning
@@ -103,3 +108,29 @@ def _quality_checked(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     except duckdb.Error:
         return False
     return bool(found[0][0])
+
+
+def centres_to_prepare(
+    inbox: Path,
+    mappings: list[CentreMapping],
+    known: set[tuple[str, str]],
+    hashes: HashCache,
+    settle_seconds: float,
+) -> list[CentreMapping]:
+    """The centres with something for tonight: a new or changed export (or one rejected
+    before: it is tried again), an entry that is refused (reported every night), or a
+    file still being copied (waited for). The others would prepare nothing: no Prefect
+    task is made for them (at 500 centres, a task each costs more than the night's work).
+    """
+    known_hashes = {h for h, _ in known}
+    busy = []
+    for mapping in mappings:
+        folder = inbox / mapping.centre_id
+        if (
+            refused_entries(inbox, mapping)
+            or outside(folder, inbox)
+            or discover_centre_files(inbox, mapping, known, hashes)
+            or settling(folder, settle_seconds, known=known_hashes, hashes=hashes).waiting
+        ):
+            busy.append(mapping)
+    return busy

@@ -55,3 +55,28 @@ def test_pending_needs_the_last_night_to_be_clean_and_last(workspace):
     warehouse.finish_run(con, "run-2", status="completed", snapshot_id=snapshot)
     assert unchanged_since(con, digest) is None
     con.close()
+
+
+def test_pending_prepares_only_the_centres_with_something_new(workspace):
+    """After a night, no centre has work; a changed export, a partial copy and a link
+    each give their centre (and only it) a task."""
+    from transforms.pending import centres_to_prepare
+    from transforms.staging.mapping import load_all_mappings
+
+    settings = Settings(workspace)
+    con, _ = night(workspace, "run-1")
+    known = warehouse.known_files(con)
+    con.close()
+    mappings = list(load_all_mappings(workspace / "centres").values())
+
+    def busy() -> list[str]:
+        hashes = night_inputs(settings).hashes
+        chosen = centres_to_prepare(workspace / "inbox", mappings, known, hashes, 0.0)
+        return [m.centre_id for m in chosen]
+
+    assert busy() == []
+    export = workspace / "inbox" / "C01" / "C01_followup_20170922.csv"
+    export.write_bytes(export.read_bytes().replace(b"\n", b"\r\n", 1))
+    (workspace / "inbox" / "C02" / "next_export.csv.part").write_text("copying")
+    (workspace / "inbox" / "C04" / "elsewhere.csv").symlink_to(export)
+    assert busy() == ["C01", "C02", "C04"]
