@@ -143,8 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if nothing:
             print(nothing)
             return 0
-        shortcuts.warm_up_quality_imports()  # during the Prefect server's start
+        warm_up = shortcuts.warm_up_imports()  # during the Prefect server's start
         with _prefect(settings):
+            warm_up.join()
             from flows.secrets import resolve_pseudonym_key
 
             secret = resolve_pseudonym_key(settings)  # a missing key, before the flow too

@@ -16,6 +16,7 @@ the flow then decides as it always did.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import threading
@@ -104,20 +105,30 @@ def nothing_to_run(settings: Settings, *, fit_models: bool) -> str | None:
     )
 
 
-def warm_up_quality_imports() -> threading.Thread:
-    """Import Great Expectations (about 5 s) and matplotlib on a background thread while
-    the Prefect server starts (a wait on another process), so the quality step later
-    finds them loaded. Daemon: it never holds the command up."""
+WARM_UP = (
+    "models.suite",  # statsmodels, scipy: about 5 s
+    "models.headline",
+    "transforms.ingest",  # pandera
+    "transforms.quality.run",
+    "great_expectations",  # about 5 s
+    "matplotlib.pyplot",  # the quality report's figures
+)
+
+
+def warm_up_imports() -> threading.Thread:
+    """Import the night's heavy libraries on a background thread while the Prefect server
+    starts (the main thread only waits for another process then). None of them imports
+    Prefect, which must see the server's address first. Join the thread before importing
+    anything else: two threads importing at once could wait on each other's modules."""
     os.environ["GX_ANALYTICS_ENABLED"] = "false"  # as transforms.quality.gx: no network
+    os.environ.setdefault("MPLBACKEND", "Agg")  # no display: the report draws to PNG
 
     def _import() -> None:
-        try:
-            import great_expectations  # noqa: F401
-            import matplotlib
-
-            matplotlib.use("Agg")
-        except Exception:  # noqa: BLE001 - the quality step imports them again and reports
-            pass
+        for name in WARM_UP:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - imported again where used, and reported there
+                pass
 
     thread = threading.Thread(target=_import, name="warm-up-imports", daemon=True)
     thread.start()

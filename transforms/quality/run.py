@@ -121,18 +121,19 @@ def run_quality(
     queries = {centre: out_dir / "queries" / path.name for centre, path in staged.items()}
     card, breaches, changes = scorecard(results), breaches_of(results), status_changes(con, run_id)
     report = out_dir / "quality.html"
-    page = quality_report.render_report(
-        report,
-        run_id=run_id,
-        results=results,
-        scorecard=card,
-        completeness=qc.monthly_completeness(con, ctx.today),
-        quarantine=quarantine_by_centre(con),
-        trend=trend(con),
-        changes=changes,
-        data_docs=docs,
-        queries=queries,
-    )
+    with progress.step("Data-quality report"):
+        page = quality_report.render_report(
+            report,
+            run_id=run_id,
+            results=results,
+            scorecard=card,
+            completeness=qc.monthly_completeness(con, ctx.today),
+            quarantine=quarantine_by_centre(con),
+            trend=trend(con),
+            changes=changes,
+            data_docs=docs,
+            queries=queries,
+        )
     _move_into_place(out_dir, page)
     con.execute("UPDATE dq_runs SET report_path = ? WHERE run_id = ?", [str(report), run_id])
     markdown = quality_report.markdown(run_id, card, breaches, report)
