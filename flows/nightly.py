@@ -221,11 +221,7 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
             settings.inbox, list(mappings.values()), known, inputs.hashes, settings.settle_seconds
         )  # the centres with a new, changed, refused or unsettled file: the others, no task
         for group in centre_groups(busy, settings.centres_per_batch):
-            # Prefect types with_options for runners of its base future type only
-            runner = centre_task_runner(settings)
-            prepare = prepare_centres.with_options(task_runner=runner)  # type: ignore[arg-type]
-            cache = settings.workspace / INBOX_CACHE
-            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds, cache)
+            outcomes = _prepare(settings, group, known)
             _load_centres(con, outcomes, result, secret)
             del outcomes  # memory holds one group's exports at a time
         result.reevaluated = reevaluate_waiting(con, settings.inbox, mappings, run_id, secret)
@@ -250,6 +246,21 @@ def _clean(result: NightResult) -> bool:
     future = [f for f in result.files if f.status == "rejected" and "in the future" in str(f.error)]
     problems = result.failed_centres or result.waiting or result.quality_error
     return not (problems or result.publication_error or future)
+
+
+FEW_CENTRES = 4  # on threads, this many centres' tasks run in the night's own flow
+
+
+def _prepare(settings: Settings, group: list[CentreMapping], known: set[tuple[str, str]]):
+    """The centres' tasks: in the prepare-centres subflow (its task runner: threads or
+    Dask), or for a few centres on threads, in the night's own flow (a subflow costs about
+    two seconds of Prefect's bookkeeping, more than one centre's re-export)."""
+    args = (settings.inbox, group, known, settings.settle_seconds, settings.workspace / INBOX_CACHE)
+    if settings.task_runner == "threads" and len(group) <= FEW_CENTRES:
+        return prepare_centres.fn(*args)
+    # Prefect types with_options for runners of its base future type only
+    runner = centre_task_runner(settings)
+    return prepare_centres.with_options(task_runner=runner)(*args)  # type: ignore[arg-type]
 
 
 def _check_quality(con, result: NightResult, settings: Settings, centres: list[str]) -> None:

@@ -19,6 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -34,7 +35,9 @@ from transforms.staging.inbox import (
     save_hash_cache,
     settling,
 )
-from transforms.staging.mapping import CentreMapping
+
+if TYPE_CHECKING:  # Pandera behind it: not needed to tell whether there is work
+    from transforms.staging.mapping import CentreMapping
 
 INBOX_CACHE = Path(".cache") / "inbox-hashes.json"  # in the workspace
 DIGEST_VERSION = 1  # bump when what a night reads changes meaning

@@ -12,9 +12,10 @@ import time
 from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from schemas.forms import FORMS
-from transforms.staging.mapping import CentreMapping
+if TYPE_CHECKING:  # the schemas load Pandera (2 s): not for a look at the inbox alone
+    from transforms.staging.mapping import CentreMapping
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ def discover_centre_files(
     folder = inbox / mapping.centre_id
     if outside(folder, inbox):
         return []  # reported by refused_entries
+    from schemas.forms import FORMS  # see the imports above
+
     order = [*FORMS, UNRECOGNISED]
     found, seen = [], set(known)
     for path in _export_paths(folder):
