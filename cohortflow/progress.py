@@ -91,14 +91,14 @@ def step(description: str, total: int | None = None) -> Iterator[Step]:
 def showing(display: Display) -> Iterator[None]:
     """Show the steps run inside the block on ``display`` (the command line's choice)."""
     previous, _DISPLAY.current = _DISPLAY.current, display
-    live = isinstance(display, Bars)
+    live = display if isinstance(display, Bars) else None
     try:
-        if live:
-            display.open()
+        if live is not None:
+            live.open()
         yield
     finally:
-        if live:
-            display.close()
+        if live is not None:
+            live.close()
         _DISPLAY.current = previous
 
 

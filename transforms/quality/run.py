@@ -191,17 +191,18 @@ def run_checks(con, ctx: CheckContext, docs: Path | None, run_name: str) -> Outc
     """The DuckDB/polars checks, then (with ``docs``) the GX suites; with ``ctx.scope``,
     on those centres' rows only (GX not at all when no centre is to be checked)."""
     sql_checks = [c.check_id for c in ex.CHECKS if not c.expectations]
-    gx = docs is not None and (ctx.scope is None or len(ctx.scope) > 0)
+    gx_docs = docs if ctx.scope is None or len(ctx.scope) > 0 else None
     restricted = qc.only_centres(con, ctx.scope) if ctx.scope is not None else nullcontext()
     outcomes = []
-    with progress.step("Data-quality checks", total=len(sql_checks) + gx) as step, restricted:
+    total = len(sql_checks) + (gx_docs is not None)
+    with progress.step("Data-quality checks", total=total) as step, restricted:
         for check_id in sql_checks:
             outcomes.append(SQL_CHECKS[check_id](con, ctx))
             step.advance()
-        if gx:
+        if gx_docs is not None:
             from transforms.quality.gx import run_gx_checks  # GX import: ~5 s
 
-            outcomes.append(run_gx_checks(con, docs, run_name))
+            outcomes.append(run_gx_checks(con, gx_docs, run_name))
             step.advance()
     return Outcome(
         counts=pl.concat([o.counts for o in outcomes]),

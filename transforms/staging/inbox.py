@@ -311,7 +311,7 @@ def load_hash_cache(path: Path) -> HashCache:
     shortcut: an empty cache means every file is read once)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return HashCache({k: tuple(v) for k, v in raw["entries"].items()})  # type: ignore[misc]
+        return HashCache({k: tuple(v) for k, v in raw["entries"].items()})
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return HashCache()
 
