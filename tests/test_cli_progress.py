@@ -9,7 +9,10 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from cohortflow import progress
+from tests.nights import corrected_export
 
 SIMULATE = ["-m", "cohortflow.cli", "simulate", "--patients", "200", "--centres", "4"]
 PLAIN_DONE = re.compile(
@@ -77,3 +80,30 @@ def test_plain_lines_repeat_the_count_of_a_long_step(capsys):
     with progress.step("Unseen", total=1) as step:  # no display installed: silence
         step.advance()
     assert capsys.readouterr() == ("", "") and "Unseen" not in stream.getvalue()
+
+
+@pytest.mark.e2e
+def test_ingest_shows_its_steps_in_a_terminal_and_plain_lines_in_a_pipe(
+    prefect_harness, workspace, monkeypatch
+):
+    """The night's long steps (centres, forms, checks) as bars in a terminal; piped, the
+    whole output (Prefect's log lines included) has no control character."""
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    monkeypatch.setenv("COHORTFLOW_PSEUDONYM_KEY", "test-only-pseudonymisation-key")
+    monkeypatch.setenv("COHORTFLOW_SETTLE_SECONDS", "0")
+    ingest = ["-m", "cohortflow.cli", "ingest", "--workspace", str(workspace)]
+    code, screen = _in_terminal(ingest)
+    assert code == 0, screen
+    for step in ("Reading centres' new exports", "Validating and loading", "Data-quality checks"):
+        assert step in screen, step
+    assert "6/6" in screen and "\x1b[" in screen
+    corrected_export(workspace)
+    piped = subprocess.run([sys.executable, *ingest], capture_output=True, text=True, timeout=600)
+    assert piped.returncode == 0, piped.stderr
+    text = piped.stdout + piped.stderr
+    assert all(c == "\n" or " " <= c != "\x7f" for c in text), repr(text[:2000])
+    done = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Validating and loading forms: done"
+    assert re.search(done, piped.stderr, re.MULTILINE)
+    assert "1 files from 1 centres" in piped.stdout  # only C01 changed: one task, one file
