@@ -20,6 +20,7 @@ asserted: the figures go in the issue note.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import re
 import shutil
@@ -34,9 +35,11 @@ STEP_DONE = re.compile(r"^\S+ \S+ (?P<step>.+?): done \((?:[\d/]+, )?(?P<seconds
 
 
 def cohortflow(workspace: Path, *args: str) -> tuple[float, str, str]:
-    """One command in its own process, as a user (or cron) runs it; (seconds, out, err)."""
+    """One command in its own process, as a user (or cron) runs it; (seconds, out, err).
+    ``err`` starts with the command's start time (epoch seconds) on a line of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COHORTFLOW_", "PREFECT_"))}
     env |= {"COHORTFLOW_PSEUDONYM_KEY": KEY, "COHORTFLOW_SETTLE_SECONDS": "0"}
+    wall = time.time()
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "cohortflow.cli", *args, "--workspace", str(workspace)],
@@ -48,7 +51,32 @@ def cohortflow(workspace: Path, *args: str) -> tuple[float, str, str]:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"cohortflow {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return seconds, done.stdout, done.stderr
+    return seconds, done.stdout, f"{wall}\n{done.stderr}"
+
+
+FLOW_LOG = re.compile(
+    r"^(\d\d:\d\d:\d\d\.\d+) \| \w+ +\| Flow run '[^']+' - (Beginning flow run|Finished)"
+)
+
+
+def phases(seconds: float, stderr: str) -> str:
+    """Before the flow (CLI, checks, Prefect server, imports), the flow, and after it (logs
+    sent, server stopped, summary), from Prefect's own log times."""
+    wall, *lines = stderr.splitlines()
+    day = dt.datetime.fromtimestamp(float(wall))
+    found = [(m[2], m[1]) for m in map(FLOW_LOG.match, lines) if m]
+    begins = [t for what, t in found if what.startswith("Beginning")]
+    ends = [t for what, t in found if what == "Finished"]
+    if not begins or not ends:
+        return "no flow ran"
+
+    def at(clock: str) -> float:
+        moment = dt.datetime.combine(day.date(), dt.time.fromisoformat(clock))
+        return (moment - day).total_seconds()
+
+    before, flow = at(begins[0]), at(ends[-1]) - at(begins[0])
+    after = seconds - before - flow
+    return f"before the flow {before:.1f} s, the flow {flow:.1f} s, after it {after:.1f} s"
 
 
 def steps(stderr: str) -> dict[str, float]:
@@ -136,9 +164,9 @@ def report(args, origin, n_files, size, warehouse_mb, full, unchanged, fit, incr
         ("run: incremental night (1 file of 1 centre)", incremental),
     ):
         print(f"| {name:<46} | {seconds:>8.1f} | {seconds / full[0]:>6.1%} |")
-    for name, (_, _, err) in (("full night", full), ("incremental night", incremental)):
+    for name, (seconds, _, err) in (("full night", full), ("incremental night", incremental)):
         timed = ", ".join(f"{step} {s:.1f} s" for step, s in steps(err).items())
-        print(f"\n{name} by step: {timed}")
+        print(f"\n{name}: {phases(seconds, err)}; by step: {timed}")
     print(f"\nnothing new: {unchanged[1].strip()}\nfit: {fit[1].strip()}")
     carried = [line for line in incremental[1].splitlines() if "carried over" in line]
     print("incremental night's models: " + (" ".join(carried) or "every model refitted"))

@@ -42,6 +42,16 @@ MODEL_INPUTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The published tables ``summarise`` reads for the headline (a carried analysis's others,
+# e.g. a million patients' trajectory memberships, are linked, never loaded).
+HEADLINE_TABLES = (
+    "lmm_interaction_test",
+    "trajectory_selection",
+    "trajectory_groups",
+    "mediation_effects",
+)
+
+
 @dataclass
 class StudyResults:
     """The headline numbers (for a console summary) and where the full results are.
@@ -72,7 +82,8 @@ class SuiteRun:
     specification: Specification
     seconds: dict[str, float]
     failed: dict[str, str]
-    carried_tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    carried_tables: dict[str, pl.DataFrame] = field(default_factory=dict)  # for the headline
+    carried_files: dict[str, Path] = field(default_factory=dict)  # republished as they are
 
     @property
     def tables(self) -> dict[str, pl.DataFrame]:
@@ -162,7 +173,12 @@ def fit_and_publish_all(
         "refit_policy": policy.describe() | {"tonight": plan.reasons},
     }
     manifest = publish_results(
-        out_dir, run.tables, run_id=run_id, snapshot_id=snapshot_id, specification=specification
+        out_dir,
+        {name: t for f in run.fitted.values() for name, t in f.tables.items()},
+        run_id=run_id,
+        snapshot_id=snapshot_id,
+        specification=specification,
+        carried=run.carried_files,
     )
     study = summarise(run, manifest)
     study.as_of, study.carried = as_of, list(plan.carried)
@@ -170,15 +186,18 @@ def fit_and_publish_all(
 
 
 def _carry_over(run: SuiteRun, plan: policy.Plan, previous, last, options: Options) -> dict:
-    """The carried analyses' tables read back from the last publication (republished as
-    they are) with their specification entries; returns their ``as_of`` records."""
+    """The carried analyses' files from the last publication (republished byte for byte;
+    the few the headline reads are loaded) with their specification entries; returns
+    their ``as_of`` records."""
     as_of = {}
     for analysis in ANALYSES:
         if analysis.NAME not in plan.carried:
             continue
         kept = plan.carried[analysis.NAME]
         for table in kept.tables:
-            run.carried_tables[table] = pl.read_parquet(previous.parent / f"{table}.parquet")
+            run.carried_files[table] = previous.parent / f"{table}.parquet"
+            if table in HEADLINE_TABLES:
+                run.carried_tables[table] = pl.read_parquet(run.carried_files[table])
         for name in analysis.specification(options):
             run.specification[name] = last["specification"].get(name, {})
         as_of[analysis.NAME] = kept.as_dict()
