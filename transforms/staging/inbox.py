@@ -299,11 +299,17 @@ def refresh_hashes(
             digest = cache.cached(path, before, moment)
             hashed_at = cache.entries[str(path)][5] if digest is not None else moment
             if digest is None:
-                digest = file_hash(path.read_bytes())
+                digest = _hash_file(path)
             listing[str(path.relative_to(inbox))] = digest
             if _identity(path.stat()) == _identity(before):
                 entries[str(path)] = (*_identity(before), digest, hashed_at)
     return HashCache(entries), listing
+
+
+def _hash_file(path: Path) -> str:
+    """A file's content hash, read in blocks (memory stays small whatever its size)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def load_hash_cache(path: Path) -> HashCache:

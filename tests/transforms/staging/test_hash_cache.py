@@ -19,15 +19,15 @@ from transforms.staging.mapping import load_all_mappings
 
 
 def _count_reads(monkeypatch) -> list[str]:
-    """Record every content hash computed (each means a file was read)."""
+    """Record every file hashed (each means a file was read), by its content hash."""
     read: list[str] = []
-    real = inbox.file_hash
+    real = inbox._hash_file
 
-    def counted(content: bytes) -> str:
-        read.append(real(content))
+    def counted(path) -> str:
+        read.append(real(path))
         return read[-1]
 
-    monkeypatch.setattr(inbox, "file_hash", counted)
+    monkeypatch.setattr(inbox, "_hash_file", counted)
     return read
 
 
