@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast typecheck lint clean docs check-server report-screenshot results-screenshot bench bench-registry
+.PHONY: demo test test-fast typecheck lint clean docs check-server check-packaging report-screenshot results-screenshot bench bench-registry
 
 demo: $(VENV)/.installed
 	$(BIN)/cohortflow demo
@@ -42,6 +42,10 @@ docs: $(VENV)/.installed
 check-server: $(VENV)/.installed
 	$(BIN)/python scripts/check_prefect_server.py
 
+# Build the wheel and an editable install in a throw-away venv; fail on any build warning.
+check-packaging: $(VENV)/.installed
+	$(BIN)/python scripts/check_packaging.py
+
 # The last data-quality report of ./cohortflow-data rendered by headless Chromium (apt: chromium).
 report-screenshot: $(VENV)/.installed
 	$(BIN)/python scripts/screenshot_report.py cohortflow-data docs/quality-report.png 1100
@@ -52,14 +56,18 @@ results-screenshot: $(VENV)/.installed
 	$(BIN)/python scripts/screenshot_report.py cohortflow-data docs/results.png --page results.html --height 2700
 
 # Benchmarks (not tests): the primary model's fit; a night (ingestion against raw DuckDB and
-# pandas, views, data quality, models); the trajectory analysis's recovery of the simulator's
-# groups (10 seeds x 2,000 patients) and its time at 100,000 and 1,000,000 patients. Prints tables.
+# pandas, views, data quality, models); the night through the CLI at 100,000 patients (full,
+# nothing new, fit with nothing due, one file of one centre changed); the trajectory
+# analysis's recovery of the simulator's groups (10 seeds x 2,000 patients) and its time at
+# 100,000 and 1,000,000 patients. Prints tables.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.lmm
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.night --patients 100000 --centres 100
 	$(BIN)/python -m bench.trajectory recovery
 	$(BIN)/python -m bench.trajectory speed
 
 # The night at registry scale: 1,000,000 patients in 500 centres (about 20 min, 3 GB).
 bench-registry: $(VENV)/.installed
 	$(BIN)/python -m bench.ingest --patients 1000000 --centres 500
+	$(BIN)/python -m bench.night --patients 1000000 --centres 500

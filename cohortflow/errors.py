@@ -133,3 +133,12 @@ def full_disk(path: str | os.PathLike) -> StorageError | None:
     if stats.f_bavail * stats.f_frsize >= FULL_BELOW_BYTES:
         return None
     return StorageError(path, errno.ENOSPC)
+
+
+def did_you_mean(word: str, choices) -> str:
+    """'; did you mean X?' naming the closest of ``choices`` to a mistyped ``word`` (a
+    table, column, centre, mapping key or command), or '' when none is close."""
+    import difflib  # only when a mistake is being explained
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -7,6 +7,8 @@ fit writes the living study report, ``reports/<run>/results.html`` (models.repor
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +18,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from cohortflow import progress
 from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
 from flows.naming import new_run_name, run_name_or_new
-from models import headline
+from models import headline, policy
 from models.primary import PrimaryResult
 from models.publish import withdraw_unpublished
 from models.report import write_results_report
@@ -44,14 +47,26 @@ class FitResult:
 
 @task(name="fit-and-publish-models", cache_policy=NO_CACHE)  # input: a live connection
 def fit_models_task(
-    con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str, snapshot: str, report_dir: Path
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    run_id: str,
+    snapshot: str,
+    report_dir: Path,
+    force: bool = False,
 ) -> FitResult:
     withdrawn = withdraw_unpublished(out_dir.parent, warehouse.runs_never_published(con))
     for run in withdrawn:
         get_run_logger().warning("results of run %s withdrawn: that run never committed", run)
         (report_dir.parent / run / "results.html").unlink(missing_ok=True)  # and their report
+    with progress.step("Reading the analysis views for the models"):
+        views = warehouse.analysis_views(con, MODEL_INPUTS)
     study = fit_and_publish_all(
-        warehouse.analysis_views(con, MODEL_INPUTS), out_dir, run_id=run_id, snapshot_id=snapshot
+        views,
+        out_dir,
+        run_id=run_id,
+        snapshot_id=snapshot,
+        previous=last_manifest(con, out_dir.parent),
+        force=force,  # else the refit policy (models.policy) picks what to refit
     )
     for step, error in study.failed.items():
         get_run_logger().warning("model %s not fitted: %s", step, error)
@@ -87,8 +102,11 @@ def _model_artifact(study: StudyResults, snapshot: str, report: Path | None) -> 
     lines = [f"# Models (snapshot `{snapshot}`)"]
     for block in blocks:
         lines += ["", *headline.as_markdown(block)]
-    if report is not None:
-        lines += ["", f"Results report: [{report.name}]({report.as_uri()})"]
+    for name in study.carried:  # the refit policy's (models/policy.py)
+        entry = study.as_of[name]
+        lines.append(f"- {name}: carried over, as of snapshot `{entry['snapshot_id']}`")
+    if report is not None:  # a path, not a file:// link: it does nothing from the web UI
+        lines += ["", f"Results report: `{report}` (on the machine that runs cohortflow)"]
     folder = study.manifest.parent
     lines += ["", f"Published files (`{folder}`):", ""]
     lines += [f"- `{p.name}`" for p in sorted(folder.iterdir())]  # file:// links do nothing
@@ -119,13 +137,20 @@ def _refit(settings: Settings, force: bool) -> FitResult:
     try:
         if settings.pseudonym_key is not None:  # none needed; a wrong one is refused
             warehouse.check_reader_key(con, settings.require_key())
-        warehouse.start_run(con, run_id)
+        warehouse.start_run(con, run_id, kind="fit")
         snapshot = warehouse.snapshot_id(con)
         warehouse.refresh_views(con, snapshot)
         result = FitResult(run_id, snapshot)
-        if force or snapshot != warehouse.last_published_snapshot(con):
+        manifest = last_manifest(con, settings.artifacts)
+        last = json.loads(manifest.read_text()) if manifest else None
+        if force or policy.due(last, snapshot, dt.datetime.now(dt.UTC)):
             result = fit_models_task(
-                con, settings.artifacts / run_id, run_id, snapshot, settings.reports / run_id
+                con,
+                settings.artifacts / run_id,
+                run_id,
+                snapshot,
+                settings.reports / run_id,
+                force,
             )
         else:
             print(f"snapshot {snapshot} is already published: nothing to refit (force=True to)")
@@ -143,3 +168,12 @@ def _refit(settings: Settings, force: bool) -> FitResult:
     finally:
         con.close()
     return result
+
+
+def last_manifest(con: duckdb.DuckDBPyConnection, artifacts: Path) -> Path | None:
+    """The manifest of the last published results (what the refit policy carries from)."""
+    row = warehouse.first_row(
+        con, "SELECT run_id FROM runs WHERE models_published ORDER BY run_seq DESC LIMIT 1"
+    )
+    path = artifacts / row[0] / "manifest.json" if row else None
+    return path if path is not None and path.exists() else None

@@ -25,6 +25,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
+from cohortflow import progress
 from cohortflow.errors import CohortflowError, FileNotReady, storage_error
 from cohortflow.locks import writer_lock
 from cohortflow.settings import Settings
@@ -37,10 +38,11 @@ from models.primary import PrimaryResult
 from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared
+from transforms.pending import INBOX_CACHE, centres_to_prepare, night_inputs, record_inputs
 from transforms.quality import QualityResult
 from transforms.quality.outbox import write_outbound_files
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
-from transforms.staging.inbox import Rejection, unconfigured_centres
+from transforms.staging.inbox import Rejection, load_hash_cache, unconfigured_centres
 from transforms.staging.limits import ReadLimits
 from transforms.staging.mapping import CentreMapping, load_mappings_isolating
 from transforms.staging.order import export_warnings
@@ -135,8 +137,12 @@ def prepare_centre_task(
     known: set[tuple[str, str]],
     settle_seconds: float,
     limits: ReadLimits,
+    hashes: Path | None = None,
 ) -> list[StagedExport | Rejection]:
-    return prepare_centre(inbox, mapping, known, settle_seconds=settle_seconds, limits=limits)
+    cache = load_hash_cache(hashes) if hashes is not None else None  # a path: see below
+    return prepare_centre(
+        inbox, mapping, known, settle_seconds=settle_seconds, limits=limits, hashes=cache
+    )
 
 
 @flow(name="prepare-centres")
@@ -146,21 +152,38 @@ def prepare_centres(
     known: set[tuple[str, str]],
     settle: float,
     limits: ReadLimits,
+    hashes: Path | None = None,
 ) -> dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException]:
-    """Every centre's new files read and mapped, concurrently; one outcome per centre."""
+    """Every centre's new files read and mapped, concurrently; one outcome per centre.
+
+    ``hashes``: the inbox's content-hash cache file (``transforms.pending``), passed by
+    path: a subflow's parameters go to the Prefect API, and thousands of entries don't.
+    """
     delays = [settle * 2**i for i in range(NOT_READY_RETRIES)]
     futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
-        unmapped(inbox), mappings, unmapped(known), unmapped(settle), unmapped(limits)
+        unmapped(inbox),
+        mappings,
+        unmapped(known),
+        unmapped(settle),
+        unmapped(limits),
+        unmapped(hashes),
     )
     outcomes: dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException] = {}
-    for mapping, future in zip(mappings, futures, strict=True):
-        try:
-            outcomes[mapping.centre_id] = future.result()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # one centre's failure never stops the others
-            outcomes[mapping.centre_id] = exc  # (invariant 4; a library panic included)
+    with progress.step("Reading centres' new exports", total=len(mappings)) as step:
+        for mapping, future in zip(mappings, futures, strict=True):
+            outcomes[mapping.centre_id] = _outcome(future)
+            step.advance()
     return outcomes
+
+
+def _outcome(future) -> list[StagedExport | Rejection] | FileNotReady | BaseException:
+    """A centre's prepared files, or what stopped it (returned, never raised)."""
+    try:
+        return future.result()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # one centre's failure never stops the others
+        return exc  # (invariant 4; a library panic included)
 
 
 @task(name="refresh-views", cache_policy=NO_CACHE)  # its input is a live connection
@@ -194,6 +217,8 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
     """The night itself, the workspace's writer lock held."""
     secret = resolve_pseudonym_key(settings)
     mappings, broken = load_mappings_isolating(settings.centres_config)
+    with progress.step("Looking for new exports in the inbox"):
+        inputs = night_inputs(settings)  # files read only if new or changed (a cache)
     run_id = run_name_or_new()
     result = NightResult(run_id, settings.workspace, broken_mappings=broken)
     unconfigured = unconfigured_centres(settings.inbox, mappings)
@@ -206,16 +231,15 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
     try:
         # one key per warehouse: another key is refused before any write, even a run row
         warehouse.check_key(con, secret, inbox=settings.inbox, mappings=mappings)
-        warehouse.start_run(con, run_id)
+        warehouse.start_run(con, run_id, kind="night")
         known = warehouse.known_files(con) - warehouse.files_to_restage(
             con, {k: h for m in mappings.values() for k, h in m.content_hashes().items()}
         )  # a file loaded under a mapping changed since is read again
-        for group in centre_groups(list(mappings.values()), settings.centres_per_batch):
-            # Prefect types with_options for runners of its base future type only
-            runner = centre_task_runner(settings)
-            prepare = prepare_centres.with_options(task_runner=runner)  # type: ignore[arg-type]
-            limits = ReadLimits.from_settings(settings)  # over one, a file is rejected alone
-            outcomes = prepare(settings.inbox, group, known, settings.settle_seconds, limits)
+        busy = centres_to_prepare(
+            settings.inbox, list(mappings.values()), known, inputs.hashes, settings.settle_seconds
+        )  # the centres with a new, changed, refused or unsettled file: the others, no task
+        for group in centre_groups(busy, settings.centres_per_batch):
+            outcomes = _prepare(settings, group, known)
             _load_centres(con, outcomes, result, secret)
             del outcomes  # memory holds one group's exports at a time
         result.reevaluated = reevaluate_waiting(con, settings.inbox, mappings, run_id, secret)
@@ -224,6 +248,8 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
             _check_quality(con, result, settings, sorted({*mappings, *broken}))
             _write_outbox(result, settings, mappings, secret)
         _publish_for_readers(con, result, settings)
+        if check_quality and _clean(result):  # the next night with these inputs: nothing to do
+            record_inputs(con, run_id, inputs.digest)
     except BaseException as exc:  # a full disk is said as such, not as a failed ROLLBACK
         full = storage_error(exc, settings.workspace) if isinstance(exc, Exception) else None
         message = str(full)[:500] if full is not None else warehouse.why_failed(exc)
@@ -235,6 +261,31 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
         con.close()
     _publish_prefect_artifacts(result)
     return _final_state(result, logger)
+
+
+def _clean(result: NightResult) -> bool:
+    """A night whose rerun on the same inputs would do nothing more: every centre read,
+    nothing deferred, checked and published; no export held back for a date to come."""
+    future = [f for f in result.files if f.status == "rejected" and "in the future" in str(f.error)]
+    problems = result.failed_centres or result.waiting or result.quality_error
+    return not (problems or result.publication_error or future)
+
+
+FEW_CENTRES = 4  # on threads, this many centres' tasks run in the night's own flow
+
+
+def _prepare(settings: Settings, group: list[CentreMapping], known: set[tuple[str, str]]):
+    """The centres' tasks: in the prepare-centres subflow (its task runner: threads or
+    Dask), or for a few centres on threads, in the night's own flow (a subflow costs about
+    two seconds of Prefect's bookkeeping, more than one centre's re-export)."""
+    limits = ReadLimits.from_settings(settings)  # over one, a file is rejected alone
+    cache = settings.workspace / INBOX_CACHE
+    args = (settings.inbox, group, known, settings.settle_seconds, limits, cache)
+    if settings.task_runner == "threads" and len(group) <= FEW_CENTRES:
+        return prepare_centres.fn(*args)
+    # Prefect types with_options for runners of its base future type only
+    runner = centre_task_runner(settings)
+    return prepare_centres.with_options(task_runner=runner)(*args)  # type: ignore[arg-type]
 
 
 def _check_quality(con, result: NightResult, settings: Settings, centres: list[str]) -> None:
@@ -270,7 +321,8 @@ def _publish_for_readers(con, result: NightResult, settings: Settings) -> None:
     """The committed night becomes what analysts read; a failed copy fails the flow loudly
     (readers keep the previous night's copy), never the run already recorded."""
     try:
-        result.published = warehouse.publish_read_copy(con, settings.warehouse)
+        with progress.step("Publishing the copy for readers"):
+            result.published = warehouse.publish_read_copy(con, settings.warehouse)
     except Exception as exc:
         result.publication_error = f"{type(exc).__name__}: {exc}"
         get_run_logger().error("read-only copy not published: %s", result.publication_error)
@@ -300,7 +352,8 @@ def _close_night(con, result: NightResult, settings: Settings, fit_models: bool)
         result.quarantine_csv = quarantine_csv
         result.quarantine_reasons = warehouse.quarantine_reasons(con, run_id)
     result.snapshot_id = warehouse.snapshot_id(con)
-    refresh_views_task(con, result.snapshot_id)
+    with progress.step("Analysis views"):
+        refresh_views_task(con, result.snapshot_id)
     result.data_changed = result.snapshot_id != warehouse.last_published_snapshot(con)
     if fit_models and result.data_changed:
         fitted = fit_models_task(

@@ -25,7 +25,11 @@ from transforms.staging.mapping import load_mappings_isolating
 
 @task(name="data-quality", cache_policy=NO_CACHE)  # input: a live connection
 def quality_task(
-    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, centres: list[str]
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    centres: list[str],
+    full: bool = False,
 ) -> QualityResult:
     result = run_quality(
         con,
@@ -33,6 +37,7 @@ def quality_task(
         workspace_reports=settings.reports,
         now=dt.datetime.now(dt.UTC),
         expected_centres=centres,
+        full=full,  # else only the centres whose data changed are checked again
     )
     create_markdown_artifact(
         key="data-quality-scorecard",
@@ -46,19 +51,22 @@ def quality_task(
 
 
 @flow(name="cohortflow-quality", flow_run_name=new_run_name, log_prints=True)
-def quality(workspace: str | None = None, settings: Settings | None = None) -> State:
+def quality(
+    workspace: str | None = None, settings: Settings | None = None, full: bool = False
+) -> State:
     """Check the warehouse as it stands and write the report (reports/<run>/quality.html).
 
     Args:
         workspace: the workspace folder (null: $COHORTFLOW_HOME, else ./cohortflow-data).
         settings: in-process callers pass theirs; null: from the environment.
+        full: check every centre (else those whose data changed since the last run).
     """
     settings = settings or Settings.from_env(workspace)
     with writer_lock(settings.workspace, "quality (flow)"):
-        return _check(settings)
+        return _check(settings, full)
 
 
-def _check(settings: Settings) -> State:
+def _check(settings: Settings, full: bool = False) -> State:
     """The quality run itself, the workspace's writer lock held."""
     valid, broken = load_mappings_isolating(settings.centres_config)
     centres = sorted({*valid, *broken})  # a broken mapping's centre is still expected
@@ -66,7 +74,7 @@ def _check(settings: Settings) -> State:
     con = warehouse.connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         warehouse.refresh_views(con, warehouse.snapshot_id(con))
-        result = quality_task(con, settings, run_id, centres)
+        result = quality_task(con, settings, run_id, centres, full)
         warehouse.publish_read_copy(con, settings.warehouse)  # status reads the new scores
     finally:
         con.close()

@@ -73,17 +73,23 @@ def publish_results(
     run_id: str,
     snapshot_id: str,
     specification: dict,
+    carried: dict[str, Path] | None = None,
 ) -> Path:
     """Write each table as ``<name>.parquet`` and a manifest; returns the manifest path.
 
     Everything is written into a partial folder, the manifest last, then the folder is
     renamed to ``out_dir``: a reader (or a rerun) never sees half a set of results.
+    ``carried``: tables republished as they are (an earlier publication's files, linked
+    or copied byte for byte: models.policy's carried-over results).
     """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_partials(out_dir.parent)
     partial = claim_partial(out_dir)
     try:
-        _write_set(partial, tables, run_id=run_id, snapshot_id=snapshot_id, spec=specification)
+        files = _carry_files(partial, carried or {})
+        _write_set(
+            partial, tables, run_id=run_id, snapshot_id=snapshot_id, spec=specification, files=files
+        )
         if out_dir.exists():  # the same run published again: the new set replaces the old
             shutil.rmtree(out_dir)
         partial.rename(out_dir)
@@ -105,11 +111,34 @@ def withdraw_unpublished(artifacts: Path, runs: set[str]) -> list[str]:
     return withdrawn
 
 
+def _carry_files(folder: Path, carried: dict[str, Path]) -> dict[str, dict]:
+    """Earlier files put in the new set unchanged (a hard link, else a copy), with their
+    manifest entries read from the parquet footer (no data read)."""
+    import pyarrow.parquet as pq  # the footer only
+
+    files = {}
+    for name, source in carried.items():
+        target = folder / f"{name}.parquet"
+        try:
+            os.link(source, target)
+        except OSError:  # another filesystem, or links not allowed
+            shutil.copyfile(source, target)
+        meta = pq.read_metadata(target)
+        files[name] = {"file": target.name, "rows": meta.num_rows, "columns": meta.schema.names}
+    return files
+
+
 def _write_set(
-    folder: Path, tables: dict[str, pl.DataFrame], *, run_id: str, snapshot_id: str, spec: dict
+    folder: Path,
+    tables: dict[str, pl.DataFrame],
+    *,
+    run_id: str,
+    snapshot_id: str,
+    spec: dict,
+    files: dict[str, dict] | None = None,
 ) -> None:
     """The parquet files, then the manifest that says they are all there."""
-    files = {}
+    files = dict(files or {})
     for name, table in tables.items():
         path = folder / f"{name}.parquet"
         write_parquet(table, path, result_docs(table.columns))

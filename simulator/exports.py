@@ -21,6 +21,7 @@ from typing import cast
 import numpy as np
 import polars as pl
 
+from cohortflow import progress
 from cohortflow.errors import ConfigError
 from schemas.forms import FORMS
 from simulator.cohort import SimulatedCohort
@@ -65,15 +66,18 @@ def write_centre_exports(
     rng = np.random.default_rng(cohort.parameters.seed + 1)
     (workspace / "centres").mkdir(parents=True, exist_ok=True)
     faults = []
-    for centre, style_name in centre_styles(cohort, styles).items():
-        style = STYLES[style_name]
-        tables = {f: render_form(cohort, centre, style, f) for f in style.forms}
-        injector = _FaultInjector(rng, style, centre, fault_rate)
-        tables = {f: injector.inject(f, table) for f, table in tables.items()}
-        names = _write(workspace / "inbox" / centre, style, centre, export_date, tables)
-        faults += injector.records(names, tables)
-        mapping = style_mapping(style, centre)
-        dump_centre_mapping(mapping, workspace / "centres" / f"{centre}.yaml")
+    centres = centre_styles(cohort, styles)
+    with progress.step("Writing centre exports", total=len(centres)) as step:
+        for centre, style_name in centres.items():
+            style = STYLES[style_name]
+            tables = {f: render_form(cohort, centre, style, f) for f in style.forms}
+            injector = _FaultInjector(rng, style, centre, fault_rate)
+            tables = {f: injector.inject(f, table) for f, table in tables.items()}
+            names = _write(workspace / "inbox" / centre, style, centre, export_date, tables)
+            faults += injector.records(names, tables)
+            mapping = style_mapping(style, centre)
+            dump_centre_mapping(mapping, workspace / "centres" / f"{centre}.yaml")
+            step.advance()
     return pl.DataFrame(faults, schema=FAULT_COLUMNS, orient="row")
 
 

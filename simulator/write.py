@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cohortflow import progress
 from simulator.cohort import SimulatedCohort, SimulationParameters, simulate_cohort
 from simulator.exports import STYLE_ORDER, write_centre_exports
 
@@ -27,9 +28,10 @@ def simulate_into_workspace(
     groups and the faults injected, so that tests and the demo can check the pipeline
     against the truth. It holds simulated local ids only.
     """
-    cohort = simulate_cohort(
-        SimulationParameters(n_patients=n_patients, n_centres=n_centres, seed=seed)
-    )
+    with progress.step(f"Simulating {n_patients:,} patients"):
+        cohort = simulate_cohort(
+            SimulationParameters(n_patients=n_patients, n_centres=n_centres, seed=seed)
+        )
     faults = write_centre_exports(cohort, workspace, fault_rate=fault_rate, styles=styles)
     out = workspace / "simulation"
     out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from transforms.staging.prepare import prepare_centre
 def night(ws, run_id):
     """One ingestion run, closed with its snapshot id as the flow does."""
     con = warehouse.connect(ws / "warehouse.duckdb")
-    warehouse.start_run(con, run_id)
+    warehouse.start_run(con, run_id, kind="night")
     known = warehouse.known_files(con)
     for mapping in load_all_mappings(ws / "centres").values():
         load_prepared(con, prepare_centre(ws / "inbox", mapping, known), run_id, TEST_KEY)

@@ -154,14 +154,41 @@ def test_status_shows_per_centre_rows_and_data_quality(workspace, capsys):
     loaded = dict(
         con.execute("SELECT centre_id, sum(rows_loaded) FROM ingested_files GROUP BY 1").fetchall()
     )
+    con.execute(
+        "UPDATE runs SET rows_loaded = ?, rows_quarantined = ? WHERE run_id = 'run-1'",
+        [sum(loaded.values()), 7],
+    )
+    files = dict(
+        con.execute(
+            "SELECT centre_id, count(DISTINCT file_hash) FROM ingested_files GROUP BY 1"
+        ).fetchall()
+    )
     con.close()
     assert main(["status", "--workspace", str(workspace)]) == 0
     out = capsys.readouterr().out
-    assert "run-1" in out and "dq_passed_pct" in out
-    c01 = next(line for line in out.splitlines() if "│ C01" in line)
-    assert f" {loaded['C01']} " in c01
+    lines = out.splitlines()
+    assert lines[2].startswith("Last night run-1: completed, started ")
+    assert lines[3] == f"  files    {sum(files.values())} from 6 centres, 0 rejected"
+    assert (
+        lines[4]
+        == f"  rows     {sum(loaded.values()):,} loaded, {_quarantined(workspace):,} quarantined"
+    )
+    c01 = next(line for line in lines if line.startswith("  C01 "))
+    assert c01.split()[:2] == ["C01", str(files["C01"])] and f" {loaded['C01']:,} " in c01
+    assert "DQ passed" in out and c01.split()[-2].endswith("%")
     assert "Reading the live warehouse" in out  # no night published a copy here
     assert "Mapping files that do not load" not in out
+    assert max(len(line) for line in lines[1:]) <= 100  # the first: the path it reads
+
+
+def _quarantined(workspace) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT rows_quarantined FROM runs").fetchall()[0][0] or 0
+    finally:
+        con.close()
 
 
 def test_status_names_a_mapping_that_no_longer_loads(workspace, capsys):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from cohortflow import progress
 from schemas.forms import FORMS, Form
 from transforms.staging.inbox import ExportFile, Rejection
 from transforms.staging.mapping import CentreMapping
@@ -69,31 +70,37 @@ def load_prepared(
     rejected = [(i, item) for i, item in enumerate(prepared) if isinstance(item, Rejection)]
     staged = [(i, item) for i, item in enumerate(prepared) if isinstance(item, StagedExport)]
     pseudonymiser = Pseudonymiser(secret)
-    for form in FORMS.values():
-        items = [(i, item) for i, item in staged if item.file.form == form.name]
-        if not items:
-            continue
-        checked, unusable = _validate_form(items, form)
-        rejected += unusable
-        for wave in _waves(checked.items):
-            batch = _pseudonymised_batch(checked, wave, form, pseudonymiser)
-            counts = load_batch(con, batch, run_id)
-            for position in wave:
-                i, item = checked.items[position]
-                reports[i] = FileReport(
-                    item.file.centre_id,
-                    item.file.path.name,
-                    form.name,
-                    "loaded",
-                    **counts[item.file.file_hash],
-                    export=item.file,
-                )
-        del checked  # before the next form's batch is built
+    forms = [f for f in FORMS.values() if any(s.file.form == f.name for _, s in staged)]
+    with progress.step("Validating and loading forms", total=len(forms)) as step:
+        for form in forms:
+            rejected += _load_form(con, form, staged, reports, run_id, pseudonymiser)
+            step.advance()
     record_rejected(con, [_rejection_record(r) for _, r in rejected], run_id)
     for i, r in rejected:
         f = r.file
         reports[i] = FileReport(f.centre_id, f.path.name, f.form, "rejected", error=r.error)
     return [reports[i] for i in sorted(reports)]
+
+
+def _load_form(con, form: Form, staged, reports: dict, run_id: str, pseudonymiser) -> list:
+    """One form's files validated together, loaded in batches; returns the unusable ones."""
+    items = [(i, item) for i, item in staged if item.file.form == form.name]
+    checked, unusable = _validate_form(items, form)
+    for wave in _waves(checked.items):
+        batch = _pseudonymised_batch(checked, wave, form, pseudonymiser)
+        counts = load_batch(con, batch, run_id)
+        for position in wave:
+            i, item = checked.items[position]
+            reports[i] = FileReport(
+                item.file.centre_id,
+                item.file.path.name,
+                form.name,
+                "loaded",
+                **counts[item.file.file_hash],
+                export=item.file,
+            )
+    del checked  # before the next form's batch is built
+    return unusable
 
 
 @dataclass

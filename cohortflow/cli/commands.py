@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cohortflow.cli.preconditions import report_broken_mappings, require_warehouse, writer_lock
+from cohortflow import progress
+from cohortflow.cli import parser, shortcuts
+from cohortflow.cli.preconditions import (
+    report_broken_mappings,
+    require_warehouse,
+    require_workspace,
+    writer_lock,
+)
 from cohortflow.cli.reading import cmd_pull, cmd_status
 from cohortflow.errors import CohortflowError, StorageError, full_disk, storage_error
 from cohortflow.settings import DEMO_PSEUDONYM_KEY, Settings, configure_prefect
@@ -22,11 +29,17 @@ from cohortflow.settings import DEMO_PSEUDONYM_KEY, Settings, configure_prefect
 DEMO_MARKER = ".cohortflow-demo"
 
 
+LONG_COMMANDS = ("demo", "simulate", "run", "ingest", "quality", "fit", "rekey")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.build().parse_args(argv)
+    args.handler = HANDLERS[args.command]
     try:
-        return args.handler(args)
+        if args.command not in LONG_COMMANDS:
+            return args.handler(args)
+        with progress.showing(progress.display_for(sys.stderr)):  # bars, or timed lines
+            return args.handler(args)
     except CohortflowError as exc:
         print(f"cohortflow: {exc}", file=sys.stderr)
         return 1
@@ -51,151 +64,6 @@ def _storage_problem(exc: Exception, args: argparse.Namespace) -> StorageError |
     if workspace is None:
         return storage_error(exc)
     return storage_error(exc, workspace) or full_disk(workspace)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cohortflow", description="Nightly ETL for a multicentre clinical cohort."
-    )
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--workspace", help="workspace folder (default: $COHORTFLOW_HOME, else ./cohortflow-data)"
-    )
-
-    demo = sub.add_parser(
-        "demo", parents=[common], help="simulate a cohort and run the night on it"
-    )
-    _simulation_options(demo)
-    demo.set_defaults(handler=cmd_demo)
-
-    simulate = sub.add_parser(
-        "simulate", parents=[common], help="write simulated centre exports into the inbox"
-    )
-    _simulation_options(simulate)
-    simulate.set_defaults(handler=cmd_simulate)
-
-    run = sub.add_parser("run", parents=[common], help="the nightly pipeline on the inbox")
-    run.set_defaults(handler=cmd_run, fit_models=True)
-    ingest = sub.add_parser("ingest", parents=[common], help="ingest the inbox, fit nothing")
-    ingest.set_defaults(handler=cmd_run, fit_models=False)
-
-    status = sub.add_parser("status", parents=[common], help="last runs and per-centre files")
-    status.set_defaults(handler=cmd_status)
-
-    quality = sub.add_parser(
-        "quality", parents=[common], help="run the data-quality checks and write their report"
-    )
-    quality.set_defaults(handler=cmd_quality)
-
-    fit = sub.add_parser("fit", parents=[common], help="refit and publish the models now")
-    fit.add_argument(
-        "--force", action="store_true", help="refit even if this snapshot is already published"
-    )
-    fit.set_defaults(handler=cmd_fit)
-
-    serve = sub.add_parser(
-        "serve",
-        parents=[common],
-        help="run the schedules (nightly ingestion, weekly refit) in this process",
-        description="Serve cohortflow's deployments with their schedules from this process "
-        "(no work pool needed); without PREFECT_API_URL it starts and owns a local Prefect "
-        "server (its scheduler creates the runs). One per workspace. Stops with Ctrl-C or "
-        "SIGTERM. Nightly time: COHORTFLOW_NIGHTLY_CRON "
-        "(default '0 2 * * *'), in COHORTFLOW_TIMEZONE (default Europe/Paris).",
-    )
-    serve.set_defaults(handler=cmd_serve)
-
-    rekey = sub.add_parser(
-        "rekey",
-        parents=[common],
-        help="rotate the pseudonymisation key: every patient re-keyed in one transaction",
-        description="Move every pseudonym from the current key (COHORTFLOW_PSEUDONYM_KEY) to "
-        "a new one (COHORTFLOW_NEW_PSEUDONYM_KEY: from the environment, never an argument, "
-        "which would show in ps), in one transaction, history kept. Local ids are never "
-        "stored: they are read again from the exports in the inbox, so every export loaded "
-        "so far must still be there.",
-    )
-    rekey.set_defaults(handler=cmd_rekey)
-
-    pull = sub.add_parser(
-        "pull",
-        parents=[common],
-        help="write a harmonised table or analysis view as parquet, CSV, Stata, SPSS or SAS "
-        "transport, with a data card",
-        description="Pull one table or view of the warehouse, as it stands or at a past "
-        "snapshot, into a file with a data card beside it (PATH.card.json); every pull is "
-        "recorded in the warehouse's pulls table.",
-    )
-    pull.add_argument("table", nargs="?", help="table or view to pull (see --list)")
-    pull.add_argument("--out", type=Path, help="output file; the data card is written beside it")
-    pull.add_argument(
-        "--force", action="store_true", help="replace --out (and its data card) if they exist"
-    )
-    pull.add_argument(
-        "--format",
-        choices=["parquet", "csv", "dta", "sav", "xpt"],
-        help="file format: parquet, csv, dta (Stata), sav (SPSS), xpt (SAS transport); "
-        "default: from --out's extension (another extension is an error)",
-    )
-    pull.add_argument("--columns", type=_comma_list, help="columns to keep, comma-separated")
-    pull.add_argument("--centres", type=_comma_list, help="keep these centres only (C01,C02)")
-    pull.add_argument(
-        "--months", type=_int_list, help="keep these months only (tables with a month column)"
-    )
-    when = pull.add_mutually_exclusive_group()
-    when.add_argument("--snapshot", help="the exact past state with this snapshot id")
-    when.add_argument(
-        "--as-of",
-        help="the state after the last completed run started by this time (ISO; "
-        "UTC unless an offset is given; a bare date means the end of that day)",
-    )
-    pull.add_argument(
-        "--lineage", action="store_true", help="keep the lineage columns (_file_hash, ...)"
-    )
-    pull.add_argument(
-        "--csv-dialect",
-        choices=["default", "fr"],
-        default="default",
-        help="fr: ';' separator and decimal comma, for French-locale spreadsheets",
-    )
-    pull.add_argument(
-        "--list", action="store_true", help="show the snapshots, and the tables and views"
-    )
-    pull.set_defaults(handler=cmd_pull)
-
-    profile = sub.add_parser(
-        "profile",
-        help="profile a new centre's export files and draft its mapping file",
-        description="Print a profile of each file (format, columns, types, codes, missing "
-        "markers, direct identifiers) and, with --centre, a draft mapping YAML whose "
-        "TODO comments say what a person must decide.",
-    )
-    profile.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    profile.add_argument("--centre", help="centre id: also draft its mapping file")
-    profile.add_argument(
-        "--out", type=Path, help="write the draft there (default: print it); never overwrites"
-    )
-    profile.set_defaults(handler=cmd_profile)
-    return parser
-
-
-def _simulation_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--patients", type=int, default=329, help="number of patients (329)")
-    parser.add_argument("--centres", type=int, default=30, help="number of centres (30)")
-    parser.add_argument("--seed", type=int, default=20230516, help="random seed")
-    parser.add_argument(
-        "--fault-rate",
-        type=float,
-        default=0.02,
-        help="share of export rows damaged on purpose, to exercise quarantine (0.02)",
-    )
-    parser.add_argument(
-        "--styles",
-        type=_comma_list,
-        default=None,
-        help="export styles, given to centres in turn (default: redcap,fr_wide,xlsx,parquet)",
-    )
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -288,6 +156,7 @@ def _fresh_demo_workspace(root: Path) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
+    require_workspace(settings)
     if not settings.centres_config.is_dir():
         raise CohortflowError(
             f"{settings.centres_config} does not exist: add one mapping file per centre "
@@ -297,7 +166,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     with writer_lock(settings, "run" if args.fit_models else "ingest"):
         _check_warehouse_free(settings)
         report_broken_mappings(settings)  # named now; only all of them broken stops the night
+        nothing = shortcuts.nothing_to_run(settings, fit_models=args.fit_models)
+        if nothing:
+            print(nothing)
+            return 0
+        warm_up = shortcuts.warm_up_imports()  # during the Prefect server's start
         with _prefect(settings):
+            warm_up.join()
             from flows.secrets import resolve_pseudonym_key
 
             secret = resolve_pseudonym_key(settings)  # a missing key, before the flow too
@@ -320,7 +195,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
         with _prefect(settings):
             from flows.quality import quality
 
-            state = quality(settings=settings, return_state=True)
+            state = quality(settings=settings, full=args.full, return_state=True)
     from cohortflow.cli.summary import quality_lines
 
     print("\n".join(quality_lines(_night_result(state))))
@@ -331,6 +206,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.workspace)
     require_warehouse(settings)
     with writer_lock(settings, "fit"):  # fit during ingest: one line, before Prefect starts
+        nothing = None if args.force else shortcuts.nothing_to_refit(settings)
+        if nothing:
+            print(nothing)
+            return 0
         _check_warehouse_free(settings)
         _check_key(settings)
         with _prefect(settings):
@@ -389,17 +268,6 @@ def _check_key(settings: Settings, secret: str | None = None) -> None:
         warehouse.check_workspace_key(settings, settings.require_key(), writer=False)
 
 
-def _comma_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in _comma_list(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: months are integers, e.g. 0,6,12") from None
-
-
 def _check_warehouse_free(settings: Settings) -> None:
     """Another night holding the warehouse: say so now, in one line, before Prefect starts."""
     from transforms import warehouse
@@ -434,3 +302,18 @@ def cmd_profile(args: argparse.Namespace) -> int:
         "the workspace's centres/ folder."
     )
     return 0
+
+
+HANDLERS = {
+    "demo": cmd_demo,
+    "simulate": cmd_simulate,
+    "run": cmd_run,
+    "ingest": cmd_run,
+    "status": cmd_status,
+    "quality": cmd_quality,
+    "fit": cmd_fit,
+    "serve": cmd_serve,
+    "rekey": cmd_rekey,
+    "pull": cmd_pull,
+    "profile": cmd_profile,
+}

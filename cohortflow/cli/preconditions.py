@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cohortflow import locks
-from cohortflow.errors import ConfigError
+from cohortflow.errors import ConfigError, did_you_mean
 from cohortflow.settings import Settings
 
 
@@ -26,8 +26,22 @@ def writer_lock(settings: Settings, command: str) -> Iterator[None]:
         yield
 
 
+def require_workspace(settings: Settings) -> None:
+    """A mistyped workspace path is named as such, with the closest folder beside it."""
+    root = settings.workspace
+    if root.is_dir():
+        return
+    parent = root.parent
+    siblings = [p.name for p in parent.iterdir() if p.is_dir()] if parent.is_dir() else []
+    raise ConfigError(
+        f"workspace {root} does not exist{did_you_mean(root.name, siblings)} "
+        "(give --workspace DIR or set COHORTFLOW_HOME)"
+    )
+
+
 def require_warehouse(settings: Settings) -> None:
     """A command that reads the warehouse, on a workspace where nothing has run yet."""
+    require_workspace(settings)
     if not settings.warehouse.exists():
         raise ConfigError(f"no warehouse at {settings.warehouse}: nothing has run yet")
 

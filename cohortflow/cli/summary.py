@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cohortflow.cli import status
 from cohortflow.locks import writer_running
 from cohortflow.settings import Settings
 from models import headline
@@ -211,6 +212,22 @@ def _model_lines(result, truth_path: Path | None) -> list[str]:
     if getattr(result, "study", None) is not None:
         lines += ["", *headline.as_text(headline.secondary_block(result.study))]
         lines += headline.as_text(headline.fit_times_block(result.study.fit_seconds))
+        lines += carried_lines(result.study)
+    return lines
+
+
+def carried_lines(study) -> list[str]:
+    """The models the refit policy carried over, each with the snapshot it is as of."""
+    carried = getattr(study, "carried", [])
+    if not carried:
+        return []
+    lines = ["  carried over (refit policy, models/policy.py; refit weekly or on growth):"]
+    for name in carried:
+        entry = study.as_of[name]
+        lines.append(
+            f"    {name:<13} as of snapshot {entry['snapshot_id']} (run {entry['run_id']}, "
+            f"fitted {entry['fitted_at'][:16].replace('T', ' ')} UTC)"
+        )
     return lines
 
 
@@ -235,35 +252,19 @@ def _report_line(report: Path | None, error: str | None) -> str:
 
 
 def status_summary(settings: Settings) -> str:
-    """Last runs and, per centre, files and rows (loaded, quarantined, corrected) and the
-    last data-quality run's pass rate and failed checks."""
+    """The last night at a glance, the last runs by kind, then per centre its files, rows
+    and last data-quality pass rate (``cohortflow.cli.status``), in 100 columns."""
     con, source = warehouse.open_for_reading(
         settings.warehouse, memory_limit=settings.duckdb_memory
     )
     try:
-        runs = con.sql(
-            """SELECT run_id, status, files_loaded, files_rejected, rows_loaded,
-                      rows_quarantined, snapshot_id, models_published
-               FROM runs ORDER BY run_seq DESC LIMIT 5"""
-        ).pl()
-        centres = con.sql(
-            """SELECT centre_id, count(DISTINCT file_hash) AS files,
-                      count(DISTINCT file_hash) FILTER (status = 'rejected') AS rejected,
-                      sum(rows_read) AS rows_read, sum(rows_loaded) AS rows_loaded,
-                      sum(rows_quarantined) AS quarantined, sum(rows_duplicate) AS duplicates,
-                      sum(rows_changed) AS corrected, sum(rows_absent) AS absent,
-                      CAST(max(ingested_at) AS DATE) AS last_file
-               FROM ingested_files GROUP BY centre_id ORDER BY centre_id"""
-        ).pl()
-        quality = _last_quality(con)
+        lines = [reading_line(settings, source), ""]
+        lines += status.last_night_lines(con, settings.artifacts)
+        lines += ["", "Last runs:", *status.runs_lines(con)]
+        lines += ["", "Per centre:", *status.centre_lines(con)]
     finally:
         con.close()
-    centres = centres.with_columns(pl.col(pl.Decimal).cast(pl.Int64))  # DuckDB's sum()
-    if quality is not None:
-        centres = centres.join(quality, on="centre_id", how="left")
-    with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=220):
-        text = f"{reading_line(settings, source)}\n\nLast runs:\n{runs}\n\nPer centre:\n{centres}"
-    return text + "".join(f"\n{line}" for line in broken_mapping_lines(settings))
+    return "\n".join(lines + broken_mapping_lines(settings))
 
 
 def broken_mapping_lines(settings: Settings) -> list[str]:
@@ -286,20 +287,3 @@ def reading_line(settings: Settings, source: warehouse.ReadSource) -> str:
     if writer is not None:
         line += f" Running now: {writer}; its results appear when it commits."
     return line
-
-
-def _last_quality(con) -> pl.DataFrame | None:
-    """Per centre, the last data-quality run's share of applicable checks passed."""
-    tables = {name for (name,) in con.execute("SHOW TABLES").fetchall()}
-    if "dq_results" not in tables:
-        return None
-    return con.sql(
-        """SELECT centre_id,
-                  round(100.0 * count(*) FILTER (status = 'passed')
-                        / nullif(count(*) FILTER (status IN ('passed', 'failed')), 0), 0)
-                      AS dq_passed_pct,
-                  count(*) FILTER (status = 'failed') AS dq_failed
-           FROM dq_results
-           WHERE run_seq = (SELECT max(run_seq) FROM dq_results)
-           GROUP BY centre_id"""
-    ).pl()

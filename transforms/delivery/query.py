@@ -9,11 +9,13 @@ that matches nothing is a warning, not an error: the file is written with its he
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
+from cohortflow.errors import did_you_mean
 from transforms import warehouse
 from transforms.delivery.catalogue import PULLABLE
 from transforms.delivery.errors import PullError, UnknownColumn, UnknownTable
@@ -40,7 +42,10 @@ def make_query(
 ) -> PullQuery:
     """A checked query: the table is validated here, before any SQL is built."""
     if table not in PULLABLE:
-        raise UnknownTable(f"unknown table {table!r}: choose one of {', '.join(PULLABLE)}")
+        raise UnknownTable(
+            f"unknown table {table!r}: choose one of {', '.join(PULLABLE)}"
+            + did_you_mean(table, PULLABLE)
+        )
     columns, centres, months = _as_tuple(columns), _as_tuple(centres), _as_tuple(months)
     centres = None if centres is None else tuple(str(c) for c in centres)
     if columns is not None and (not columns or len(set(columns)) < len(columns)):
@@ -71,9 +76,10 @@ def _output_columns(frame: pl.DataFrame, query: PullQuery) -> list[str]:
         return [c for c in frame.columns if c not in dropped]
     unknown = [c for c in query.columns if c not in frame.columns]
     if unknown:
+        hint = did_you_mean(unknown[0], frame.columns)
         raise UnknownColumn(
             f"unknown column {', '.join(map(repr, unknown))} in {query.table}: "
-            f"valid columns are {', '.join(frame.columns)}"
+            f"valid columns are {', '.join(frame.columns)}{hint}"
         )
     extra = [c for c in warehouse.LINEAGE_COLUMNS if c in frame.columns] if query.lineage else []
     return [*query.columns, *[c for c in extra if c not in query.columns]]
@@ -99,7 +105,19 @@ def _filter_warnings(frame: pl.DataFrame, kept: pl.DataFrame, query: PullQuery) 
         present = set(frame[column].to_list()) if asked is not None else set()
         missing = [str(v) for v in asked or () if v not in present]
         if missing:
-            warnings.append(f"no rows in {query.table} for {what} {', '.join(missing)}")
+            hint = _same_centre(missing[0], present) if what == "centre" else ""
+            warnings.append(f"no rows in {query.table} for {what} {', '.join(missing)}{hint}")
     if kept.height == 0:
         warnings.append(f"no rows to pull from {query.table}: the output has the header only")
     return warnings
+
+
+def _same_centre(asked: str, present: set) -> str:
+    """'; did you mean C01?' for a centre written another way (c1, C1, c01); centre ids
+    differ by a digit, so a mere resemblance would point to the wrong centre."""
+
+    def plain(centre) -> str:
+        return re.sub(r"(?<!\d)0+(?=\d)", "", str(centre).casefold())
+
+    same = [str(c) for c in present if plain(c) == plain(asked)]
+    return f"; did you mean {same[0]!r}?" if same else ""

@@ -10,6 +10,8 @@ later from the counts, so that they can be re-scored against other thresholds.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -57,10 +59,50 @@ class CheckContext:
     now: dt.datetime  # naive UTC, as ingested_files.ingested_at
     cadence_days: int = ex.EXPORT_CADENCE_DAYS
     expected_centres: tuple[str, ...] = ()
+    scope: tuple[str, ...] | None = None  # centres re-checked (None: all; only_centres)
 
     @property
     def today(self) -> dt.date:
         return self.now.date()
+
+
+# The tables the per-centre checks read (by their centre_id): restricted to the centres
+# re-checked by ``only_centres``; ingested_files is not (its checks are cheap: every run).
+CENTRE_TABLES = (
+    *(f.table for f in FORMS.values()),
+    "hads_scored",
+    "sf12_scored",
+    "ketamine_doses",
+    "analysis_patient_months",
+    "analysis_patients",
+)
+
+
+@contextmanager
+def only_centres(con: duckdb.DuckDBPyConnection, centres: tuple[str, ...]) -> Iterator[None]:
+    """Inside the block, the centre tables show only ``centres``' rows to every check.
+
+    Temporary views named as the tables hide them (DuckDB resolves ``temp`` first) and
+    are dropped on the way out; they exist only in this connection, so nothing else, and
+    no other process, ever sees them. Checks stay plain SQL over "the tables".
+    """
+    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+    present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    tables = [t for t in CENTRE_TABLES if t in present]
+    con.register(
+        "dq_scope", pl.DataFrame({"centre_id": list(centres)}, schema={"centre_id": pl.String})
+    )
+    try:
+        for table in tables:  # names from the schemas, not from input
+            con.execute(
+                f'CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM "{catalog}".main.{table} '
+                "WHERE centre_id IN (SELECT centre_id FROM dq_scope)"
+            )
+        yield
+    finally:
+        for table in tables:
+            con.execute(f"DROP VIEW IF EXISTS temp.{table}")
+        con.unregister("dq_scope")
 
 
 def make_outcome(

@@ -18,6 +18,7 @@ from transforms.quality.checks import (
     per_centre,
     units_check,
 )
+from transforms.warehouse.ddl import QUALITY_MOMENTS_DDL
 
 # --- plausibility ----------------------------------------------------------------------
 
@@ -66,42 +67,75 @@ def call_timing(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> Outcome:
     return make_outcome("plau_call_timing", counts, queries)
 
 
-def _centre_vs_others(con: duckdb.DuckDBPyConnection, sql: str, score: str) -> pl.DataFrame:
+def _centre_vs_others(
+    con: duckdb.DuckDBPyConnection, sql: str, score: str, ctx: CheckContext
+) -> pl.DataFrame:
     """Per centre: its mean of ``score`` against the other centres' mean and SD.
 
-    From per-centre sums computed in DuckDB (the others' sums are the totals minus the
-    centre's; values are centred on the overall mean first, against cancellation): one
-    pass, instead of filtering every value once per centre.
+    From per-centre moments (count, mean, sum of squared deviations: DuckDB's Welford
+    sums, stable) combined exactly, the others' as all centres' minus the centre's, on
+    deviations from the overall mean (against cancellation). The moments are kept per
+    centre (``dq_centre_moments``): a run that re-checks some centres (``ctx.scope``)
+    recomputes theirs and reads the others' as they were when last computed.
     """
-    sums = con.sql(
-        f"""WITH v AS (SELECT centre_id, {score} AS x FROM ({sql}) WHERE {score} IS NOT NULL),
-                 c AS (SELECT avg(x) AS centre FROM v)
-            SELECT centre_id, count(*) AS n, sum(x - centre) AS s,
-                   sum((x - centre) * (x - centre)) AS ss, any_value(centre) AS shift
-            FROM v, c GROUP BY centre_id ORDER BY centre_id"""
-    ).pl()
+    moments = _moments(con, sql, score, ctx.scope)
     schema = {"centre_id": pl.String, "field": pl.String, "bad": pl.Boolean, "note": pl.String}
-    if sums.is_empty():
+    if moments.is_empty():
         return pl.DataFrame(schema=schema)
-    total_n, total_s, total_ss = sums["n"].sum(), sums["s"].sum(), sums["ss"].sum()
+    n, mean, m2 = (moments[c].to_numpy().astype(float) for c in ("n", "mean", "m2"))
+    total = n.sum()
+    centre = float((n * mean).sum() / total)
+    d = mean - centre
+    sum_d, sum_d2, sum_m2 = (n * d).sum(), (n * d * d).sum(), m2.sum()
     out = []
-    for centre, n, s, ss, shift in sums.iter_rows():
-        rest_n = total_n - n
-        if n < ex.DISTRIBUTION_MIN_N or rest_n < 2:
+    for i, name in enumerate(moments["centre_id"].to_list()):
+        rest_n = total - n[i]
+        if n[i] < ex.DISTRIBUTION_MIN_N or rest_n < 2:
             continue
-        rest_mean = (total_s - s) / rest_n
-        rest_var = (total_ss - ss - rest_n * rest_mean**2) / (rest_n - 1)
+        rest_mean = (sum_d - n[i] * d[i]) / rest_n  # deviation of the others' mean
+        rest_m2 = sum_m2 - m2[i] + sum_d2 - n[i] * d[i] ** 2 - rest_n * rest_mean**2
+        rest_var = rest_m2 / (rest_n - 1)
         if rest_var <= 1e-12 * (1 + rest_mean**2):  # the others all alike: no SD to scale by
             continue
-        own, others = s / n + shift, rest_mean + shift
+        own, others = mean[i], rest_mean + centre
         smd = (own - others) / rest_var**0.5
         note = f"{score} {own:.1f} vs {others:.1f} (SMD {smd:+.2f})"
-        out.append((centre, score, abs(smd) >= ex.DISTRIBUTION_SMD, note))
+        out.append((name, score, bool(abs(smd) >= ex.DISTRIBUTION_SMD), note))
     return pl.DataFrame(out, schema=schema, orient="row")
 
 
-def _distribution(con, check_id: str, sql: str, scores: tuple[str, ...]) -> Outcome:
-    compared = pl.concat([_centre_vs_others(con, sql, s) for s in scores])
+def _moments(con, sql: str, score: str, scope: tuple[str, ...] | None) -> pl.DataFrame:
+    """Per centre n, mean, m2 of ``score``: computed for the centres visible (all, or the
+    ``scope`` re-checked), stored, and all centres' returned in centre order."""
+    fresh = con.sql(
+        f"""SELECT '{score}' AS score, centre_id, count(*) AS n, avg(x) AS mean,
+                   coalesce(var_pop(x), 0) * count(*) AS m2
+            FROM (SELECT centre_id, {score} AS x FROM ({sql}) WHERE {score} IS NOT NULL)
+            GROUP BY centre_id"""
+    ).pl()
+    con.execute(QUALITY_MOMENTS_DDL)
+    con.register("dq_fresh_moments", fresh)
+    try:
+        if scope is None:
+            con.execute("DELETE FROM dq_centre_moments WHERE score = ?", [score])
+        else:
+            con.execute(
+                "DELETE FROM dq_centre_moments WHERE score = ? AND list_contains(?, centre_id)",
+                [score, list(scope)],
+            )
+        con.execute("INSERT INTO dq_centre_moments BY NAME SELECT * FROM dq_fresh_moments")
+    finally:
+        con.unregister("dq_fresh_moments")
+    return con.sql(
+        "SELECT centre_id, n, mean, m2 FROM dq_centre_moments WHERE score = ? ORDER BY centre_id",
+        params=[score],
+    ).pl()
+
+
+def _distribution(
+    con, ctx: CheckContext, check_id: str, sql: str, scores: tuple[str, ...]
+) -> Outcome:
+    compared = pl.concat([_centre_vs_others(con, sql, s, ctx) for s in scores])
     counts = compared.group_by("centre_id").agg(
         n_checked=pl.len(),
         n_violating=pl.col("bad").sum().cast(pl.Int64),
@@ -119,17 +153,17 @@ def _distribution(con, check_id: str, sql: str, scores: tuple[str, ...]) -> Outc
 
 def hads_distribution(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> Outcome:
     sql = "SELECT centre_id, hads_a, hads_d FROM hads_scored WHERE month = 0"
-    return _distribution(con, "plau_hads_distribution", sql, ("hads_a", "hads_d"))
+    return _distribution(con, ctx, "plau_hads_distribution", sql, ("hads_a", "hads_d"))
 
 
 def sf12_distribution(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> Outcome:
     sql = "SELECT centre_id, pcs12, mcs12 FROM sf12_scored WHERE month = 0"
-    return _distribution(con, "plau_sf12_distribution", sql, ("pcs12", "mcs12"))
+    return _distribution(con, ctx, "plau_sf12_distribution", sql, ("pcs12", "mcs12"))
 
 
 def nprs_distribution(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> Outcome:
     sql = "SELECT centre_id, nprs FROM follow_ups WHERE month = 0"
-    return _distribution(con, "plau_nprs_distribution", sql, ("nprs",))
+    return _distribution(con, ctx, "plau_nprs_distribution", sql, ("nprs",))
 
 
 # --- timeliness ------------------------------------------------------------------------

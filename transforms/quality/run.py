@@ -18,12 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from cohortflow import progress
 from cohortflow.errors import CohortflowError
 from schemas import expectations as ex
 from transforms.quality import checks as qc
@@ -49,6 +51,7 @@ from transforms.quality.store import (
     store_run,
     write_queries,
 )
+from transforms.warehouse.ddl import QUALITY_MOMENTS_DDL
 
 SQL_CHECKS = {
     "conf_hads_sum": qc.hads_sum,
@@ -112,6 +115,7 @@ def run_quality(
     thresholds: Mapping[str, ex.Threshold] | None = None,
     expected_centres: Iterable[str] = (),
     with_gx: bool = True,
+    full: bool = False,
 ) -> QualityResult:
     """Run every check on the warehouse as it stands; store, report and return the results.
 
@@ -120,15 +124,21 @@ def run_quality(
     must be current (``warehouse.refresh_views``). ``now`` dates the run (months since
     inclusion, days since a centre's last file); ``expected_centres`` that never sent a
     file are late. ``with_gx=False`` skips the GX suites (their checks are then absent).
+    Only the centres whose data changed since the last run are checked again
+    (``checks_scope``; ``full=True``: every centre); the others keep that run's results.
     """
     from transforms.quality import report as quality_report  # matplotlib: only to draw
 
     ensure_quality_tables(con)
+    con.execute(QUALITY_MOMENTS_DDL)
     _require_views(con)
     ctx = CheckContext(_naive_utc(now), cadence_days, tuple(expected_centres))
+    scope = checks_scope(con, ctx, with_gx=with_gx, full=full)
+    ctx = replace(ctx, scope=scope.centres)
     out_dir = workspace_reports / run_id
     docs = out_dir / "data_docs" if with_gx else None
-    outcome = run_checks(con, ctx, docs, run_id)
+    outcome = with_carried(con, run_checks(con, ctx, docs, run_id), scope)
+    docs = docs if docs is not None and docs.exists() else None  # GX ran (some centre to check)
     results = score(expand(outcome.counts, _centres(con, ctx), outcome.ran), thresholds)
     run_seq = store_run(con, run_id, ctx, results, outcome.queries, docs)
     observed, information = observed_problems(con, outcome.queries, results)
@@ -141,20 +151,21 @@ def run_quality(
     breach_list = breach_table(results, breach_ages(con, run_id))
     actions = centres_needing_action(lifecycle, breach_list, changes)
     report = out_dir / "quality.html"
-    page = quality_report.render_report(
-        report,
-        run_id=run_id,
-        results=results,
-        scorecard=card,
-        completeness=qc.monthly_completeness(con, ctx.today),
-        quarantine=quarantine_by_centre(con),
-        trend=trend(con),
-        changes=changes,
-        queries=queries,
-        actions=actions,
-        breach_list=breach_list,
-        retention=qc.retention(con, ctx.today),
-    )
+    with progress.step("Data-quality report"):
+        page = quality_report.render_report(
+            report,
+            run_id=run_id,
+            results=results,
+            scorecard=card,
+            completeness=qc.monthly_completeness(con, ctx.today),
+            quarantine=quarantine_by_centre(con),
+            trend=trend(con),
+            changes=changes,
+            queries=queries,
+            actions=actions,
+            breach_list=breach_list,
+            retention=qc.retention(con, ctx.today),
+        )
     _move_into_place(out_dir, page)
     con.execute("UPDATE dq_runs SET report_path = ? WHERE run_id = ?", [str(report), run_id])
     markdown = quality_report.markdown(run_id, card, breaches, report)
@@ -223,12 +234,22 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
 
 
 def run_checks(con, ctx: CheckContext, docs: Path | None, run_name: str) -> Outcome:
-    """The DuckDB/polars checks, then (with ``docs``) the GX suites."""
-    outcomes = [SQL_CHECKS[c.check_id](con, ctx) for c in ex.CHECKS if not c.expectations]
-    if docs is not None:
-        from transforms.quality.gx import run_gx_checks  # GX import: ~5 s
+    """The DuckDB/polars checks, then (with ``docs``) the GX suites; with ``ctx.scope``,
+    on those centres' rows only (GX not at all when no centre is to be checked)."""
+    sql_checks = [c.check_id for c in ex.CHECKS if not c.expectations]
+    gx_docs = docs if ctx.scope is None or len(ctx.scope) > 0 else None
+    restricted = qc.only_centres(con, ctx.scope) if ctx.scope is not None else nullcontext()
+    outcomes = []
+    total = len(sql_checks) + (gx_docs is not None)
+    with progress.step("Data-quality checks", total=total) as step, restricted:
+        for check_id in sql_checks:
+            outcomes.append(SQL_CHECKS[check_id](con, ctx))
+            step.advance()
+        if gx_docs is not None:
+            from transforms.quality.gx import run_gx_checks  # GX import: ~5 s
 
-        outcomes.append(run_gx_checks(con, docs, run_name))
+            outcomes.append(run_gx_checks(con, gx_docs, run_name))
+            step.advance()
     return Outcome(
         counts=pl.concat([o.counts for o in outcomes]),
         queries=pl.concat([o.queries for o in outcomes]),
@@ -241,3 +262,100 @@ def _centres(con, ctx: CheckContext) -> list[str]:
         "SELECT centre_id FROM patients UNION SELECT centre_id FROM ingested_files"
     ).fetchall()
     return sorted({r[0] for r in rows} | set(ctx.expected_centres))
+
+
+# --- which centres a run checks again ---------------------------------------------------
+
+FULL_EVERY_DAYS = 7  # a run checks every centre at least this often (full verification)
+# Computed for every centre on every run: cheap (ingested_files), depending on the date,
+# or comparing each centre with all the others (from per-centre moments kept in a table).
+EVERY_RUN = (
+    "conf_quarantine_rate",
+    "conf_files_rejected",
+    "time_last_export",
+    "plau_hads_distribution",
+    "plau_sf12_distribution",
+    "plau_nprs_distribution",
+)
+OPEN_WINDOW_DAYS = 367  # expected monthly calls depend on the date for a patient's first year
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The centres a run checks again (None: all) and the run whose results the others
+    keep, with the reason, for the logs."""
+
+    centres: tuple[str, ...] | None
+    previous: str | None
+    why: str
+
+
+def checks_scope(con, ctx: CheckContext, *, with_gx: bool, full: bool = False) -> Scope:
+    """Every centre on a first run, weekly, when asked, when the catalogue changed, after
+    a key rotation or when most centres changed; otherwise the centres whose rows were
+    written since the last run, those with a patient still in their first year (monthly
+    calls expected depend on the date) and those the last run did not check."""
+    last = con.execute(
+        "SELECT run_id, checked_at FROM dq_runs ORDER BY run_seq DESC LIMIT 1"
+    ).fetchall()
+    if full or not last:
+        return Scope(None, None, "asked for every centre" if full else "first quality run")
+    previous, since = last[0]
+    if ctx.now - since > dt.timedelta(days=FULL_EVERY_DAYS):
+        return Scope(None, None, f"every centre at least every {FULL_EVERY_DAYS} days")
+    wanted = {c.check_id for c in ex.CHECKS if with_gx or not c.expectations}
+    found = con.execute(
+        "SELECT DISTINCT check_id FROM dq_results WHERE run_id = ?", [previous]
+    ).fetchall()
+    moments = con.execute("SELECT count(*) FROM dq_centre_moments").fetchall()[0][0]
+    if {r[0] for r in found} != wanted or not moments or _rekeyed(con, since):
+        return Scope(None, None, "check catalogue, pseudonyms or kept moments changed")
+    changed = _changed_centres(con, previous, since)
+    everyone = _centres(con, ctx)
+    if 2 * len(changed) > len(everyone):
+        return Scope(None, None, f"{len(changed)} of {len(everyone)} centres changed")
+    return Scope(tuple(sorted(changed)), previous, f"{len(changed)} of {len(everyone)} centres")
+
+
+def _changed_centres(con, previous: str, since: dt.datetime) -> set[str]:
+    rows = con.execute(
+        """WITH later AS (SELECT run_id FROM runs WHERE started_at >= $since)
+           SELECT centre_id FROM ingested_files WHERE run_id IN (SELECT run_id FROM later)
+           UNION SELECT centre_id FROM quarantine
+                 WHERE resolved_run_id IN (SELECT run_id FROM later)
+           UNION SELECT centre_id FROM patients
+                 WHERE inclusion_date > CAST($since AS DATE) - $window
+           UNION (SELECT centre_id FROM patients UNION SELECT centre_id FROM ingested_files
+                  EXCEPT SELECT centre_id FROM dq_results WHERE run_id = $previous)""",
+        {"since": since, "window": OPEN_WINDOW_DAYS, "previous": previous},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _rekeyed(con, since: dt.datetime) -> bool:
+    try:
+        rows = con.execute("SELECT count(*) FROM key_rotations WHERE rotated_at >= ?", [since])
+    except duckdb.Error:
+        return False
+    return bool(rows.fetchall()[0][0])
+
+
+def with_carried(con, outcome: Outcome, scope: Scope) -> Outcome:
+    """The checks run on some centres, completed by the last run's results (counts and
+    queries) of the centres not checked again; the every-run checks are never carried."""
+    if scope.centres is None or scope.previous is None:
+        return outcome
+    where = "run_id = ? AND NOT list_contains(?, centre_id) AND NOT list_contains(?, check_id)"
+    params = [scope.previous, list(scope.centres), list(EVERY_RUN)]
+    counts = con.sql(
+        f"SELECT {', '.join(qc.COUNTS_SCHEMA)} FROM dq_results WHERE {where}", params=params
+    ).pl()
+    queries = con.sql(
+        f"SELECT {', '.join(qc.QUERY_SCHEMA)} FROM dq_queries WHERE {where}", params=params
+    ).pl()
+    ran = tuple(dict.fromkeys([*outcome.ran, *counts["check_id"].unique(maintain_order=True)]))
+    return Outcome(
+        counts=pl.concat([outcome.counts, counts.cast(qc.COUNTS_SCHEMA)]),
+        queries=pl.concat([outcome.queries, queries.cast(qc.QUERY_SCHEMA)]),
+        ran=ran,
+    )

@@ -6,14 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
+import json
 import os
 import time
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from schemas.forms import FORMS
-from transforms.staging.mapping import CentreMapping
+if TYPE_CHECKING:  # the schemas load Pandera (2 s): not for a look at the inbox alone
+    from transforms.staging.mapping import CentreMapping
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def settling(
     settle_seconds: float,
     now: float | None = None,
     known: Set[str] = frozenset(),
+    hashes: HashCache | None = None,
 ) -> Settling:
     """Files that may still be being copied: partial downloads, or modified too recently.
 
@@ -93,7 +96,8 @@ def settling(
             future.append(path)
         elif now - path.stat().st_mtime < settle_seconds:
             waiting.append(path.name)
-    unknown = [p for p in future if hash_of(p) not in known]
+    cache = hashes or HashCache()
+    unknown = [p for p in future if cache.hash_of(p, p.stat())[0] not in known]
     window = min(settle_seconds, STABILITY_SECONDS)
     steady, moving = future_files_settled(unknown, window)
     return Settling(sorted(waiting + moving), steady)
@@ -148,29 +152,34 @@ def _is_regular(path: Path) -> bool:
 
 
 def discover_centre_files(
-    inbox: Path, mapping: CentreMapping, known: set[tuple[str, str]]
+    inbox: Path,
+    mapping: CentreMapping,
+    known: set[tuple[str, str]],
+    hashes: HashCache | None = None,
 ) -> list[ExportFile]:
     """New (file, form) pairs of a centre by content hash, in load order: inclusion first.
 
     A workbook holding several forms (one per sheet) gives one pair per form. The same
     content under two names is one export: only the first name (in order) is kept.
+    ``hashes``: content hashes known from earlier nights (``HashCache``); a file whose
+    size, times and inode are unchanged is not read at all.
     """
     folder = inbox / mapping.centre_id
     if outside(folder, inbox):
         return []  # reported by refused_entries
+    from schemas.forms import FORMS  # see the imports above
+
     order = [*FORMS, UNRECOGNISED]
     found, seen = [], set(known)
     for path in _export_paths(folder):
         stat = path.stat()
-        digest = hash_of(path)
+        digest, size = (hashes or HashCache()).hash_of(path, stat)
         forms = [f for f, m in mapping.forms.items() if fnmatch.fnmatch(path.name, m.file_pattern)]
         for form in forms or [UNRECOGNISED]:
             if (digest, form) not in seen:
                 seen.add((digest, form))
                 found.append(
-                    ExportFile(
-                        mapping.centre_id, path, form, digest, stat.st_size, modified=stat.st_mtime
-                    )
+                    ExportFile(mapping.centre_id, path, form, digest, size, modified=stat.st_mtime)
                 )
     return sorted(found, key=lambda f: (order.index(f.form), f.path.name))
 
@@ -233,3 +242,96 @@ def files_by_hash(folder: Path, wanted: set[str]) -> dict[str, Path]:
         if digest in wanted and digest not in found:
             found[digest] = path
     return found
+
+
+# --- content hashes remembered between nights ------------------------------------------
+
+VERIFY_AFTER_DAYS = 7.0  # a remembered hash older than this is checked by reading the file
+
+
+@dataclass(frozen=True)
+class HashCache:
+    """Content hashes of inbox files, remembered between nights by (path, size, times).
+
+    A hash is trusted while the file's size, modification time, change time (ctime: set
+    by the kernel on any write, rename or metadata change, which no copy tool preserves)
+    and inode are those seen when it was read, and for at most ``VERIFY_AFTER_DAYS``:
+    then the file is read again (the periodic full verification). Each night reads only
+    the files that are new, changed or due for verification; the rest cost a ``stat``.
+    Entries: absolute path -> (size, mtime_ns, ctime_ns, inode, sha256, hashed_at).
+    """
+
+    entries: dict[str, tuple[int, int, int, int, str, float]] = field(default_factory=dict)
+
+    def cached(self, path: Path, stat: os.stat_result, now: float | None = None) -> str | None:
+        """The remembered hash of ``path`` if its stat is unchanged and it is not due."""
+        entry = self.entries.get(str(path))
+        if entry is None or entry[:4] != _identity(stat):
+            return None
+        if (time.time() if now is None else now) - entry[5] > VERIFY_AFTER_DAYS * 86400:
+            return None
+        return entry[4]
+
+    def hash_of(self, path: Path, stat: os.stat_result) -> tuple[str, int]:
+        """(content hash, size): remembered, else read now (not remembered: see refresh)."""
+        digest = self.cached(path, stat)
+        if digest is not None:
+            return digest, stat.st_size
+        content = path.read_bytes()
+        return file_hash(content), len(content)
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+def refresh_hashes(
+    inbox: Path, cache: HashCache, now: float | None = None
+) -> tuple[HashCache, dict[str, str]]:
+    """Every export file of every centre folder hashed, reading only those the cache
+    cannot vouch for. Returns the new cache (files gone are forgotten) and the inbox
+    listing: path relative to the inbox -> content hash.
+
+    A file that changes while it is read (its stat before and after differ) is listed
+    with the hash read but not remembered: the next night reads it again.
+    """
+    moment = time.time() if now is None else now
+    entries, listing = {}, {}
+    folders = sorted(p for p in inbox.iterdir() if p.is_dir()) if inbox.is_dir() else []
+    for folder in folders:
+        if outside(folder, inbox):
+            continue
+        for path in _export_paths(folder):
+            before = path.stat()
+            digest = cache.cached(path, before, moment)
+            hashed_at = cache.entries[str(path)][5] if digest is not None else moment
+            if digest is None:
+                digest = _hash_file(path)
+            listing[str(path.relative_to(inbox))] = digest
+            if _identity(path.stat()) == _identity(before):
+                entries[str(path)] = (*_identity(before), digest, hashed_at)
+    return HashCache(entries), listing
+
+
+def _hash_file(path: Path) -> str:
+    """A file's content hash, read in blocks (memory stays small whatever its size)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def load_hash_cache(path: Path) -> HashCache:
+    """The cache saved by an earlier night; empty if absent or unreadable (it is only a
+    shortcut: an empty cache means every file is read once)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return HashCache({k: tuple(v) for k, v in raw["entries"].items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return HashCache()
+
+
+def save_hash_cache(cache: HashCache, path: Path) -> None:
+    """Write the cache atomically (a temporary file renamed over the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps({"entries": cache.entries}), encoding="utf-8")
+    os.replace(partial, path)

@@ -28,7 +28,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cohortflow.errors import ConfigError
+from cohortflow.errors import ConfigError, did_you_mean
 from schemas.forms import FORMS
 
 
@@ -326,13 +326,27 @@ def load_centre_mapping(path: Path) -> CentreMapping:
     try:
         mapping = CentreMapping.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{_location(err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"{path}: invalid mapping: {problems}") from exc
     if mapping.centre_id != path.stem:
         raise ConfigError(
             f"{path}: centre_id {mapping.centre_id!r} does not match the file name {path.stem!r}"
         )
     return mapping
+
+
+def _problem(err) -> str:
+    """One validation error for people; a mistyped key is answered with the closest one."""
+    text = f"{_location(err['loc'])}: {err['msg']}"
+    if err.get("type") == "extra_forbidden" and err["loc"]:
+        text += did_you_mean(str(err["loc"][-1]), _mapping_keys())
+    return text
+
+
+def _mapping_keys() -> set[str]:
+    """Every key a mapping file may hold, at any level (the fields of its models)."""
+    models = [v for v in globals().values() if isinstance(v, type) and issubclass(v, BaseModel)]
+    return {name for model in models if model is not BaseModel for name in model.model_fields}
 
 
 def _location(loc: tuple) -> str:

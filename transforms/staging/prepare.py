@@ -14,6 +14,7 @@ from schemas.forms import FORMS
 from transforms.staging.inbox import (
     UNRECOGNISED,
     ExportFile,
+    HashCache,
     Rejection,
     discover_centre_files,
     file_hash,
@@ -84,6 +85,7 @@ def prepare_centre(
     *,
     settle_seconds: float = 0.0,
     limits: ReadLimits = DEFAULT_LIMITS,
+    hashes: HashCache | None = None,
 ) -> list[StagedExport | Rejection]:
     """Everything a centre sent since the last night, read and mapped (no database access).
 
@@ -95,10 +97,11 @@ def prepare_centre(
     refused: list[StagedExport | Rejection] = list(refused_entries(inbox, mapping))
     if outside(inbox / mapping.centre_id, inbox):
         return refused
-    settled = settling(inbox / mapping.centre_id, settle_seconds, known={h for h, _ in known})
+    known_hashes = {h for h, _ in known}
+    settled = settling(inbox / mapping.centre_id, settle_seconds, known=known_hashes, hashes=hashes)
     if settled.waiting:
         raise FileNotReady(mapping.centre_id, settled.waiting)
-    found = discover_centre_files(inbox, mapping, known)
+    found = discover_centre_files(inbox, mapping, known, hashes)
     noted = [_with_note(f, settled.future.get(f.path.name)) for f in found]
     return refused + in_export_order([stage_export(f, mapping, limits) for f in noted])
 

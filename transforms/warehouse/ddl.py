@@ -48,6 +48,8 @@ ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS mapping_hash VARCHAR;
 ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS resolved_run_id VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS pid INTEGER;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS host VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS kind VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS inputs_digest VARCHAR;
 """
 
 
@@ -145,6 +147,16 @@ CREATE TABLE IF NOT EXISTS dq_query_log (
     last_seen_run VARCHAR NOT NULL, nights_open INTEGER NOT NULL, closed_run VARCHAR,
     closed_at TIMESTAMP, escalated BOOLEAN NOT NULL DEFAULT false
 );
+"""
+
+# Per centre, the moments (n, mean, sum of squared deviations) of each score the
+# distribution checks compare across centres: a quality run that re-checks only the
+# centres whose data changed reads the others' from here (transforms/quality/plausibility).
+QUALITY_MOMENTS_DDL = """
+CREATE TABLE IF NOT EXISTS dq_centre_moments (
+    score VARCHAR NOT NULL, centre_id VARCHAR NOT NULL, n BIGINT NOT NULL,
+    mean DOUBLE NOT NULL, m2 DOUBLE NOT NULL
+)
 """
 
 PULLS_DDL = """

@@ -362,7 +362,7 @@ def _apply(
     run_id = new_run_id()
     con.execute("BEGIN TRANSACTION")
     try:
-        start_run(con, run_id)
+        start_run(con, run_id, kind="rekey")
         rows = sum(
             scalar(
                 con,

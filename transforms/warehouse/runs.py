@@ -31,8 +31,12 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
-    """Register a run with the process that runs it; returns its sequence number.
+RUN_KINDS = ("night", "fit", "rekey")  # a run's kind, for people (cohortflow status)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, kind: str | None = None) -> int:
+    """Register a run (its ``kind``: one of ``RUN_KINDS``) with the process that runs it;
+    returns its sequence number.
 
     Runs of this host left ``running`` by a process that no longer exists are first
     marked ``abandoned``: the single-writer lock means no other live writer can hold one.
@@ -40,9 +44,9 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     abandon_dead_runs(con, run_id)
     seq = scalar(con, "SELECT coalesce(max(run_seq), 0) + 1 FROM runs")
     con.execute(
-        "INSERT INTO runs (run_id, run_seq, started_at, status, pid, host)"
-        " VALUES (?, ?, ?, 'running', ?, ?)",
-        [run_id, seq, now(), os.getpid(), socket.gethostname()],
+        "INSERT INTO runs (run_id, run_seq, started_at, status, pid, host, kind)"
+        " VALUES (?, ?, ?, 'running', ?, ?, ?)",
+        [run_id, seq, now(), os.getpid(), socket.gethostname(), kind],
     )
     return seq
 

@@ -1,0 +1,176 @@
+"""The night as a user runs it: ``cohortflow run`` through the command line, timed.
+
+    python -m bench.night [--patients 100000] [--centres 100] [--from DIR]
+
+Simulates CSV exports (REDCap-like and French wide styles; or copies the inbox and
+mappings of ``--from``, a workspace simulated before), then times, each a real
+``cohortflow`` process with its own Prefect server:
+
+* the full night (``run`` on the fresh inbox: ingestion, views, quality, every model);
+* a night with nothing new (``run`` again: decided before Prefect starts);
+* ``fit`` with nothing to refit;
+* the incremental night: one centre re-exports one file with one value changed, and
+  ``run`` loads it, checks that centre's quality again and refits what the refit policy
+  says (models/policy.py), publishing the copy for readers;
+
+and prints each step's time from the command's own timed progress lines. Nothing is
+asserted: the figures go in the issue note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KEY = "bench-only-pseudonymisation-key-0123456789"
+STEP_DONE = re.compile(r"^\S+ \S+ (?P<step>.+?): done \((?:[\d/]+, )?(?P<seconds>[\d.]+) s\)$")
+
+
+def cohortflow(workspace: Path, *args: str) -> tuple[float, str, str]:
+    """One command in its own process, as a user (or cron) runs it; (seconds, out, err).
+    ``err`` starts with the command's start time (epoch seconds) on a line of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COHORTFLOW_", "PREFECT_"))}
+    env |= {"COHORTFLOW_PSEUDONYM_KEY": KEY, "COHORTFLOW_SETTLE_SECONDS": "0"}
+    wall = time.time()
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "cohortflow.cli", *args, "--workspace", str(workspace)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"cohortflow {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return seconds, done.stdout, f"{wall}\n{done.stderr}"
+
+
+FLOW_LOG = re.compile(
+    r"^(\d\d:\d\d:\d\d\.\d+) \| \w+ +\| Flow run '[^']+' - (Beginning flow run|Finished)"
+)
+
+
+def phases(seconds: float, stderr: str) -> str:
+    """Before the flow (CLI, checks, Prefect server, imports), the flow, and after it (logs
+    sent, server stopped, summary), from Prefect's own log times."""
+    wall, *lines = stderr.splitlines()
+    day = dt.datetime.fromtimestamp(float(wall))
+    found = [(m[2], m[1]) for m in map(FLOW_LOG.match, lines) if m]
+    begins = [t for what, t in found if what.startswith("Beginning")]
+    ends = [t for what, t in found if what == "Finished"]
+    if not begins or not ends:
+        return "no flow ran"
+
+    def at(clock: str) -> float:
+        moment = dt.datetime.combine(day.date(), dt.time.fromisoformat(clock))
+        return (moment - day).total_seconds()
+
+    before, flow = at(begins[0]), at(ends[-1]) - at(begins[0])
+    after = seconds - before - flow
+    return f"before the flow {before:.1f} s, the flow {flow:.1f} s, after it {after:.1f} s"
+
+
+def steps(stderr: str) -> dict[str, float]:
+    """Seconds per step, from the plain progress lines ('<time> <step>: done (... s)')."""
+    found: dict[str, float] = {}
+    for line in stderr.splitlines():
+        match = STEP_DONE.match(line.strip())
+        if match:
+            found[match["step"]] = found.get(match["step"], 0.0) + float(match["seconds"])
+    return found
+
+
+def change_one_file(workspace: Path) -> Path:
+    """The first REDCap centre re-exports its follow-ups, one pain score changed."""
+    import polars as pl
+
+    path = sorted((workspace / "inbox").glob("*/C*_followup_*.csv"))[0]
+    rows = pl.read_csv(path, infer_schema=False)
+    first = pl.int_range(pl.len()) == 0
+    changed = rows.with_columns(
+        nprs=pl.when(first & (pl.col("nprs") != "0")).then(pl.lit("0")).otherwise("nprs")
+    )
+    if changed.equals(rows):
+        changed = rows.with_columns(nprs=pl.when(first).then(pl.lit("1")).otherwise("nprs"))
+    changed.write_csv(path)
+    return path
+
+
+def prepare(args: argparse.Namespace, workspace: Path) -> str:
+    """The workspace's inbox and mappings: copied from ``--from``, else simulated."""
+    if args.source:
+        for folder in ("inbox", "centres"):
+            shutil.copytree(Path(args.source) / folder, workspace / folder)
+        return f"copied from {args.source}"
+    from simulator.write import simulate_into_workspace
+
+    start = time.perf_counter()
+    simulate_into_workspace(
+        workspace,
+        n_patients=args.patients,
+        n_centres=args.centres,
+        styles=("redcap", "fr_wide"),
+    )
+    return f"simulated in {time.perf_counter() - start:.0f} s"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--centres", type=int, default=100)
+    parser.add_argument("--from", dest="source", help="a simulated workspace to copy")
+    args = parser.parse_args()
+    workspace = Path(tempfile.mkdtemp(prefix="cohortflow-night-")) / "ws"
+    workspace.mkdir()
+    try:
+        origin = prepare(args, workspace)
+        files = [p for p in (workspace / "inbox").rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files) / 2**20
+        full = cohortflow(workspace, "run")
+        unchanged = cohortflow(workspace, "run")
+        fit = cohortflow(workspace, "fit")
+        changed = change_one_file(workspace)
+        incremental = cohortflow(workspace, "run")
+        warehouse_mb = (workspace / "warehouse.duckdb").stat().st_size / 2**20
+    finally:
+        shutil.rmtree(workspace.parent, ignore_errors=True)
+    report(args, origin, len(files), size, warehouse_mb, full, unchanged, fit, incremental)
+    print(f"changed file: {changed.relative_to(workspace)}")
+    return 0
+
+
+def report(args, origin, n_files, size, warehouse_mb, full, unchanged, fit, incremental) -> None:
+    from bench.ingest import machine
+
+    print(
+        f"\n{args.patients} patients, {args.centres} centres: {n_files} CSV files, "
+        f"{size:.0f} MB ({origin}); warehouse {warehouse_mb:.0f} MB; {machine()}\n"
+    )
+    print(f"| {'cohortflow ... (one process each)':<46} | {'seconds':>8} | {'share':>6} |")
+    print(f"|{'-' * 48}|{'-' * 10}|{'-' * 8}|")
+    for name, (seconds, _, _) in (
+        ("run: full night", full),
+        ("run: nothing new (decided before Prefect)", unchanged),
+        ("fit: nothing to refit", fit),
+        ("run: incremental night (1 file of 1 centre)", incremental),
+    ):
+        print(f"| {name:<46} | {seconds:>8.1f} | {seconds / full[0]:>6.1%} |")
+    for name, (seconds, _, err) in (("full night", full), ("incremental night", incremental)):
+        timed = ", ".join(f"{step} {s:.1f} s" for step, s in steps(err).items())
+        print(f"\n{name}: {phases(seconds, err)}; by step: {timed}")
+    print(f"\nnothing new: {unchanged[1].strip()}\nfit: {fit[1].strip()}")
+    carried = [line for line in incremental[1].splitlines() if "carried over" in line]
+    print("incremental night's models: " + (" ".join(carried) or "every model refitted"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
