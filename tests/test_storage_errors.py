@@ -91,7 +91,7 @@ def test_cli_prints_one_line_naming_path_and_cause(tmp_path, capsys, monkeypatch
     def fails(args):
         raise error
 
-    monkeypatch.setattr(commands, "cmd_status", fails)
+    monkeypatch.setitem(commands.HANDLERS, "status", fails)  # what main() dispatches to
     assert main(["status", "--workspace", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1 and "Traceback" not in err
@@ -104,7 +104,7 @@ def test_cli_names_a_full_workspace_when_the_error_lost_its_cause(tmp_path, caps
     def fails(args):
         raise RuntimeError("Server error '500 Internal Server Error' for url 'http://127.0.0.1'")
 
-    monkeypatch.setattr(commands, "cmd_status", fails)
+    monkeypatch.setitem(commands.HANDLERS, "status", fails)  # what main() dispatches to
     monkeypatch.setattr(os, "statvfs", lambda path: stats(0, 4096))
     assert main(["status", "--workspace", str(tmp_path)]) == 1
     err = capsys.readouterr().err
@@ -120,6 +120,6 @@ def test_cli_still_raises_what_is_not_a_storage_problem(tmp_path, monkeypatch):
     def fails(args):
         raise KeyError("nprs")
 
-    monkeypatch.setattr(commands, "cmd_status", fails)
+    monkeypatch.setitem(commands.HANDLERS, "status", fails)  # what main() dispatches to
     with pytest.raises(KeyError):
         main(["status", "--workspace", str(tmp_path)])
