@@ -138,7 +138,7 @@ def trajectory_section(results: Results, link: Link) -> str:
         f"{_specification(results, 'trajectory', 'trajectory')}"
     )
     body += "".join(result_table(results, name, link) for name in results.named("trajectory_"))
-    return section("trajectories", "Pain trajectories (group-based trajectory model)", body)
+    return section("trajectories", "Pain trajectories (growth mixture model beside the LCGA)", body)
 
 
 def _selected(frame: pl.DataFrame) -> pl.DataFrame:
