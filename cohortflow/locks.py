@@ -85,16 +85,21 @@ def writer_running(workspace: Path) -> str | None:
     except OSError:
         return None
     found = re.search(r"PID (\d+)", text)
-    if found is None or not _alive(int(found.group(1))):
+    if found is None or not process_alive(int(found.group(1))):
         return None
     return text
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (signal 0 only checks).
+
+    A pid reused by another program counts as alive: a run is then left ``running`` and a
+    lock's holder named, rather than risk treating a live process as gone.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # alive, owned by another user
+    except PermissionError:  # exists, owned by another user
         return True
     return True

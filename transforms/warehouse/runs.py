@@ -10,6 +10,7 @@ import uuid
 
 import duckdb
 
+from cohortflow.locks import process_alive
 from transforms.warehouse.connection import first_row, scalar
 
 
@@ -49,21 +50,6 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, kind: str | None = No
         [run_id, seq, now(), os.getpid(), socket.gethostname(), kind],
     )
     return seq
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host (signal 0 only checks).
-
-    A pid reused by another program counts as alive: the run is then left ``running``
-    rather than risk closing a live one (a later start, once that program ends, closes it).
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
 
 
 def abandon_dead_runs(con: duckdb.DuckDBPyConnection, by_run: str) -> list[str]:
