@@ -45,18 +45,7 @@ def _mean_sd(values: pl.Series) -> tuple[float, float]:
 
 def cohort_views(cohort: SimulatedCohort) -> dict[str, pl.DataFrame]:
     """The analysis views of a simulated cohort (local ids as patient keys)."""
-    key = {"patient_id": "patient_key"}
-    ketamine = cohort.ketamine.rename(key).with_columns(dose_mg_per_kg=pl.lit(None, pl.Float64))
-    tables = {
-        "patients": cohort.patients.rename(key),
-        "follow_ups": cohort.follow_ups.rename(key),
-        "ketamine_administrations": ketamine,
-        "hads": cohort.hads.rename(key),
-        "sf12": cohort.sf12.rename(key),
-        "adverse_events": cohort.adverse_events.rename(key),
-        "concomitant_treatments": cohort.treatments.rename(key),
-    }
-    return build_views(tables)
+    return build_views(cohort.as_tables())
 
 
 def population_figures(params: SimulationParameters, n: int = POPULATION_PATIENTS) -> dict:

@@ -156,6 +156,20 @@ class SimulatedCohort:
     treatments: pl.DataFrame
     latent: pl.DataFrame  # per patient: group, true intercept and slope, dropout month
 
+    def as_tables(self) -> dict[str, pl.DataFrame]:
+        """The frames as the warehouse's tables (the local id standing as patient_key)."""
+        key = {"patient_id": "patient_key"}
+        ketamine = self.ketamine.rename(key).with_columns(dose_mg_per_kg=pl.lit(None, pl.Float64))
+        return {
+            "patients": self.patients.rename(key),
+            "follow_ups": self.follow_ups.rename(key),
+            "ketamine_administrations": ketamine,
+            "hads": self.hads.rename(key),
+            "sf12": self.sf12.rename(key),
+            "adverse_events": self.adverse_events.rename(key),
+            "concomitant_treatments": self.treatments.rename(key),
+        }
+
     def truth(self) -> dict:
         """The parameters and the population quantities a correct analysis recovers."""
         p = self.parameters

@@ -10,25 +10,10 @@ from simulator.cohort import SimulatedCohort, SimulationParameters, simulate_coh
 from transforms.derived.views import build_views
 
 
-def cohort_tables(cohort: SimulatedCohort) -> dict[str, pl.DataFrame]:
-    """The simulator's canonical frames as warehouse tables (local id as patient_key)."""
-    key = {"patient_id": "patient_key"}
-    ketamine = cohort.ketamine.rename(key).with_columns(dose_mg_per_kg=pl.lit(None, pl.Float64))
-    return {
-        "patients": cohort.patients.rename(key),
-        "follow_ups": cohort.follow_ups.rename(key),
-        "ketamine_administrations": ketamine,
-        "hads": cohort.hads.rename(key),
-        "sf12": cohort.sf12.rename(key),
-        "adverse_events": cohort.adverse_events.rename(key),
-        "concomitant_treatments": cohort.treatments.rename(key),
-    }
-
-
 def simulated_views(n_patients: int, seed: int, **extra) -> tuple[dict, SimulatedCohort]:
     """build_views() of a simulated cohort, plus its adverse_events table, and the cohort."""
     cohort = simulate_cohort(SimulationParameters(n_patients=n_patients, seed=seed, **extra))
-    tables = cohort_tables(cohort)
+    tables = cohort.as_tables()
     views = build_views(tables) | {"adverse_events": tables["adverse_events"]}
     return views, cohort
 
