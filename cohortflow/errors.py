@@ -12,7 +12,14 @@ class CohortflowError(Exception):
 
 
 class ConfigError(CohortflowError):
-    """A settings or centre-mapping problem; the message names the file and field."""
+    """A settings or centre-mapping problem; the message names the file and field.
+
+    ``problems``: each problem on its own, for a command that lists them a line each.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 class FileRejected(CohortflowError):

@@ -71,6 +71,20 @@ SF12_RANGES = {
 }
 MAX_DOSE_MG = 2000  # one administration; far above any ketamine protocol
 MAX_DOSE_MG_PER_KG = 20
+# The classic unit error of this drug is a dose per kg written as mg, or the reverse. An
+# adult's ketamine session is 0.1-2 mg/kg (sub-anaesthetic infusions for chronic pain, up
+# to about 5 mg/kg over a day), that is some 10 to 350 mg: a dose in mg under 5 is a dose
+# per kg (0.5-3) read as mg, a dose per kg over 10 an mg dose of a small session read as
+# per kg (anaesthetic induction is 1-4.5 mg/kg IV). Both are quarantined, naming the likely
+# confusion, never loaded as if right.
+MIN_PLAUSIBLE_DOSE_MG = 5
+MAX_PLAUSIBLE_DOSE_MG_PER_KG = 10
+UNIT_CONFUSIONS = {  # check name -> what a person is told
+    "dose_mg_not_a_dose_per_kg": f"under {MIN_PLAUSIBLE_DOSE_MG} mg, no adult ketamine "
+    "session: probably a dose per kg given as mg (check the unit)",
+    "dose_per_kg_not_a_dose_in_mg": f"over {MAX_PLAUSIBLE_DOSE_MG_PER_KG} mg/kg, no ketamine "
+    "session for pain: probably a dose in mg given as mg/kg (check the unit)",
+}
 
 
 def _not_in_future(column: str) -> pl.Expr:
@@ -135,6 +149,16 @@ class KetamineAdministration(pa.DataFrameModel):
     @pa.check("administration_date", name="not_in_future")
     def given_not_in_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not_in_future(data.key))
+
+    @pa.check("dose_mg", name="dose_mg_not_a_dose_per_kg")
+    def dose_in_mg_plausible(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        dose = pl.col(data.key)
+        return data.lazyframe.select(dose.is_null() | (dose >= MIN_PLAUSIBLE_DOSE_MG))
+
+    @pa.check("dose_mg_per_kg", name="dose_per_kg_not_a_dose_in_mg")
+    def dose_per_kg_plausible(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        dose = pl.col(data.key)
+        return data.lazyframe.select(dose.is_null() | (dose <= MAX_PLAUSIBLE_DOSE_MG_PER_KG))
 
     @pa.check("dose_mg", name="dose_given_in_mg_or_mg_per_kg")
     def one_dose_unit(cls, data: pa.PolarsData) -> pl.LazyFrame:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cohortflow import progress
 from cohortflow.cli import parser, shortcuts
+from cohortflow.cli.onboarding import cmd_check_mapping, cmd_dry_run
 from cohortflow.cli.preconditions import (
     report_broken_mappings,
     require_warehouse,
@@ -155,6 +156,12 @@ def _fresh_demo_workspace(root: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "dry_run", False):
+        return cmd_dry_run(args)
+    if getattr(args, "centre", None) or getattr(args, "mapping", None):
+        raise CohortflowError(
+            "--centre and --mapping go with --dry-run: a night reads every centre"
+        )
     settings = Settings.from_env(args.workspace)
     require_workspace(settings)
     if not settings.centres_config.is_dir():
@@ -289,6 +296,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
         if args.out:
             raise CohortflowError("--out needs --centre (the draft is a centre's mapping file)")
         return 0
+    if args.out is not None and "centres" in args.out.resolve().parent.parts:
+        raise CohortflowError(
+            f"{args.out}: not in a centres/ folder: a mapping there goes live at the next "
+            f"night; write the draft elsewhere (e.g. --out drafts/{args.centre}.yaml), check "
+            "it, then copy it there"
+        )
     draft = draft_mapping_yaml(args.centre, args.files)
     if args.out is None:
         print(draft)
@@ -297,9 +310,16 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise CohortflowError(f"{args.out} exists: the draft never overwrites a mapping file")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(draft, encoding="utf-8")
+    decide = sum("# TODO:" in line for line in draft.splitlines())
+    check = sum("# TODO-check:" in line for line in draft.splitlines())
+    centre, out = args.centre, args.out
     print(
-        f"Draft mapping written to {args.out}: review its TODO comments, then move it to "
-        "the workspace's centres/ folder."
+        f"Draft mapping written to {out} ({decide} TODO to decide, {check} TODO-check to "
+        f"confirm). Next:\n"
+        f"  1. resolve its TODO comments (then delete them)\n"
+        f"  2. cohortflow check-mapping {centre} --mapping {out}\n"
+        f"  3. cohortflow ingest --centre {centre} --dry-run --mapping {out}\n"
+        f"  4. copy it to the workspace's centres/{centre}.yaml: it goes live at the next night"
     )
     return 0
 
@@ -316,4 +336,5 @@ HANDLERS = {
     "rekey": cmd_rekey,
     "pull": cmd_pull,
     "profile": cmd_profile,
+    "check-mapping": cmd_check_mapping,
 }

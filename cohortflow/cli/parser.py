@@ -114,10 +114,22 @@ def _night_commands(sub, common) -> None:
         "ingest the inbox, fit nothing",
         "The night without the models: ingest, views, data quality, the copy for "
         "readers. " + KEY_NOTE,
-        "  COHORTFLOW_PSEUDONYM_KEY=... cohortflow ingest",
+        "  COHORTFLOW_PSEUDONYM_KEY=... cohortflow ingest\n"
+        "  COHORTFLOW_PSEUDONYM_KEY=... cohortflow ingest --centre C31 --dry-run",
         parents=[common],
     )
     ingest.set_defaults(fit_models=False)
+    ingest.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --centre: rehearse the centre's next night on a scratch copy of the "
+        "warehouse (read, map, validate, check against its patients) and write the "
+        "would-be quarantine to dry-run/<centre>/; nothing is loaded or marked as seen",
+    )
+    ingest.add_argument("--centre", help="the centre to rehearse (with --dry-run)")
+    ingest.add_argument(
+        "--mapping", type=Path, help="rehearse with this mapping file (a draft not yet in centres/)"
+    )
     _sub(
         sub,
         "quality",
@@ -192,6 +204,22 @@ def _reading_commands(sub, common) -> None:
         "  cohortflow profile inbox/C31/* --centre C31 --out centres/C31.yaml",
     )
     profile.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check = _sub(
+        sub,
+        "check-mapping",
+        "check a centre's mapping file against its files in the inbox",
+        "Load the centre's mapping (every required column mapped, constant or derived; "
+        "codes for columns that exist) and hold it against the centre's files in "
+        "inbox/<centre>/: every file pattern matches a file, every source column it names "
+        "is in the header, every wide pattern matches a column. One line per problem, with "
+        "the closest name when one looks mistyped. Exit status 1 when there is a problem.",
+        "  cohortflow check-mapping C31\n  cohortflow check-mapping C31 --mapping drafts/C31.yaml",
+        parents=[common],
+    )
+    check.add_argument("centre", metavar="CENTRE")
+    check.add_argument(
+        "--mapping", type=Path, help="the mapping file to check (default: centres/CENTRE.yaml)"
+    )
     profile.add_argument("--centre", help="centre id: also draft its mapping file")
     profile.add_argument(
         "--out", type=Path, help="write the draft there (default: print it); never overwrites"

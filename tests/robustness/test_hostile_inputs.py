@@ -1064,9 +1064,9 @@ def test_no_file_outside_the_inbox_is_read(clean_exports, tmp_path, monkeypatch)
 @pytest.mark.parametrize(
     ("fmt", "says"),
     [
-        ({"quote_char": "''"}, "quote_char: Value error, must be a single character"),
+        ({"quote_char": "''"}, "quote_char: must be a single character"),
         ({"delimiter": ";", "quote_char": ";"}, "delimiter and quote_char are both ';'"),
-        ({"delimiter": "\n"}, "delimiter: Value error, must be a single character"),
+        ({"delimiter": "\n"}, "delimiter: must be a single character"),
         ({"pattern": "../C02/*.csv"}, "'../C02/*.csv' is not a file name pattern"),
         ({"pattern": "/etc/*"}, "'/etc/*' is not a file name pattern"),
     ],

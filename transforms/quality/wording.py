@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from schemas.forms import FORMS
+from schemas.forms import FORMS, UNIT_CONFUSIONS
 
 FORM_LABELS = {
     "inclusion": "Inclusion",
@@ -94,6 +94,18 @@ def _type_text(kind: str) -> str:
     return ""
 
 
+def _staging_problem(rule: str, shown: str, label: str) -> str | None:
+    """The rules of a mapping's units and derived columns (``transforms.staging.derive``)
+    and of the dose plausibility checks, as a centre is told them."""
+    if rule in UNIT_CONFUSIONS:
+        return f"{shown}: {UNIT_CONFUSIONS[rule]}"
+    return {
+        "unknown unit": f"{label}: the unit {shown.split(' = ')[-1]} is unknown",
+        "unit missing": f"{label}: the unit is missing",
+        "birth date unreadable": "the birth date is not a readable date",
+    }.get(rule)
+
+
 def quarantine_problem(form: str, column: str | None, rule: str, value: str | None) -> str:
     """A quarantined value's problem in words (the value shown, the rule explained)."""
     label = field_label(form, column.split(",")[0].strip() if column else None)
@@ -110,6 +122,9 @@ def quarantine_problem(form: str, column: str | None, rule: str, value: str | No
         return f"{label} is missing"
     if rule == "not_in_future":
         return f"{shown} is in the future"
+    staging = _staging_problem(rule, shown, label)
+    if staging:
+        return staging
     if rule == "unknown code" or rule.startswith("isin("):
         return f"{shown} is not one of the form's codes"
     if rule.startswith("conflicting duplicate"):

@@ -18,7 +18,7 @@ Example (a French-locale wide follow-up export)::
 
 from __future__ import annotations
 
-import datetime as dt
+import fnmatch
 import hashlib
 import json
 import re
@@ -30,11 +30,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cohortflow.errors import ConfigError, did_you_mean
 from schemas.forms import FORMS
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from transforms.staging.checks import check_form_mapping, check_produces_required
+from transforms.staging.rules import (
+    DERIVED_RULES,
+    BirthDateDerived,
+    DerivedColumn,
+    JoinDerived,
+    RankDerived,
+    UnitColumn,
+    as_text_map,
+)
+from transforms.staging.rules import Strict as _Strict
+from transforms.staging.rules import (
+    date_format as _date_format,
+)
 
 Encoding = Literal["utf-8", "utf-8-sig", "latin-1", "cp1252"]  # what a CSV may be read as
 DecimalMark = Literal[".", ","]
@@ -94,25 +103,6 @@ UNIT_FACTORS: dict[str, dict[str, float]] = {
     "dose_mg_per_kg": {"mg/kg": 1.0, "ug/kg": 0.001},
 }
 EXCEL_DATE = "excel"  # a date_formats value: Excel serial day numbers (1900 system)
-
-
-_DATE_PARTS = {"year": ("%Y", "%y"), "month": ("%m", "%b", "%B"), "day": ("%d", "%j")}
-
-
-def _date_format(value: str) -> str:
-    """A strptime format that names a full date and reads back what it writes."""
-    missing = [part for part, codes in _DATE_PARTS.items() if not any(c in value for c in codes)]
-    if missing:
-        raise ValueError(
-            f"{value!r} lacks the {' and '.join(missing)} (strptime codes such as %d, %m, "
-            "%Y), e.g. '%d%m%Y' for 15102017"
-        )
-    sample = dt.datetime(2017, 10, 15, 9, 30)
-    try:
-        dt.datetime.strptime(sample.strftime(value), value)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a usable strptime format ({exc})") from None
-    return value
 
 
 class _DateSource(_Strict):
@@ -189,15 +179,28 @@ class FormMapping(_Strict):
         default_factory=dict,
         description="wide layout: canonical -> regex of source columns, group 1 is the month",
     )
-    codes: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="canonical column -> {source code: canonical value}"
+    codes: dict[str, dict[str, str] | str] = Field(
+        default_factory=dict,
+        description="canonical column (or a glob of them, 'hads_*') -> {source code: "
+        "canonical value}, or the name of a value_maps entry",
+    )
+    value_maps: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="named code lists shared by several columns"
     )
     date_formats: dict[str, str] = Field(
         default_factory=dict, description="strptime format per date column, or 'excel'"
     )
-    units: dict[str, str] = Field(
+    units: dict[str, str | UnitColumn] = Field(
         default_factory=dict,
-        description="canonical column -> unit of the source values, converted on reading",
+        description="canonical column -> unit of the source values, converted on reading, "
+        "or {column: <source column>} when each row gives its unit",
+    )
+    constants: dict[str, str] = Field(
+        default_factory=dict, description="canonical column -> the value of every row"
+    )
+    derived: dict[str, DerivedColumn] = Field(
+        default_factory=dict,
+        description="canonical column -> rule computing it: {from: rank | birth_date | join}",
     )
     missing_values: list[str] = Field(default_factory=lambda: ["", "NA"])
     export: Literal["full", "incremental"] = Field(
@@ -235,6 +238,25 @@ class FormMapping(_Strict):
             + ", e.g. {from: file_name, pattern: '_(\\d{8})', format: '%d%m%Y'}"
         )
 
+    @field_validator("codes", "value_maps", "constants", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value):
+        return as_text_map(value)
+
+    @field_validator("derived", mode="before")
+    @classmethod
+    def _derived_from(cls, value):
+        """Say what 'from' may be in words (pydantic's words name its internal field)."""
+        for name, rule in (value or {}).items() if isinstance(value, dict) else ():
+            found = rule.get("from") if isinstance(rule, dict) else None
+            if found not in DERIVED_RULES:
+                raise ValueError(
+                    f"{name}: needs 'from: {' | '.join(DERIVED_RULES)}'"
+                    + (f" (found {found!r})" if found is not None else "")
+                    + ", e.g. {from: rank, date: administration_date}"
+                )
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _csv_by_default(cls, data):
@@ -247,7 +269,9 @@ class FormMapping(_Strict):
     def _layout_is_complete(self) -> FormMapping:
         if self.layout == "long" and not self.columns:
             raise ValueError("layout 'long' needs 'columns'")
-        if self.layout == "wide" and not (self.id_columns and self.wide_columns):
+        if self.layout == "wide" and not (
+            (self.id_columns or "patient_id" in self.derived) and self.wide_columns
+        ):
             raise ValueError("layout 'wide' needs 'id_columns' and 'wide_columns'")
         for name, pattern in self.wide_columns.items():
             if re.compile(pattern).groups != 1:
@@ -259,10 +283,11 @@ class FormMapping(_Strict):
             )
         for name, unit in self.units.items():
             known = UNIT_FACTORS.get(name, {})
-            if unit not in known:
+            if isinstance(unit, str) and unit not in known:
                 raise ValueError(
                     f"units.{name}: unknown unit {unit!r}; known: {sorted(known) or 'none'}"
                 )
+        check_form_mapping(self)
         return self
 
     def content_hash(self) -> str:
@@ -272,7 +297,8 @@ class FormMapping(_Strict):
         An undeclared export date is left out, so that mappings written before the option
         existed keep their hash (and their files are not re-staged for nothing).
         """
-        unset = {"export_date"} if self.export_date is None else None
+        unset = {"export_date"} if self.export_date is None else set()
+        unset |= {name for name in _ADDED_IN_ISSUE_19 if not getattr(self, name)}
         canonical = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -280,10 +306,53 @@ class FormMapping(_Strict):
         return {m["patient_id"] for m in (self.columns, self.id_columns) if "patient_id" in m}
 
     def canonical_columns(self) -> set[str]:
-        """Canonical columns this mapping produces."""
+        """Canonical columns this mapping produces: read, constant or derived."""
         if self.layout == "long":
-            return set(self.columns)
-        return set(self.id_columns) | set(self.wide_columns) | {"month"}
+            read = set(self.columns)
+        else:
+            read = set(self.id_columns) | set(self.wide_columns) | {"month"}
+        landing = {
+            target
+            for name, unit in self.row_units().items()
+            for target, _ in unit.known_units(name).values()
+        }
+        return read | set(self.constants) | set(self.derived) | landing
+
+    def row_units(self) -> dict[str, UnitColumn]:
+        """The columns whose unit each row gives, in another source column."""
+        return {name: unit for name, unit in self.units.items() if isinstance(unit, UnitColumn)}
+
+    def fixed_units(self) -> dict[str, str]:
+        return {name: unit for name, unit in self.units.items() if isinstance(unit, str)}
+
+    def column_codes(self) -> dict[str, dict[str, str]]:
+        """Canonical column -> its codes, globs expanded and named value maps looked up."""
+        produced = sorted(self.canonical_columns())
+        resolved: dict[str, dict[str, str]] = {}
+        for key, codes in self.codes.items():
+            table = self.value_maps.get(codes, {}) if isinstance(codes, str) else codes
+            for column in fnmatch.filter(produced, key) if _is_glob(key) else [key]:
+                resolved[column] = table
+        return resolved
+
+    def source_columns(self) -> dict[str, str]:
+        """Every source column the mapping reads, with what it is read for."""
+        found = {s: f"columns.{c}" for c, s in {**self.columns, **self.id_columns}.items()}
+        found |= {u.column: f"units.{name}" for name, u in self.row_units().items()}
+        for name, rule in self.derived.items():
+            if isinstance(rule, RankDerived) and rule.time:
+                found[rule.time] = f"derived.{name}.time"
+            elif isinstance(rule, BirthDateDerived):
+                found[rule.column] = f"derived.{name}.column"
+            elif isinstance(rule, JoinDerived):
+                found |= {c: f"derived.{name}.columns" for c in rule.columns}
+        if isinstance(self.export_date, ColumnDate):
+            found[self.export_date.column] = "export_date.column"
+        return found
+
+    def birth_date_columns(self) -> set[str]:
+        """Source columns read only to compute an age: exempt from the identifier rejection."""
+        return {r.column for r in self.derived.values() if isinstance(r, BirthDateDerived)}
 
 
 class CentreMapping(_Strict):
@@ -307,9 +376,17 @@ class CentreMapping(_Strict):
             if unknown:
                 raise ValueError(
                     f"forms.{form_name}: unknown canonical column(s) {sorted(unknown)}; "
-                    f"the form has {sorted(expected)}"
+                    f"the form has {sorted(expected)}" + did_you_mean(sorted(unknown)[0], expected)
                 )
+            check_produces_required(form_name, mapping)
         return self
+
+
+_ADDED_IN_ISSUE_19 = ("constants", "derived", "value_maps")  # left out of hashes when empty
+
+
+def _is_glob(key: str) -> bool:
+    return any(c in key for c in "*?[")
 
 
 # libyaml's safe loader when PyYAML was built with it: 5x faster (0.65 s -> 0.12 s for 50
@@ -317,8 +394,12 @@ class CentreMapping(_Strict):
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_centre_mapping(path: Path) -> CentreMapping:
-    """Read and validate one centre's mapping file; any mistake names the file and field."""
+def load_centre_mapping(path: Path, centre_id: str | None = None) -> CentreMapping:
+    """Read and validate one centre's mapping file; any mistake names the file and field.
+
+    Its ``centre_id`` must be ``centre_id``, by default the file's name (centres/C02.yaml);
+    a draft checked before it goes live may be called otherwise.
+    """
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
     except (OSError, yaml.YAMLError) as exc:
@@ -326,18 +407,23 @@ def load_centre_mapping(path: Path) -> CentreMapping:
     try:
         mapping = CentreMapping.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(_problem(err) for err in exc.errors())
-        raise ConfigError(f"{path}: invalid mapping: {problems}") from exc
-    if mapping.centre_id != path.stem:
+        problems = [_problem(err) for err in exc.errors()]
+        raise ConfigError(f"{path}: invalid mapping: {'; '.join(problems)}", problems) from exc
+    expected = centre_id or path.stem
+    if mapping.centre_id != expected:
+        named = "the centre checked" if centre_id else "the file name"
         raise ConfigError(
-            f"{path}: centre_id {mapping.centre_id!r} does not match the file name {path.stem!r}"
+            f"{path}: centre_id {mapping.centre_id!r} does not match {named} {expected!r}"
         )
     return mapping
 
 
 def _problem(err) -> str:
     """One validation error for people; a mistyped key is answered with the closest one."""
-    text = f"{_location(err['loc'])}: {err['msg']}"
+    message = err["msg"].removeprefix("Value error, ")
+    if not err["loc"] and re.match(r"forms\.\w+", message):  # a whole-mapping rule says where
+        return message
+    text = f"{_location(err['loc'])}: {message}"
     if err.get("type") == "extra_forbidden" and err["loc"]:
         text += did_you_mean(str(err["loc"][-1]), _mapping_keys())
     return text
@@ -352,7 +438,11 @@ def _mapping_keys() -> set[str]:
 def _location(loc: tuple) -> str:
     """'forms.follow_up.format.delimiter', without pydantic's union tags (csv, xlsx...)."""
     tagged = ("format", "export_date")
-    parts = [str(p) for i, p in enumerate(loc) if not (i and loc[i - 1] in tagged)]
+    parts = [
+        str(p)
+        for i, p in enumerate(loc)
+        if not (i and loc[i - 1] in tagged) and not (i > 1 and loc[i - 2] == "derived")
+    ]
     return ".".join(parts) or "(top level)"
 
 

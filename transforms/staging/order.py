@@ -47,7 +47,9 @@ def from_data(source: str | None) -> bool:
     return source is not None and not source.startswith(FROM_MODIFIED)
 
 
-def dated(export: ExportFile, content: bytes, mapping: FormMapping) -> ExportFile:
+def dated(
+    export: ExportFile, content: bytes, mapping: FormMapping, exempt: frozenset[str] = frozenset()
+) -> ExportFile:
     """The file with its export date, read as its form's mapping declares.
 
     Raises ``FileRejected`` when a declared date cannot be read: guessing the date of a
@@ -57,7 +59,8 @@ def dated(export: ExportFile, content: bytes, mapping: FormMapping) -> ExportFil
     if isinstance(source, NameDate):
         day, where = _date_in_name(export, source), FROM_FILE_NAME
     elif isinstance(source, ColumnDate):
-        day, where = _date_in_column(export, content, mapping, source), _column_source(source)
+        day = _date_in_column(export, content, mapping, source, exempt)
+        where = _column_source(source)
     else:
         modified = export.modified if export.modified is not None else export.path.stat().st_mtime
         day = dt.datetime.fromtimestamp(modified).date()
@@ -102,12 +105,16 @@ def _date_in_name(export: ExportFile, source: NameDate) -> dt.date:
 
 
 def _date_in_column(
-    export: ExportFile, content: bytes, mapping: FormMapping, source: ColumnDate
+    export: ExportFile,
+    content: bytes,
+    mapping: FormMapping,
+    source: ColumnDate,
+    exempt: frozenset[str],
 ) -> dt.date:
     """The column's latest date, or its one date (``take: constant``); any text in it that
     is not a date rejects the file (it would make the date a guess)."""
     where = f"column {source.column!r} (forms.{export.form}.export_date.column)"
-    days = _column_days(export, content, mapping, source, where)
+    days = _column_days(export, content, mapping, source, where, exempt)
     distinct = days.unique().sort()
     if distinct.is_empty():
         raise FileRejected(str(export.path), RULE, f"{where} holds no date")
@@ -123,11 +130,16 @@ def _date_in_column(
 
 
 def _column_days(
-    export: ExportFile, content: bytes, mapping: FormMapping, source: ColumnDate, where: str
+    export: ExportFile,
+    content: bytes,
+    mapping: FormMapping,
+    source: ColumnDate,
+    where: str,
+    exempt: frozenset[str],
 ) -> pl.Series:
     """The column's dates (missing-value markers left out), or the file rejected naming
     the first text that is not a date and its row."""
-    raw = read_text_table(content, mapping.format, export.path)
+    raw = read_text_table(content, mapping.format, export.path, exempt=exempt)
     if source.column not in raw.columns:
         raise FileRejected(str(export.path), RULE, f"{where} is not in the header")
     text = (

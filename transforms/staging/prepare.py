@@ -6,6 +6,7 @@ cluster), and local ids stay in the process that loads them.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,11 +56,24 @@ def stage_export(
         check_size(export.size_bytes, export.path, limits)
         content = _read_as_discovered(export)
         check_export(content, form_mapping.format, export.path, limits)
-        export = dated(export, content, form_mapping)  # before reading: a bad name is cheap
-        staged = stage_file(content, export.path, form_mapping, FORMS[export.form])
+        exempt = birth_dates_read(mapping, export.path.name)
+        export = dated(export, content, form_mapping, exempt)  # before reading: cheap
+        staged = stage_file(content, export.path, form_mapping, FORMS[export.form], exempt=exempt)
     except FileRejected as exc:
         return Rejection(export, f"{exc.rule}: {exc.detail}")
     return StagedExport(export, staged, form_mapping.export == "full", form_mapping.content_hash())
+
+
+def birth_dates_read(mapping: CentreMapping, file_name: str) -> frozenset[str]:
+    """Birth-date columns some form of the centre reads from this file to derive an age:
+    the other forms reading the same file (a patients file holding several forms) do not
+    reject it for them either; none of them keeps the column."""
+    return frozenset(
+        column
+        for form in mapping.forms.values()
+        if fnmatch.fnmatch(file_name, form.file_pattern)
+        for column in form.birth_date_columns()
+    )
 
 
 def _read_as_discovered(export: ExportFile) -> bytes:

@@ -27,24 +27,35 @@ from transforms.staging.identifiers import find_identifier_columns
 from transforms.staging.mapping import CsvFormat, ExportFormat, XlsxFormat
 
 
-def read_text_table(content: bytes, fmt: ExportFormat, path: Path) -> pl.DataFrame:
-    """Parse an export as all-text columns, or reject the whole file with the reason."""
-    if not content or content.isspace():  # (no stripped copy of a large file)
-        raise FileRejected(str(path), "empty file", "the file has no header and no rows")
-    if isinstance(fmt, CsvFormat):
-        raw = _read_csv_text(content, fmt, path)
-    elif isinstance(fmt, XlsxFormat):
-        raw = _read_xlsx_text(content, fmt, path)
-    else:
-        raw = _read_parquet_text(content, path)
-    _reject_identifiers(raw, path)
+def read_text_table(
+    content: bytes, fmt: ExportFormat, path: Path, *, exempt: frozenset[str] = frozenset()
+) -> pl.DataFrame:
+    """Parse an export as all-text columns, or reject the whole file with the reason.
+
+    ``exempt``: identifier columns the centre's mapping reads only to derive a canonical
+    value in staging (a birth date for the age), never stored: not a reason to reject.
+    """
+    raw = parse_text_table(content, fmt, path)
+    _reject_identifiers(raw, path, exempt)
     return raw
 
 
-def _reject_identifiers(raw: pl.DataFrame, path: Path) -> None:
+def parse_text_table(content: bytes, fmt: ExportFormat, path: Path) -> pl.DataFrame:
+    """Parse an export as all-text columns, before the identifier policy: for the profiler,
+    which flags identifier columns (never showing their values) instead of rejecting."""
+    if not content or content.isspace():  # (no stripped copy of a large file)
+        raise FileRejected(str(path), "empty file", "the file has no header and no rows")
+    if isinstance(fmt, CsvFormat):
+        return _read_csv_text(content, fmt, path)
+    if isinstance(fmt, XlsxFormat):
+        return _read_xlsx_text(content, fmt, path)
+    return _read_parquet_text(content, path)
+
+
+def _reject_identifiers(raw: pl.DataFrame, path: Path, exempt: frozenset[str]) -> None:
     """A direct identifier column rejects the whole file, named by position (and by header
     cell only when the header is a header: in a file without one, the cells are data)."""
-    identifiers = find_identifier_columns(raw)
+    identifiers = [c for c in find_identifier_columns(raw) if c.name not in exempt]
     if not identifiers:
         return
     suspect = header_looks_like_data(raw.columns)

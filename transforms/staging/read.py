@@ -21,6 +21,8 @@ import polars as pl
 
 from cohortflow.errors import FileRejected
 from schemas.forms import Form
+from transforms.staging.dates import parse_dates
+from transforms.staging.derive import aux, rule_sources, text_rules, value_rules
 from transforms.staging.headers import columns_by_position, header_looks_like_data, shown
 from transforms.staging.mapping import (
     EXCEL_DATE,
@@ -30,6 +32,7 @@ from transforms.staging.mapping import (
     FormMapping,
 )
 from transforms.staging.raw import read_text_table
+from transforms.staging.rules import match_key
 
 __all__ = ["FAILURE_SCHEMA", "StagedFile", "read_text_table", "shortened", "stage_file"]
 
@@ -57,28 +60,62 @@ class StagedFile:
         return self.frame.height
 
 
-def stage_file(content: bytes, path: Path, mapping: FormMapping, form: Form) -> StagedFile:
-    """Read one export file and bring it to the canonical shape of ``form``."""
+def stage_file(
+    content: bytes,
+    path: Path,
+    mapping: FormMapping,
+    form: Form,
+    *,
+    exempt: frozenset[str] = frozenset(),
+) -> StagedFile:
+    """Read one export file and bring it to the canonical shape of ``form``.
+
+    ``exempt``: birth-date columns the centre's mappings of this file read to derive an age
+    (``FormMapping.birth_date_columns``); any other identifier column rejects the file.
+    """
     _reject_id_read_twice(mapping, path)
-    raw = read_text_table(content, mapping.format, path)
+    exempt = exempt | mapping.birth_date_columns()
+    raw = read_text_table(content, mapping.format, path, exempt=exempt)
     _reject_duplicated_columns(raw, mapping, path)
     raw = _without_blank_rows(
         raw.with_row_index("_source_row", offset=1).with_columns(
             pl.col("_source_row").cast(pl.Int64)
         )
     )
+    rules = rule_sources(mapping)
     if mapping.layout == "long":
-        _require_columns(raw, mapping.columns.values(), path, mapping.format)
-        text = raw.select("_source_row", *[pl.col(s).alias(c) for c, s in mapping.columns.items()])
+        _require_columns(raw, [*mapping.columns.values(), *rules], path, mapping.format)
+        text = raw.select(
+            "_source_row",
+            *[pl.col(s).alias(c) for c, s in mapping.columns.items()],
+            *[pl.col(s).alias(aux(s)) for s in rules],
+        )
     else:
-        text = _melt_wide(raw, mapping, path)
+        text = _melt_wide(raw, mapping, path, rules)
     text = (
-        _normalise_text(text, mapping)
+        _normalise_text(text_rules(text, mapping), mapping)
         .with_row_index("_record")
         .with_columns(pl.col("_record").cast(pl.Int64))
     )
     frame, failures = _cast(text, mapping, form)
-    return StagedFile(frame, failures, dict(mapping.columns) | dict(mapping.id_columns))
+    frame, rule_failures = value_rules(frame, mapping)
+    if any(f.height for f in rule_failures):
+        failures = pl.concat([failures, *rule_failures], how="vertical_relaxed").cast(
+            FAILURE_SCHEMA
+        )
+    return StagedFile(frame, failures, _source_names(mapping))
+
+
+def _source_names(mapping: FormMapping) -> dict[str, str]:
+    """Canonical column -> what a person finds in the file for it (quarantine's column)."""
+    names = dict(mapping.columns) | dict(mapping.id_columns)
+    for name, unit in mapping.row_units().items():
+        for target, _ in unit.known_units(name).values():
+            names.setdefault(target, f"{names[name]} (unit in {unit.column})")
+    names |= {c: "(constant in the mapping)" for c in mapping.constants}
+    for name, rule in mapping.derived.items():
+        names[name] = f"(derived: {rule.from_})"
+    return names
 
 
 def _without_blank_rows(raw: pl.DataFrame) -> pl.DataFrame:
@@ -177,10 +214,13 @@ def _header_hint(found: list[str], fmt: ExportFormat) -> str:
     return ""
 
 
-def _melt_wide(raw: pl.DataFrame, mapping: FormMapping, path: Path) -> pl.DataFrame:
+def _melt_wide(
+    raw: pl.DataFrame, mapping: FormMapping, path: Path, rules: list[str]
+) -> pl.DataFrame:
     """Wide (one column per month) -> one row per month; empty months give no row."""
-    _require_columns(raw, mapping.id_columns.values(), path, mapping.format)
-    ids = ["_source_row", *mapping.id_columns.values()]
+    needed = [*mapping.id_columns.values(), *rules]
+    _require_columns(raw, needed, path, mapping.format)
+    ids = ["_source_row", *dict.fromkeys(needed)]
     per_measure = []
     for name, pattern in mapping.wide_columns.items():
         measure_cols = [c for c in raw.columns if re.fullmatch(pattern, c)]
@@ -204,9 +244,10 @@ def _melt_wide(raw: pl.DataFrame, mapping: FormMapping, path: Path) -> pl.DataFr
     has_value = pl.any_horizontal(
         [pl.col(m).is_not_null() & ~pl.col(m).str.strip_chars().is_in(markers) for m in measures]
     )
+    kept = melted.filter(has_value).with_columns(pl.col(s).alias(aux(s)) for s in rules)
     renames = {s: c for c, s in mapping.id_columns.items()}
     return (
-        melted.filter(has_value)
+        kept.drop(s for s in rules if s not in renames)
         .rename(renames)
         .with_columns(pl.col("month").cast(pl.Int64, strict=False))
         .sort("_source_row", "month")
@@ -236,24 +277,34 @@ def shortened(value: pl.Expr) -> pl.Expr:
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-def _cast_expr(name: str, dtype: pl.DataType, mapping: FormMapping) -> pl.Expr:
+def _coded(v: pl.Expr, codes: dict[str, str]) -> pl.Expr:
+    """A value's code: written exactly, else without case, accents or repeated spaces."""
+    exact = v.replace_strict(codes, default=None, return_dtype=pl.String)
+    loose = {match_key(code): value for code, value in codes.items()}
+    plain = v.str.normalize("NFD").str.replace_all(r"\p{Mn}", "")
+    plain = plain.str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
+    return exact.fill_null(plain.replace_strict(loose, default=None, return_dtype=pl.String))
+
+
+def _cast_expr(
+    name: str, dtype: pl.DataType, mapping: FormMapping, codes: dict[str, dict[str, str]]
+) -> pl.Expr:
     v = pl.col(name)
-    if name in mapping.codes:
-        v = v.replace_strict(mapping.codes[name], default=None)
+    if name in codes:
+        v = _coded(v, codes[name])
     if dtype == pl.Date:
         fmt = mapping.date_formats.get(name)
         if fmt == EXCEL_DATE:
             days = v.cast(pl.Float64, strict=False).floor().cast(pl.Int64)
             return pl.lit(_EXCEL_EPOCH) + pl.duration(days=days)
-        if fmt is None:  # ISO dates, also as Excel renders them with a midnight time
-            v = v.str.replace(r"[ T]00:00:00(\.0+)?$", "")
-        return v.str.strptime(pl.Date, fmt or "%Y-%m-%d", strict=False)
+        return parse_dates(v, fmt)  # ISO when None, month names in English or French
     if dtype.is_float():
         if mapping.format.decimal == ",":
             v = v.str.replace(",", ".", literal=True)
         v = v.cast(dtype, strict=False)
-        if name in mapping.units:
-            v = v * UNIT_FACTORS[name][mapping.units[name]]
+        fixed = mapping.fixed_units()
+        if name in fixed:
+            v = v * UNIT_FACTORS[name][fixed[name]]
         return v
     if dtype.is_integer():  # '8' and '8.0' (a spreadsheet's float) are 8; '8.5' is no integer
         number = v.cast(pl.Float64, strict=False)
@@ -268,9 +319,11 @@ _TYPE_NAMES: dict[pl.DataType | type[pl.DataType], str] = {
 }
 
 
-def _cast_rule(column: str, dtype: pl.DataType, mapping: FormMapping) -> tuple[str, str]:
+def _cast_rule(
+    column: str, dtype: pl.DataType, mapping: FormMapping, codes: dict[str, dict[str, str]]
+) -> tuple[str, str]:
     """The rule a value broke when it could not be cast, and how to say it."""
-    if column in mapping.codes:
+    if column in codes:
         return "unknown code", f"is not one of the codes configured for {column}"
     expected = _TYPE_NAMES.get(dtype, str(dtype))
     if dtype == pl.Date:
@@ -285,19 +338,20 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
     # a 3,574-row REDCap export of a 20,000-patient simulation).
     text = text.rechunk()
     columns = form.columns()
+    codes = mapping.column_codes()
     present = [c for c in columns if c in text.columns]
-    converted = [c for c in present if columns[c] != pl.String or c in mapping.codes]
+    converted = [c for c in present if columns[c] != pl.String or c in codes]
     # the cast values beside the texts (canonical names never hold ':'), so that finding
     # the failures is one pass over the frame rather than a few per column
     both = text.with_columns(
-        _cast_expr(c, columns[c], mapping).alias(f"cast:{c}") for c in converted
+        _cast_expr(c, columns[c], mapping, codes).alias(f"cast:{c}") for c in converted
     )
     failed = {c: pl.col(c).is_not_null() & pl.col(f"cast:{c}").is_null() for c in converted}
     any_failed = both.select(f.any().alias(c) for c, f in failed.items()).row(0) if failed else ()
     failures = []
     for c, has_failures in zip(converted, any_failed, strict=True):
         if has_failures:
-            rule, explanation = _cast_rule(c, columns[c], mapping)
+            rule, explanation = _cast_rule(c, columns[c], mapping, codes)
             failures.append(
                 both.filter(failed[c]).select(
                     "_record",

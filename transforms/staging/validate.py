@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandera.errors
 import polars as pl
 
-from schemas.forms import Form
+from schemas.forms import UNIT_CONFUSIONS, Form
 from transforms.staging.read import FAILURE_SCHEMA, StagedFile, shortened
 
 QUARANTINE_SCHEMA = pl.Schema(
@@ -180,6 +180,7 @@ def _message() -> pl.Expr:
         .str.replace(r"^isin\((.*)\)$", "must be one of $1")
         .str.replace(r"^not_nullable$", "is required")
         .str.replace(r"^not_in_future$", "is in the future")
+        .replace(UNIT_CONFUSIONS)
     )
     return (
         pl.when(pl.col("value").is_null())

@@ -315,14 +315,14 @@ def test_export_order_rejects_a_file_whose_column_gives_no_date(workspace, stamp
     [
         (
             "{from: file_name, pattern: '_\\d{8}', format: '%d%m%Y'}",
-            "forms.follow_up.export_date.pattern: Value error, '_\\d{8}' needs exactly one group",
+            "forms.follow_up.export_date.pattern: '_\\d{8}' needs exactly one group",
         ),
         (
             "{from: file_name, pattern: '_(\\d{8})', format: '%d%m'}",
-            "forms.follow_up.export_date.format: Value error, '%d%m' lacks the year",
+            "forms.follow_up.export_date.format: '%d%m' lacks the year",
         ),
-        ("{from: filename}", "forms.follow_up.export_date: Value error, needs 'from: file_name"),
-        ("{pattern: '(x)'}", "forms.follow_up.export_date: Value error, needs 'from: file_name"),
+        ("{from: filename}", "forms.follow_up.export_date: needs 'from: file_name"),
+        ("{pattern: '(x)'}", "forms.follow_up.export_date: needs 'from: file_name"),
         ("{from: column}", "forms.follow_up.export_date.column: Field required"),
         (
             "{from: column, column: patient}",

@@ -19,11 +19,19 @@ from transforms import warehouse
 
 pytestmark = pytest.mark.slow  # kills subprocesses at random points: 15 s
 
+# The child says "batch" as each load transaction starts: the parent kills it a random
+# moment after the k-th, so that every kill lands inside the loading, however loaded the
+# machine (a kill timed by the clock alone missed under load).
 INGEST = """
 import sys
 from pathlib import Path
-from transforms import warehouse
+from transforms import ingest, warehouse
 from transforms.ingest import load_prepared
+load_batch = ingest.load_batch
+def announced(*args, **kwargs):
+    print("batch", flush=True)
+    return load_batch(*args, **kwargs)
+ingest.load_batch = announced
 from transforms.staging.prepare import prepare_centre
 from transforms.staging.mapping import load_all_mappings
 ws = Path(sys.argv[1])
@@ -37,21 +45,27 @@ warehouse.finish_run(con, run, status="completed", snapshot_id=warehouse.snapsho
 """
 
 
-def _ingest(ws, run_id, *, kill_after: float | None = None) -> bool:
-    """Run one ingestion in a child process; SIGKILL it after ``kill_after`` seconds."""
+def _ingest(ws, run_id, *, kill_at: tuple[int, float] | None = None) -> int | bool:
+    """Run one ingestion in a child process: the number of load batches it ran; with
+    ``kill_at=(k, delay)``, SIGKILL it ``delay`` seconds after its k-th load batch
+    starts, and say whether it finished first."""
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     cmd = [sys.executable, "-c", INGEST, str(ws), run_id, TEST_KEY]
-    child = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
-    if kill_after is None:
-        _, err = child.communicate(timeout=300)
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if kill_at is None:
+        out, err = child.communicate(timeout=300)
         assert child.returncode == 0, err.decode()
-        return True
-    time.sleep(kill_after)
-    finished = child.poll() is not None
-    if not finished:
-        os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    return finished
+        return out.count(b"batch")
+    batches, delay = kill_at
+    assert child.stdout is not None
+    for line in child.stdout:  # EOF: the child finished before its k-th batch
+        batches -= line.strip() == b"batch"
+        if batches == 0:
+            time.sleep(delay)
+            os.kill(child.pid, signal.SIGKILL)
+            break
+    child.communicate(timeout=300)
+    return child.returncode == 0
 
 
 def _files_recorded(ws) -> int:
@@ -102,26 +116,21 @@ def test_ingestion_killed_repeatedly_at_random_points_ends_as_a_clean_run(tmp_pa
     simulate_into_workspace(clean, n_patients=150, n_centres=12, seed=3, fault_rate=0.03)
     crashed = tmp_path / "crashed"
     shutil.copytree(clean, crashed)
-    started = time.perf_counter()
-    _ingest(clean, "clean-run")
-    duration = time.perf_counter() - started
-    started = time.perf_counter()
-    _ingest(clean, "nothing-new")  # start-up and discovery only: no kill point before that
-    overhead = time.perf_counter() - started
+    batches = _ingest(clean, "clean-run")
     total = _files_recorded(clean)
 
     rng = random.Random(20230516)
     interrupted = []
     for attempt in range(KILLS):
-        remaining = 1 - _files_recorded(crashed) / total
-        kill_after = overhead + rng.uniform(0.05, 0.95) * (duration - overhead) * remaining
-        if not _ingest(crashed, f"killed-{attempt}", kill_after=kill_after):
-            interrupted.append((round(kill_after, 1), _files_recorded(crashed)))
+        left = 1 - _files_recorded(crashed) / total  # a kill anywhere in what is left
+        kill_at = (rng.randint(1, max(1, int(0.8 * batches * left))), rng.uniform(0.0, 0.03))
+        if not _ingest(crashed, f"killed-{attempt}", kill_at=kill_at):
+            interrupted.append((kill_at[0], _files_recorded(crashed)))
         con = warehouse.connect(crashed / "warehouse.duckdb")
         _assert_consistent(con)
         con.close()
-    print(f"clean run {duration:.1f} s; kills (s, files recorded of {total}): {interrupted}")
-    assert len(interrupted) >= KILLS // 2, "most attempts finished before their kill"
+    print(f"kills (batch, files recorded of {total}): {interrupted}")
+    assert len(interrupted) == KILLS, "a kill came after the ingestion finished"
     _ingest(crashed, "rerun")
 
     con = warehouse.connect(crashed / "warehouse.duckdb")

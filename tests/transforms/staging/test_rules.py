@@ -1,0 +1,322 @@
+"""Mapping rules that compute canonical columns: per-row units, constants, ranks, ages,
+joined ids, value maps and month names (issue 19). Each export is written here by hand,
+with its truth beside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from pydantic import ValidationError
+
+from cohortflow.errors import FileRejected
+from schemas.forms import FORMS
+from transforms.staging.mapping import CsvFormat, FormMapping
+from transforms.staging.read import stage_file
+from transforms.staging.rules import match_key, normalise_unit
+from transforms.staging.validate import validate_staged
+
+TSV = CsvFormat(delimiter="\t", encoding="utf-8-sig")
+KETAMINE_LOG = (
+    "\ufeffPatientID\tDate\tTime\tDose\tUnit\tRoute\n"
+    "K01\t15-Jul-2016\t14:00\t1.5\tmg/kg\tIV\n"
+    "K01\t15-Jul-2016\t09:30\t100\tmg\tIV\n"  # same day, earlier: sequence 1
+    "K01\t02-Aug-2016\t10:00\t0.12\tg\tIV\n"
+    "K02\t20-Jul-2016\t\t1500\tmcg/kg\tIM\n"
+    "K02\t03-Sep-2016\t\t80\tMG\tIM\n"
+    "K03\t21-Jul-2016\t\t90\tml\tIV\n"  # unknown unit
+    "K03\t22-Jul-2016\t\t95\t\tIV\n"  # no unit
+)
+KETAMINE = FormMapping(
+    file_pattern="ketamine_log*.tsv",
+    format=TSV,
+    columns={
+        "patient_id": "PatientID",
+        "administration_date": "Date",
+        "dose_mg": "Dose",
+        "route": "Route",
+    },
+    units={"dose_mg": {"column": "Unit"}},
+    derived={"sequence": {"from": "rank", "date": "administration_date", "time": "Time"}},
+    codes={"route": {"IV": "iv", "IM": "im"}},
+    date_formats={"administration_date": "%d-%b-%Y"},
+)
+# (patient, sequence) -> (date, dose_mg, dose_mg_per_kg), the truth of KETAMINE_LOG
+KETAMINE_TRUTH = {
+    ("K01", 1): (dt.date(2016, 7, 15), 100.0, None),
+    ("K01", 2): (dt.date(2016, 7, 15), None, 1.5),
+    ("K01", 3): (dt.date(2016, 8, 2), 120.0, None),
+    ("K02", 1): (dt.date(2016, 7, 20), None, 1.5),
+    ("K02", 2): (dt.date(2016, 9, 3), 80.0, None),
+}
+
+
+def _stage(text: str, mapping: FormMapping, form: str, name: str = "export.tsv"):
+    return stage_file(text.encode("utf-8"), Path(name), mapping, FORMS[form])
+
+
+def test_units_per_row_land_in_the_column_their_unit_names():
+    """mg/kg rows fill dose_mg_per_kg, g and µg are converted to mg, same-day doses are
+    ranked by time; unknown or missing units are quarantined, never loaded as mg."""
+    validated = validate_staged(_stage(KETAMINE_LOG, KETAMINE, "ketamine"), FORMS["ketamine"])
+    got = {
+        (r["patient_id"], r["sequence"]): (
+            r["administration_date"],
+            r["dose_mg"],
+            r["dose_mg_per_kg"],
+        )
+        for r in validated.valid.iter_rows(named=True)
+    }
+    assert got.keys() == KETAMINE_TRUTH.keys()
+    for key, (day, mg, per_kg) in KETAMINE_TRUTH.items():
+        assert got[key][0] == day
+        assert got[key][1] == pytest.approx(mg) if mg is not None else got[key][1] is None
+        assert got[key][2] == pytest.approx(per_kg) if per_kg else got[key][2] is None
+    problems = validated.quarantine.select("_source_row", "rule", "value", "source_column")
+    assert problems.sort("_source_row").rows() == [
+        (6, "unknown unit", "ml", "Dose"),
+        (7, "unit missing", None, "Dose"),
+    ]
+    assert "not one of mg, g, ug, mg/kg, ug/kg" in validated.quarantine["message"][0]
+
+
+def test_rank_uses_file_order_for_ties_and_needs_full_exports():
+    text = "id\tday\tdose\nA\t2016-07-01\t50\nA\t2016-07-01\t60\nA\t2016-06-01\t40\n"
+    mapping = FormMapping(
+        file_pattern="*.tsv",
+        format=TSV,
+        columns={"patient_id": "id", "administration_date": "day", "dose_mg": "dose"},
+        derived={"sequence": {"from": "rank", "date": "administration_date"}},
+    )
+    frame = _stage(text, mapping, "ketamine").frame.sort("sequence")
+    assert frame["dose_mg"].to_list() == [40.0, 50.0, 60.0]
+    with pytest.raises(ValidationError, match="export: full"):
+        FormMapping.model_validate(mapping.model_dump(by_alias=True) | {"export": "incremental"})
+
+
+def test_age_from_a_birth_date_that_is_never_kept():
+    """The birth date is read only for the age: whole years at inclusion, the day before a
+    birthday one year less; an unreadable one is quarantined without its value."""
+    text = (
+        "Patient\tSex\tDate of birth\tInclusion\n"
+        "E1\tF\t16-Jul-1970\t15-Jul-2016\n"  # the day before the 46th birthday: 45
+        "E2\tM\t15-Jul-1960\t15-Jul-2016\n"  # that day: 56
+        "E3\tF\t29-févr.-1972\t01-Mar-2016\n"  # French abbreviation: 44
+        "E4\tM\t31/12/1955\t02-Aug-2016\n"  # not the declared format
+    )
+    mapping = FormMapping(
+        file_pattern="*.tsv",
+        format=TSV,
+        columns={"patient_id": "Patient", "sex": "Sex", "inclusion_date": "Inclusion"},
+        derived={"age": {"from": "birth_date", "column": "Date of birth", "format": "%d-%b-%Y"}},
+        date_formats={"inclusion_date": "%d-%b-%Y"},
+    )
+    staged = _stage(text, mapping, "inclusion")
+    assert dict(zip(staged.frame["patient_id"], staged.frame["age"], strict=True)) == {
+        "E1": 45,
+        "E2": 56,
+        "E3": 44,
+        "E4": None,
+    }
+    assert not [c for c in staged.frame.columns if "birth" in c.lower()]
+    failure = staged.cast_failures.row(0, named=True)
+    assert (failure["column"], failure["rule"], failure["value"]) == (
+        "age",
+        "birth date unreadable",
+        None,
+    )
+    assert "1955" not in failure["message"]
+
+
+def test_a_birth_date_not_declared_for_an_age_still_rejects_the_file():
+    text = "Patient\tSex\tDate of birth\tInclusion\nE1\tF\t16-Jul-1970\t15-Jul-2016\n"
+    mapping = FormMapping(
+        file_pattern="*.tsv",
+        format=TSV,
+        columns={"patient_id": "Patient", "sex": "Sex", "inclusion_date": "Inclusion"},
+        constants={"age": "50"},
+        date_formats={"inclusion_date": "%d-%b-%Y"},
+    )
+    with pytest.raises(FileRejected, match="birth date"):
+        _stage(text, mapping, "inclusion")
+
+
+def test_constants_joined_ids_and_value_maps_for_words():
+    """HADS answered in words at month 0 (a constant), the patient id made of two columns."""
+    text = (
+        "Site;Subject;Q1;Q2\n"
+        "12;007;La plupart du temps;Souvent\n"
+        "12;008;jamais;PAS DU TOUT\n"
+        "12;;Jamais;Jamais\n"  # no subject: no id, quarantined as missing
+    )
+    mapping = FormMapping(
+        file_pattern="*.csv",
+        format=CsvFormat(delimiter=";"),
+        columns={"hads_a1": "Q1", "hads_d1": "Q2"},
+        constants={"month": 0},
+        derived={"patient_id": {"from": "join", "columns": ["Site", "Subject"]}},
+        value_maps={
+            "tension": {
+                "La plupart du temps": 3,
+                "Souvent": 2,
+                "De temps en temps": 1,
+                "Jamais": 0,
+            },
+            "plaisir": {
+                "Oui, tout autant": 0,
+                "Pas autant": 1,
+                "Un peu seulement": 2,
+                "Pas du tout": 3,
+                "Souvent": 1,
+                "Jamais": 3,
+            },
+        },
+        codes={"hads_a1": "tension", "hads_d*": "plaisir"},
+    )
+    staged = _stage(text, mapping, "hads", "hads.csv")
+    rows = staged.frame.select("patient_id", "month", "hads_a1", "hads_d1").rows()
+    assert rows == [("12-007", 0, 3, 1), ("12-008", 0, 0, 3), (None, 0, 0, 3)]
+    assert staged.cast_failures.height == 0
+    validated = validate_staged(staged, FORMS["hads"])
+    assert validated.quarantine["rule"].to_list() == ["not_nullable"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"columns": {"patient_id": "id", "administration_date": "d", "dose_mg": "x"}},
+            "required column(s) sequence",
+        ),
+        ({"codes": {"rout": {"IV": "iv"}}}, "did you mean 'route'"),
+        ({"codes": {"route": "routes"}}, "no value map named 'routes'"),
+        ({"codes": {"hads_*": {"a": "b"}}}, "matches none of the columns"),
+        (
+            {
+                "columns": {"patient_id": "id", "administration_date": "d", "dose_mg": "x"},
+                "constants": {"sequence": "x"},
+            },
+            "constants.sequence: 'x' is not a number",
+        ),
+        ({"constants": {"dose_mg": "5"}}, "also read from a source column"),
+        ({"units": {"dose_mg": {"column": "U", "codes": {"mgr": "ml"}}}}, "not a unit"),
+        (
+            {
+                "units": {"dose_mg": {"column": "U"}},
+                "columns": {
+                    "patient_id": "id",
+                    "sequence": "n",
+                    "administration_date": "d",
+                    "dose_mg": "x",
+                    "dose_mg_per_kg": "y",
+                },
+            },
+            "also mapped",
+        ),
+        ({"codes": {"route": {"iv": "iv", "IV": "im"}}}, "differ only in case"),
+        ({"derived": {"sequence": {"from": "ranking"}}}, "needs 'from: rank"),
+    ],
+)
+def test_a_mapping_that_cannot_produce_its_form_is_refused(changes, message):
+    from transforms.staging.mapping import CentreMapping
+
+    base = {
+        "file_pattern": "k*.csv",
+        "columns": {
+            "patient_id": "id",
+            "sequence": "n",
+            "administration_date": "d",
+            "dose_mg": "x",
+            "route": "r",
+        },
+    }
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        CentreMapping.model_validate({"centre_id": "C99", "forms": {"ketamine": base | changes}})
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [
+        ("mg", "mg"),
+        (" MG ", "mg"),
+        ("mg/kg", "mg/kg"),
+        ("mg / kg", "mg/kg"),
+        ("mg.kg-1", "mg/kg"),
+        ("mcg/kg", "ug/kg"),
+        ("µg/kg", "ug/kg"),
+        ("µg par kg", "ug/kg"),
+        ("milligrammes", "mg"),
+        ("lbs", "lb"),
+    ],
+)
+def test_unit_spellings(text, unit):
+    assert normalise_unit(text) == unit
+
+
+def test_codes_match_without_case_or_accents():
+    assert match_key("  Pas du   Tout ") == match_key("pas du tout") == "pas du tout"
+    assert match_key("Très souvent") == "tres souvent"
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        ("15-Jul-2016", "%d-%b-%Y"),
+        ("15 juil. 2016", "%d %b %Y"),
+        ("15 juillet 2016", "%d %B %Y"),
+        ("15-JUL-16", "%d-%b-%y"),
+        ("Jul 15, 2016", "%b %d, %Y"),
+        ("July 15, 2016", "%B %d, %Y"),
+    ],
+)
+def test_month_names_in_english_and_french(text, fmt):
+    mapping = FormMapping(
+        file_pattern="*.tsv",
+        format=TSV,
+        columns={"patient_id": "id", "month": "m", "nprs": "p", "call_date": "d"},
+        date_formats={"call_date": fmt},
+    )
+    staged = _stage(f"id\tm\tp\td\nA\t1\t5\t{text}\n", mapping, "follow_up")
+    assert staged.frame["call_date"].to_list() == [dt.date(2016, 7, 15)]
+
+
+def test_content_hash_of_a_mapping_without_the_new_keys_is_unchanged():
+    """Mappings written before issue 19 keep their hash: their files are not re-staged."""
+    plain = FormMapping(file_pattern="a*.csv", columns={"patient_id": "id", "nprs": "p"})
+    coded = FormMapping(
+        file_pattern="a*.csv",
+        columns={"patient_id": "id", "weight_kg": "w", "sex": "s"},
+        units={"weight_kg": "lb"},
+        codes={"sex": {"1": "F"}},
+    )
+    # the hashes these mappings had before issue 19 (computed at commit 98c6c7c)
+    assert plain.content_hash() == "ab00ee98aeaca050"
+    assert coded.content_hash() == "824dc4cbd7cba1ab"
+
+
+def test_rule_sources_missing_from_the_header_are_named():
+    mapping = FormMapping.model_validate(
+        KETAMINE.model_dump(by_alias=True) | {"units": {"dose_mg": {"column": "Units"}}}
+    )
+    with pytest.raises(FileRejected, match="'Units' not in the header"):
+        _stage(KETAMINE_LOG, mapping, "ketamine")
+
+
+def test_wide_layout_with_a_joined_id():
+    text = "Site,Subject,Pain_M00,Pain_M01\n3,11,7,NA\n3,12,6,5\n"
+    mapping = FormMapping(
+        file_pattern="*.csv",
+        layout="wide",
+        id_columns={},
+        wide_columns={"nprs": r"Pain_M(\d+)"},
+        derived={"patient_id": {"from": "join", "columns": ["Site", "Subject"]}},
+    )
+    frame = _stage(text, mapping, "follow_up", "pain.csv").frame
+    assert frame.select("patient_id", "month", "nprs").rows() == [
+        ("3-11", 0, 7),
+        ("3-12", 0, 6),
+        ("3-12", 1, 5),
+    ]
+    assert isinstance(frame, pl.DataFrame)

@@ -1,0 +1,55 @@
+"""Dates as centres write them: ISO, any strptime format, month names in English or French.
+
+polars reads English month abbreviations only (``%b``: 'Jul', any case); a centre writes
+'July', 'juil.', 'juillet' or 'août'. Before parsing, month names are turned into the
+English abbreviation, so that ``%d-%b-%Y`` and ``%d %B %Y`` read them all.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# Month names and abbreviations (lower case, accents removed) -> polars' %b.
+_MONTHS = {
+    "Jan": ["january", "janvier", "janv", "jan"],
+    "Feb": ["february", "fevrier", "fevr", "fev", "feb"],
+    "Mar": ["march", "mars", "mar"],
+    "Apr": ["april", "avril", "avr", "apr"],
+    "May": ["may", "mai"],
+    "Jun": ["june", "juin", "jun"],
+    "Jul": ["july", "juillet", "juil", "jul"],
+    "Aug": ["august", "aout", "aou", "aug"],
+    "Sep": ["september", "septembre", "sept", "sep"],
+    "Oct": ["october", "octobre", "oct"],
+    "Nov": ["november", "novembre", "nov"],
+    "Dec": ["december", "decembre", "dec"],
+}
+_NAMES = sorted(
+    ((name, abbr) for abbr, names in _MONTHS.items() for name in names),
+    key=lambda pair: -len(pair[0]),  # longest first: 'juillet' before 'juil' before 'jul'
+)
+MIDNIGHT = r"[ T]00:00:00(\.0+)?$"  # ISO dates as a spreadsheet renders them
+
+
+def uses_month_names(fmt: str | None) -> bool:
+    return fmt is not None and ("%b" in fmt or "%B" in fmt)
+
+
+def english_months(text: pl.Expr) -> pl.Expr:
+    """'15 juil. 2016' -> '15 Jul 2016'; 'Août' -> 'Aug' (dates only: every word is looked
+    at, so this is for columns holding dates)."""
+    plain = text.str.normalize("NFD").str.replace_all(r"\p{Mn}", "").str.to_lowercase()
+    plain = plain.str.replace_all(r"(\p{L})\.", "$1")
+    # leftmost: of the names starting at a position, the first listed (the longest)
+    return plain.str.replace_many(
+        [name for name, _ in _NAMES], [abbr for _, abbr in _NAMES], leftmost=True
+    )
+
+
+def parse_dates(text: pl.Expr, fmt: str | None) -> pl.Expr:
+    """Text -> Date by a strptime format (ISO when None); unreadable -> null."""
+    if fmt is None:
+        return text.str.replace(MIDNIGHT, "").str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    if uses_month_names(fmt):
+        text, fmt = english_months(text), fmt.replace("%B", "%b")
+    return text.str.strptime(pl.Date, fmt, strict=False)
