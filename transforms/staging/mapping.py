@@ -203,6 +203,11 @@ class FormMapping(_Strict):
         description="canonical column -> rule computing it: {from: rank | birth_date | join}",
     )
     missing_values: list[str] = Field(default_factory=lambda: ["", "NA"])
+    empty_rows: Literal["keep", "skip"] = Field(
+        "keep",
+        description="skip: a row with none of the form's values (only its ids, key and "
+        "constants) is no record of it, e.g. a visits file holding HADS on some visits",
+    )
     export: Literal["full", "incremental"] = Field(
         "full",
         description="full: each file holds all the centre's rows of the form, so a row "
@@ -298,7 +303,7 @@ class FormMapping(_Strict):
         existed keep their hash (and their files are not re-staged for nothing).
         """
         unset = {"export_date"} if self.export_date is None else set()
-        unset |= {name for name in _ADDED_IN_ISSUE_19 if not getattr(self, name)}
+        unset |= {n for n in _ADDED_IN_ISSUE_19 if getattr(self, n) in ({}, "keep")}
         canonical = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -382,7 +387,8 @@ class CentreMapping(_Strict):
         return self
 
 
-_ADDED_IN_ISSUE_19 = ("constants", "derived", "value_maps")  # left out of hashes when empty
+# left out of hashes when unset, so that older mappings keep theirs
+_ADDED_IN_ISSUE_19 = ("constants", "derived", "value_maps", "empty_rows")
 
 
 def _is_glob(key: str) -> bool:

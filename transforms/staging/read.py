@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cohortflow.errors import FileRejected
+from cohortflow.errors import FileRejected, did_you_mean
 from schemas.forms import Form
 from transforms.staging.dates import parse_dates
 from transforms.staging.derive import aux, rule_sources, text_rules, value_rules
@@ -92,9 +92,11 @@ def stage_file(
         )
     else:
         text = _melt_wide(raw, mapping, path, rules)
+    text = _normalise_text(text_rules(text, mapping), mapping)
+    if mapping.empty_rows == "skip":
+        text = _with_values_only(text, mapping, form)
     text = (
-        _normalise_text(text_rules(text, mapping), mapping)
-        .with_row_index("_record")
+        text.with_row_index("_record")
         .with_columns(pl.col("_record").cast(pl.Int64))
     )
     frame, failures = _cast(text, mapping, form)
@@ -197,7 +199,9 @@ def _require_columns(raw: pl.DataFrame, needed, path: Path, fmt: ExportFormat) -
         raise FileRejected(
             str(path),
             "missing required columns",
-            f"{absent} not in the header (found: {listed})" + _header_hint(found, fmt),
+            f"{absent} not in the header (found: {listed})"
+            + did_you_mean(missing[0], found)
+            + _header_hint(found, fmt),
         )
 
 
@@ -252,6 +256,16 @@ def _melt_wide(
         .with_columns(pl.col("month").cast(pl.Int64, strict=False))
         .sort("_source_row", "month")
     )
+
+
+def _with_values_only(text: pl.DataFrame, mapping: FormMapping, form: Form) -> pl.DataFrame:
+    """The rows holding at least one of the form's values: a row with only its ids, key and
+    constants is no record of this form (``empty_rows: skip``)."""
+    not_values = {"patient_id", *form.key, *mapping.constants, *mapping.derived}
+    values = [c for c in text.columns if not c.startswith("_") and c not in not_values]
+    if not values:
+        return text
+    return text.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in values))
 
 
 def _normalise_text(text: pl.DataFrame, mapping: FormMapping) -> pl.DataFrame:

@@ -320,3 +320,25 @@ def test_wide_layout_with_a_joined_id():
         ("3-12", 1, 5),
     ]
     assert isinstance(frame, pl.DataFrame)
+
+
+def test_a_visits_file_gives_hads_records_only_where_it_holds_hads():
+    """HADS asked at V0 and V12 only, on a file with a row per visit: with
+    ``empty_rows: skip`` the other visits are no HADS records (by default they load empty)."""
+    text = "id|visit|pain|A1|D1\nP1|V0|7|2|1\nP1|V1|6|.|.\nP1|V12|4|1|.\n"
+    mapping = {
+        "file_pattern": "*.txt",
+        "format": {"delimiter": "|"},
+        "columns": {"patient_id": "id", "month": "visit", "hads_a1": "A1", "hads_d1": "D1"},
+        "codes": {"month": {"V0": "0", "V1": "1", "V12": "12"}},
+        "missing_values": ["."],
+    }
+    kept = _stage(text, FormMapping.model_validate(mapping), "hads", "v.txt").frame
+    assert kept.height == 3
+    skipping = FormMapping.model_validate(mapping | {"empty_rows": "skip"})
+    frame = _stage(text, skipping, "hads", "v.txt").frame
+    assert frame.select("month", "hads_a1", "hads_d1", "_source_row").rows() == [
+        (0, 2, 1, 1),
+        (12, 1, None, 3),
+    ]
+    assert frame["_record"].to_list() == [0, 1]
