@@ -95,10 +95,7 @@ def stage_file(
     text = _normalise_text(text_rules(text, mapping), mapping)
     if mapping.empty_rows == "skip":
         text = _with_values_only(text, mapping, form)
-    text = (
-        text.with_row_index("_record")
-        .with_columns(pl.col("_record").cast(pl.Int64))
-    )
+    text = text.with_row_index("_record").with_columns(pl.col("_record").cast(pl.Int64))
     frame, failures = _cast(text, mapping, form)
     frame, rule_failures = value_rules(frame, mapping)
     if any(f.height for f in rule_failures):

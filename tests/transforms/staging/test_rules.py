@@ -342,3 +342,22 @@ def test_a_visits_file_gives_hads_records_only_where_it_holds_hads():
         (12, 1, None, 3),
     ]
     assert frame["_record"].to_list() == [0, 1]
+
+
+def test_doses_implausible_for_their_unit_name_the_likely_confusion():
+    """0.8 'mg' is a dose per kg written as mg; 15 'mg/kg' a dose in mg written per kg."""
+    text = (
+        "PatientID\tDate\tTime\tDose\tUnit\tRoute\n"
+        "A\t15-Jul-2016\t\t0.8\tmg\tIV\n"
+        "A\t16-Jul-2016\t\t15\tmg/kg\tIV\n"
+        "A\t17-Jul-2016\t\t80\tmg\tIV\n"
+    )
+    validated = validate_staged(_stage(text, KETAMINE, "ketamine"), FORMS["ketamine"])
+    assert validated.valid["dose_mg"].to_list() == [80.0]
+    rules = validated.quarantine.sort("_source_row").select("column", "rule", "message").rows()
+    assert [(c, r) for c, r, _ in rules] == [
+        ("dose_mg", "dose_mg_not_a_dose_per_kg"),
+        ("dose_mg_per_kg", "dose_per_kg_not_a_dose_in_mg"),
+    ]
+    assert "probably a dose per kg given as mg" in rules[0][2]
+    assert "probably a dose in mg given as mg/kg" in rules[1][2]
