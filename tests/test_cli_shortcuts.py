@@ -82,7 +82,7 @@ def test_every_subcommand_has_help_with_an_example(capsys):
     from cohortflow.cli.parser import build
 
     sub = next(a for a in build()._actions if a.dest == "command")
-    assert len(sub.choices) == 11
+    assert len(sub.choices) == 12
     for name, parser in sub.choices.items():
         text = parser.format_help()
         assert parser.description and re.search(rf"examples:\n  .*cohortflow {name}", text), name
