@@ -201,7 +201,7 @@ def _reading_commands(sub, common) -> None:
         "direct identifiers) and, with --centre, a draft mapping YAML whose TODO comments "
         "say what a person must decide.",
         "  cohortflow profile inbox/C31/*\n"
-        "  cohortflow profile inbox/C31/* --centre C31 --out centres/C31.yaml",
+        "  cohortflow profile inbox/C31/* --centre C31 --out drafts/C31.yaml",
     )
     profile.add_argument("files", nargs="+", type=Path, metavar="FILE")
     check = _sub(

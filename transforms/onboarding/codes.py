@@ -10,17 +10,31 @@ values that will not cast. Each function returns its advice as a ``ValueAdvice``
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 import polars as pl
 
 from schemas.forms import FORMS
-from transforms.onboarding.columns import ColumnProfile
-from transforms.onboarding.shapes import AMBIGUOUS_DATES, ISO_DATE
-from transforms.onboarding.vocabulary import BASELINE_WORDS, CODE_INDEX, name_key, plain, tokens
+from transforms.onboarding.columns import ColumnProfile, ambiguous_partner
+from transforms.onboarding.shapes import EXCEL_SERIAL_RANGE, ISO_DATE
+from transforms.onboarding.vocabulary import (
+    BASELINE_WORDS,
+    CODE_INDEX,
+    SEX_FLAGS,
+    name_key,
+    plain,
+    tokens,
+)
+from transforms.staging.mapping import EXCEL_DATE
 
-_MONTH_CODE = re.compile(r"(?:^|[^a-z])(?:month|mois|m)[ _-]?(\d{1,2})(?!\d)")
+EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 as the reader counts (the 1900 leap-year bug)
+
+# 'month_3_arm_1', 'Mois 3', 'M3'; visits numbered by month: 'V3', 'Visite 3' (a guess the
+# draft asks to check)
+_MONTH_CODE = re.compile(r"(?:^|[^a-z])(?:month|mois|m|visit|visite|v)[ _-]?(\d{1,2})(?!\d)")
 
 
 @dataclass
@@ -69,14 +83,27 @@ def _numbers(canonical: str, dtype: pl.DataType, profile: ColumnProfile) -> Valu
 def _date_format(canonical: str, profile: ColumnProfile) -> ValueAdvice:
     if profile.kind == "empty":
         return ValueAdvice(todo=[f"TODO: {canonical}: no values to guess a date format from"])
+    if profile.kind in ("integer", "decimal") and excel_serials(profile):
+        return ValueAdvice(
+            date_format=EXCEL_DATE,
+            notes={
+                f"date_formats.{canonical}": "TODO-check: numbers read as Excel day numbers "
+                f"({_excel_day(profile.minimum)} to {_excel_day(profile.maximum)})"
+            },
+        )
     if profile.kind != "date" or not profile.date_formats:
         return ValueAdvice(
             todo=[f"TODO: {canonical}: the values do not look like dates: check them"]
         )
     fmt = profile.date_formats[0]
     advice = ValueAdvice(date_format=fmt if fmt != ISO_DATE else None)
-    other = AMBIGUOUS_DATES.get(fmt)
-    if other in profile.date_formats:
+    other = ambiguous_partner(fmt, profile.date_formats)
+    if other and profile.date_evidence:
+        advice.notes[f"date_formats.{canonical}"] = (
+            f"TODO-check: ambiguous, every value also reads as {other} (no day > 12); "
+            f"read as {profile.date_evidence}, whose values decide"
+        )
+    elif other:
         advice.notes[f"date_formats.{canonical}"] = (
             f"TODO: ambiguous, every value also reads as {other} (no day > 12): ask the centre"
         )
@@ -86,6 +113,18 @@ def _date_format(canonical: str, profile: ColumnProfile) -> ValueAdvice:
             "they will be quarantined"
         )
     return advice
+
+
+def excel_serials(profile: ColumnProfile) -> bool:
+    """Whole numbers in the range of Excel's day numbers of plausible dates."""
+    low, high = EXCEL_SERIAL_RANGE
+    ends = (profile.minimum, profile.maximum)
+    return all(isinstance(v, float) and v.is_integer() and low <= v <= high for v in ends)
+
+
+def _excel_day(serial: object) -> str:
+    """An Excel day number (1900 system, as the reader counts them) as an ISO date."""
+    return (EXCEL_EPOCH + dt.timedelta(days=int(cast(float, serial)))).isoformat()
 
 
 def _allowed_codes(form: str, canonical: str) -> list[str]:
@@ -108,13 +147,22 @@ def _codes(canonical: str, profile: ColumnProfile, allowed: list[str]) -> ValueA
         return ValueAdvice()
     if set(values) <= set(allowed):
         return ValueAdvice()
-    if all(re.fullmatch(r"\d+", v) for v in values):
+    flagged = _flag_codes(profile.name, values) if canonical == "sex" else None
+    guessed: dict[str, str] = {}
+    if flagged:
+        codes, note = flagged
+    elif all(re.fullmatch(r"\d+", v) for v in values):
         codes, note = _numeric_codes(canonical, values, allowed)
     else:
         codes, note = _named_codes(canonical, values, allowed)
+        guessed = _codes_by_word(canonical, [v for v in values if v not in codes], allowed)
+        codes |= guessed
     advice = ValueAdvice(codes=dict(sorted(codes.items(), key=lambda kv: _natural(kv[0]))))
     if note:
         advice.notes[f"codes.{canonical}"] = note
+    if guessed:
+        pairs = ", ".join(f"{v!r} -> {c}" for v, c in guessed.items())
+        advice.todo.append(f"TODO-check: codes.{canonical}: guessed by a word: {pairs}")
     advice.unresolved = [v for v in values if v not in codes]
     if advice.unresolved:
         advice.todo.append(
@@ -145,6 +193,36 @@ def _named_codes(
     unseen = [a for a in allowed if a not in codes.values()]
     note = f"TODO: no code seen for {', '.join(unseen)}: add the centre's" if unseen else ""
     return codes, note
+
+
+_STOP_WORDS = {"in", "de", "du", "la", "le", "of", "on", "to", "at", "en", "et", "and"}
+
+
+def _codes_by_word(canonical: str, values: list[str], allowed: list[str]) -> dict[str, str]:
+    """'CRPS type I' -> crps, 'Orale (per os)' -> oral: the one code a word of it names."""
+    known = {name_key(a): a for a in allowed} | CODE_INDEX.get(canonical, {})
+    guessed = {}
+    for value in values:
+        words = [t for t in tokens(value) if t not in _STOP_WORDS]
+        found = {known[w] for w in words if w in known}
+        if len(found) == 1:
+            guessed[value] = found.pop()
+    return guessed
+
+
+_TRUE = {"true", "t", "1", "yes", "y", "oui", "o", "vrai"}
+_FALSE = {"false", "f", "0", "no", "n", "non", "faux"}
+
+
+def _flag_codes(name: str, values: list[str]) -> tuple[dict[str, str], str] | None:
+    """A yes/no column named for one sex ('is_male': true/false) -> M and F."""
+    sex = SEX_FLAGS.get(name_key(name))
+    plain_values = {v.strip().lower() for v in values}
+    if sex is None or not plain_values <= _TRUE | _FALSE:
+        return None
+    other = "F" if sex == "M" else "M"
+    codes = {v: sex if v.strip().lower() in _TRUE else other for v in values}
+    return codes, f"TODO-check: {name!r} says yes for {sex}, no for {other}"
 
 
 def _month_codes(profile: ColumnProfile) -> ValueAdvice:

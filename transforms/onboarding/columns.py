@@ -20,11 +20,15 @@ from transforms.onboarding.shapes import (
     DATE_FORMATS,
     DECIMAL,
     DECIMAL_COMMA,
+    FULL_MONTH_NAMES,
     INTEGER,
+    ISO_DATE,
     PLAUSIBLE_YEARS,
+    TIME,
 )
 from transforms.onboarding.vocabulary import MISSING_MARKERS
-from transforms.staging.identifiers import direct_identifier_columns
+from transforms.staging.dates import parse_dates, uses_month_names
+from transforms.staging.identifiers import BIRTH, direct_identifier_columns
 
 LOW_CARDINALITY = 20  # a column with at most this many distinct values is listed in full
 TOP_VALUES = 10
@@ -39,7 +43,7 @@ class ColumnProfile:
     n_rows: int
     n_missing: int
     missing_markers: tuple[str, ...] = ()  # the markers seen ('' for empty cells)
-    kind: str = "empty"  # integer | decimal | date | text | empty
+    kind: str = "empty"  # integer | decimal | date | time | text | empty
     n_invalid: int = 0  # non-missing values that do not fit the kind
     date_formats: tuple[str, ...] = ()  # every format that reads the values, preferred first
     minimum: float | dt.date | None = None
@@ -48,6 +52,7 @@ class ColumnProfile:
     value_counts: tuple[tuple[str, int], ...] = ()  # all of them, low-cardinality columns only
     identifier: str | None = None  # what direct identifier it looks like
     decimal_comma: bool = False
+    date_evidence: str | None = None  # an ambiguous column: the column that decided it
 
     @property
     def top_values(self) -> tuple[tuple[str, int], ...]:
@@ -62,8 +67,14 @@ class ColumnProfile:
     @property
     def ambiguous_with(self) -> str | None:
         """Another format that reads every value as well (day/month or month/day)."""
-        other = AMBIGUOUS_DATES.get(self.date_format or "")
-        return other if other in self.date_formats else None
+        return ambiguous_partner(self.date_format, self.date_formats)
+
+
+def ambiguous_partner(fmt: str | None, formats: tuple[str, ...]) -> str | None:
+    """The other reading (day first <-> month first) of ``fmt``, when it reads as well."""
+    pairs = AMBIGUOUS_DATES | {m: d for d, m in AMBIGUOUS_DATES.items()}
+    other = pairs.get(fmt or "")
+    return other if other in formats else None
 
 
 def profile_table(frame_as_text: pl.DataFrame) -> list[ColumnProfile]:
@@ -79,9 +90,21 @@ def profile_table(frame_as_text: pl.DataFrame) -> list[ColumnProfile]:
 
 
 def _identifier_profile(name: str, column: pl.Series, kind: str) -> ColumnProfile:
-    """An identifier column: how many values it has, and nothing of what they are."""
-    missing = column.cast(pl.String).str.strip_chars().replace("", None).null_count()
-    return ColumnProfile(name=name, n_rows=column.len(), n_missing=missing, identifier=kind)
+    """An identifier column: how many values it has, and nothing of what they are.
+
+    Of a birth date, the date format too (an age may be derived from it in staging): the
+    format is kept, never a value, a range or a count of values.
+    """
+    text = column.cast(pl.String).str.strip_chars()
+    missing = text.replace("", None).null_count()
+    profile = ColumnProfile(name=name, n_rows=column.len(), n_missing=missing, identifier=kind)
+    present = text.filter(~(text.is_null() | text.is_in(MISSING_MARKERS)))
+    if kind != BIRTH or present.is_empty():
+        return profile
+    typed = _typed(profile, present)
+    if typed.kind == "date":
+        return replace(profile, kind="date", date_formats=typed.date_formats)
+    return replace(profile, kind=typed.kind)  # a year alone (1960) is an integer
 
 
 def _profile_column(name: str, column: pl.Series) -> ColumnProfile:
@@ -114,7 +137,7 @@ def _typed(base: ColumnProfile, present: pl.Series) -> ColumnProfile:
     """Integer, decimal, date or text; a few stray values do not stop a type."""
     frame = present.to_frame("v")
     shares, dates = _shape_shares(frame)
-    order = ["date", "integer", "decimal"]
+    order = ["date", "integer", "decimal", "time"]
     full = [k for k in order if shares[k] == 1.0]
     kind = full[0] if full else max(order, key=lambda k: shares[k])
     if shares[kind] < TOLERATED_INVALID:
@@ -128,7 +151,7 @@ def _typed(base: ColumnProfile, present: pl.Series) -> ColumnProfile:
 def _shape_shares(frame: pl.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
     """The share of values of each shape ('date': read by the best format), and per likely
     date format the share of values it reads."""
-    shapes = {"integer": INTEGER, "decimal": DECIMAL} | DATE_FORMATS
+    shapes = {"integer": INTEGER, "decimal": DECIMAL, "time": TIME} | DATE_FORMATS
     shares = frame.select(
         pl.col("v").str.contains(pattern).mean().alias(name) for name, pattern in shapes.items()
     ).row(0, named=True)
@@ -146,6 +169,8 @@ def _as_dates(base: ColumnProfile, frame: pl.DataFrame, dates: dict[str, float])
     best = max(dates.values())
     candidates = tuple(f for f, share in dates.items() if share == best)
     parsed = frame.select(_date(candidates[0]))["v"]
+    if uses_month_names(candidates[0]) and _full_month_names(frame):
+        candidates = tuple(f.replace("%b", "%B") for f in candidates)
     return replace(
         base,
         date_formats=candidates,
@@ -165,10 +190,18 @@ def _as_numbers(base: ColumnProfile, present: pl.Series) -> ColumnProfile:
     )
 
 
+def _full_month_names(frame: pl.DataFrame) -> bool:
+    """Whether some value names its month in full ('juillet', 'July'): drafted as %B."""
+    word = pl.col("v").str.extract(r"(\p{L}+)").str.normalize("NFD")
+    plain = word.str.replace_all(r"\p{Mn}", "").str.to_lowercase()
+    return bool(frame.select(plain.is_in(list(FULL_MONTH_NAMES)).any()).item())
+
+
 def _date(fmt: str) -> pl.Expr:
-    """Column 'v' read with ``fmt``; null unless it has the format's shape and a sane year."""
+    """Column 'v' read with ``fmt`` as the staging reader reads it (month names in English
+    or French); null unless it has the format's shape and a sane year."""
     value = pl.col("v")
-    parsed = value.str.strptime(pl.Date, fmt, strict=False)
+    parsed = parse_dates(value, None if fmt == ISO_DATE else fmt)
     plausible = value.str.contains(DATE_FORMATS[fmt]) & parsed.dt.year().is_between(
         *PLAUSIBLE_YEARS
     )
@@ -180,7 +213,11 @@ def merge_profiles(name: str, members: list[ColumnProfile]) -> ColumnProfile:
     typed = [p for p in members if p.kind != "empty"]
     kinds = {p.kind for p in typed}
     kind = kinds.pop() if len(kinds) == 1 else ("empty" if not kinds else "text")
-    formats = [f for f in DATE_FORMATS if all(f in p.date_formats for p in typed)]
+    formats = (
+        [f for f in typed[0].date_formats if all(f in p.date_formats for p in typed)]
+        if typed
+        else []
+    )
     counts: Counter[str] = Counter()
     for p in members:
         counts.update(dict(p.value_counts))

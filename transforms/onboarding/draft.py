@@ -1,10 +1,13 @@
 """A new centre's mapping file drafted from its exports, as YAML with TODO comments.
 
-The output of ``cohortflow profile FILE... --centre ID``: each file is profiled, matched to
-the form it most looks like, and the suggestions are rendered in the shape
-``transforms.staging.mapping.CentreMapping`` accepts, with a comment wherever a person must
-decide (ambiguous dates, guessed codes, columns not found) and a loud warning for direct
-identifiers, whose values never appear. The YAML is written by hand, not dumped, for the
+The output of ``cohortflow profile FILE... --centre ID``: each file (each sheet of a
+workbook) is profiled and matched to every form it holds (``transforms.onboarding.forms``),
+and the suggestions are rendered in the shape ``transforms.staging.mapping.CentreMapping``
+accepts, with a comment wherever a person must check or decide (ambiguous dates, guessed
+codes and scores, derived columns, columns not found) and a loud warning for direct
+identifiers, whose values never appear. Where a person must decide before the mapping can
+be read (a unit or a score nobody knows), the draft writes ``null`` beside a TODO: the
+mapping does not load until it is decided. The YAML is written by hand, not dumped, for the
 comments. Usage::
 
     text = draft_mapping_yaml("C31", sorted(Path("inbox/C31").glob("*.csv")))
@@ -13,58 +16,89 @@ comments. Usage::
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from cohortflow.errors import ConfigError
 from schemas.forms import FORMS
-from transforms.onboarding.files import FileProfile, harmonise_formats, profile_file
-from transforms.onboarding.matching import guess_form, suggest_mapping
+from transforms.onboarding.derived import share_joined_ids
+from transforms.onboarding.files import (
+    FileProfile,
+    harmonise_dates,
+    harmonise_formats,
+    profile_export,
+)
+from transforms.onboarding.forms import evidence, forms_of_file
+from transforms.onboarding.render import render_codes, render_rules, render_units, scalar
 from transforms.onboarding.stamps import export_date_draft
 from transforms.onboarding.vocabulary import MISSING_MARKERS
+from transforms.staging.mapping import CsvFormat, XlsxFormat
 
 # A form's suggestion (transforms.onboarding.matching.suggest_mapping) and the file it is from.
 Drafted = tuple[FileProfile, dict[str, Any]]
 
 _LINE_BREAKS = re.compile(r"[\r\n\x85\u2028\u2029]")  # a comment must stay on its line
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 
 
 def draft_mapping_yaml(centre_id: str, files: list[Path]) -> str:
     """A YAML draft of a new centre's mapping file, with TODO comments for a person."""
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", centre_id):
         raise ConfigError(f"centre id {centre_id!r}: use 1-32 letters, digits, '-' or '_'")
-    profiles = harmonise_formats([profile_file(p) for p in files])
+    profiles = profile_centre(files)
     drafts, loose = _draft_forms(profiles)
     _share_missing_markers([s for _, s in drafts.values()])
-    flagged = {p.path.name: [c.name for c in p.columns if c.identifier] for p in profiles}
-    return _render(centre_id, drafts, loose, {f: c for f, c in flagged.items() if c})
+    share_joined_ids([([c.name for c in p.columns], s) for p, s in drafts.values()])
+    return _render(centre_id, drafts, loose, _flagged(profiles, drafts))
+
+
+def profile_centre(files: list[Path]) -> list[FileProfile]:
+    """Every file (every sheet) profiled, locale and date readings shared across them."""
+    profiles = [p for path in files for p in profile_export(Path(path))]
+    return harmonise_dates(harmonise_formats(profiles))
 
 
 def _draft_forms(profiles: list[FileProfile]) -> tuple[dict[str, Drafted], list[str]]:
-    """Per form, the first file that looks like it; a TODO for every other file."""
+    """Per form, the file that shows it most (a file's main form before the forms found
+    beside another's, then the most columns read); a TODO for every other file."""
     drafts: dict[str, Drafted] = {}
     loose: list[str] = []
+    found = []
     for profile in profiles:
         if profile.skipped:
             loose.append(
-                f"TODO: {profile.path.name} was not profiled ({profile.skipped}): "
+                f"TODO: {profile.label} was not profiled ({profile.skipped}): "
                 "write its form(s) by hand"
             )
             continue
-        form = guess_form(profile)
-        if form is None:
-            loose.append(f"TODO: {profile.path.name}: no canonical form recognised in its columns")
-        elif form in drafts:
-            loose.append(
-                f"TODO: {profile.path.name} also looks like {form} (drafted from "
-                f"{drafts[form][0].path.name}): one file pattern per form"
-            )
-        else:
-            drafts[form] = (profile, suggest_mapping(profile.columns, form))
+        forms = forms_of_file(profile)
+        if not forms:
+            loose.append(f"TODO: {profile.label}: no canonical form recognised in its columns")
+        found.append((profile, list(forms.items())))
+    for main in (True, False):
+        held = [(p, f, s) for p, forms in found for f, s in (forms[:1] if main else forms[1:])]
+        for profile, form, suggestion in sorted(held, key=lambda h: -evidence(h[2])[0]):
+            if form in drafts:
+                loose.append(
+                    f"TODO: {profile.label} also looks like {form} (drafted from "
+                    f"{drafts[form][0].label}): one file pattern per form"
+                )
+            else:
+                drafts[form] = (profile, suggestion)
     return drafts, loose
+
+
+def _flagged(profiles: list[FileProfile], drafts: dict[str, Drafted]) -> dict[str, list[str]]:
+    """Per file, the identifier columns that make the reader reject it: all of them but a
+    birth date a form drafted from the file reads to compute an age (the reader exempts it
+    for every form of the file, and none keeps it)."""
+    flagged = {}
+    for profile in profiles:
+        exempt = {c for p, s in drafts.values() if p is profile for c in s["sources"]}
+        columns = [c.name for c in profile.columns if c.identifier and c.name not in exempt]
+        if columns:
+            flagged[profile.label] = columns
+    return flagged
 
 
 def _share_missing_markers(suggestions: list[dict[str, Any]]) -> None:
@@ -86,13 +120,7 @@ def file_pattern(name: str, *, centre_id: str = "") -> str:
 # --- YAML rendering: by hand, for the comments ------------------------------------------
 
 
-def _q(value: str) -> str:
-    """A YAML scalar that stays a string: single quotes, or JSON's double quotes."""
-    if _UNPRINTABLE.search(value):  # YAML wants them escaped: JSON escapes are YAML's too
-        return json.dumps(value)
-    if "'" in value and "\\" not in value:
-        return json.dumps(value, ensure_ascii=False)
-    return "'" + value.replace("'", "''") + "'"
+_q = scalar
 
 
 def _comment(text: str) -> str:
@@ -128,25 +156,42 @@ def _render_form(
     form: str, profile: FileProfile, suggestion: dict[str, Any], centre_id: str
 ) -> list[str]:
     mapping, notes = suggestion["mapping"], suggestion["notes"]
-    fmt = profile.format
-    assert fmt is not None, "only files profiled are drafted, and they have a format"
-    fields = [f"kind: csv, delimiter: {_q(fmt.delimiter)}", f"decimal: {_q(fmt.decimal)}"]
-    fields.append(f"encoding: {_q(fmt.encoding)}")
     lines = [
         f"  {form}:",
-        f"    # from {profile.path.name}: {profile.n_rows} rows, {len(profile.columns)} columns",
+        f"    # from {profile.label}: {profile.n_rows} rows, {len(profile.columns)} columns",
         f"    file_pattern: {_q(file_pattern(profile.path.name, centre_id=centre_id))}",
         *_render_export_date(profile.path.name),
-        f"    format: {{{', '.join(fields)}}}",
+        f"    format: {_render_format(profile)}",
         f"    layout: {mapping['layout']}",
     ]
-    for section in ("columns", "id_columns", "wide_columns", "units", "date_formats"):
+    for section in ("columns", "id_columns", "wide_columns"):
         lines += _render_section(section, mapping.get(section, {}), notes)
-    lines += _render_codes(mapping["codes"], notes, suggestion["unresolved_codes"])
+    lines += render_units(mapping["units"], notes)
+    lines += _render_section("date_formats", mapping["date_formats"], notes)
+    lines += render_rules(mapping, notes)
+    lines += render_codes(mapping, notes, suggestion["unresolved_codes"])
     markers = ", ".join(_q(m) for m in mapping["missing_values"])
     lines.append(f"    missing_values: [{markers}]")
+    if "empty_rows" in mapping:
+        note = _comment(notes.get("empty_rows", ""))
+        lines.append(f"    empty_rows: {mapping['empty_rows']}{note}")
+    if "export" in mapping:
+        lines.append(f"    export: {mapping['export']}{_comment(notes.get('export', ''))}")
     lines += _render_todo(form, suggestion)
     return lines
+
+
+def _render_format(profile: FileProfile) -> str:
+    fmt = profile.format
+    if isinstance(fmt, CsvFormat):
+        fields = [f"kind: csv, delimiter: {_q(fmt.delimiter)}", f"decimal: {_q(fmt.decimal)}"]
+        fields.append(f"encoding: {_q(fmt.encoding)}")
+    elif isinstance(fmt, XlsxFormat):
+        fields = [f"kind: xlsx, sheet: {_q(fmt.sheet)}"]
+    else:
+        assert fmt is not None, "only files profiled are drafted, and they have a format"
+        fields = ["kind: parquet"]
+    return "{" + ", ".join(fields) + "}"
 
 
 def _render_export_date(name: str) -> list[str]:
@@ -166,23 +211,6 @@ def _render_section(section: str, entries: dict[str, str], notes: dict[str, str]
     for canonical, value in entries.items():
         note = notes.get(f"{section}.{canonical}", "")
         lines.append(f"      {canonical}: {_q(value)}{_comment(note)}")
-    return lines
-
-
-def _render_codes(
-    codes: dict[str, dict[str, str]], notes: dict[str, str], unresolved: dict[str, list[str]]
-) -> list[str]:
-    """Codes as block mappings; a column with no code recognised stays commented out."""
-    names = list(dict.fromkeys([*codes, *unresolved]))
-    if not names:
-        return []
-    lines = ["    codes:" if codes else "    # codes:"]
-    for canonical in names:
-        entries = codes.get(canonical, {})
-        lead = "      " if entries else "      # "
-        lines.append(f"{lead}{canonical}:{_comment(notes.get(f'codes.{canonical}', ''))}")
-        lines += [f"{lead}  {_q(src)}: {_q(dst)}" for src, dst in entries.items()]
-        lines += [f"        # {_q(v)}: TODO, not recognised" for v in unresolved.get(canonical, [])]
     return lines
 
 

@@ -2,28 +2,36 @@
 
 ``suggest_mapping`` drafts one form's mapping from a file's column profiles: columns
 matched by name (the form's own names and the vocabulary's synonyms, with or without a
-unit; numbered questionnaire items; a lone 'Date'), wide families (EN_M0..EN_M12) by their
-stem, units read from the headers, and for each matched column the advice of
-``transforms.onboarding.codes`` on its values. ``guess_form`` says which form a profiled
-file most looks like. Identifier columns are never matched.
+unit; numbered questionnaire items, ``transforms.onboarding.items``; a lone 'Date'; a date
+word and an event word, 'Admin date'; then, for what is left, one word of the name,
+'pain_nrs'), wide families (EN_M0..EN_M12) by their stem, units read from the headers, and
+for each matched column the advice of ``transforms.onboarding.codes`` on its values; then
+what the mapping computes (``units``, ``answers``, ``derived``). ``guess_form`` says which
+form a profiled file most looks like. Identifier columns are never matched.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from cohortflow.errors import ConfigError
-from schemas.forms import FORMS, SF12_RANGES
-from transforms.onboarding.codes import ValueAdvice, advise_values
+from schemas.forms import FORMS
+from transforms.onboarding.answers import draft_value_maps
+from transforms.onboarding.codes import advise_values
 from transforms.onboarding.columns import ColumnProfile, merge_profiles
+from transforms.onboarding.derived import draft_derived
 from transforms.onboarding.files import FileProfile
+from transforms.onboarding.items import lettered, numbered_item, order_note
+from transforms.onboarding.suggestion import FormDraft
+from transforms.onboarding.units import draft_row_units
 from transforms.onboarding.vocabulary import (
     COLUMN_INDEX,
+    DATE_HINTS,
+    DATE_WORDS,
     FORM_NAME_HINTS,
     MISSING_MARKERS,
     UNIT_WORDS,
@@ -33,40 +41,9 @@ from transforms.onboarding.vocabulary import (
 )
 from transforms.staging.mapping import UNIT_FACTORS
 
-SF12_ITEMS = list(SF12_RANGES)  # in questionnaire order
 _WIDE_COLUMN = re.compile(
     r"^(?P<prefix>(?P<base>.+?)[ _.-]*(?:mois|month|m)[ _.-]?)(?P<n>\d{1,2})$", re.I
 )
-_HADS_ITEM = re.compile(r"^(?:hads_?)?([ad])_?([1-7])$")
-_HADS_NUMBER = re.compile(r"^(?:hads_?)?(?:q|item)_?(\d{1,2})$")
-_SF12_NUMBER = re.compile(r"^(?:sf_?12_?(?:q|item)?|q|item)_?(\d{1,2})$")
-
-
-@dataclass
-class _Draft:
-    """A form mapping under construction, and what a person must check."""
-
-    form: str
-    columns: dict[str, str] = field(default_factory=dict)  # canonical -> source
-    families: dict[str, tuple[str, list[ColumnProfile]]] = field(default_factory=dict)
-    codes: dict[str, dict[str, str]] = field(default_factory=dict)
-    units: dict[str, str] = field(default_factory=dict)
-    date_formats: dict[str, str] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)  # 'codes.sex' -> comment
-    todo: list[str] = field(default_factory=list)
-    unmapped: dict[str, str] = field(default_factory=dict)  # source -> why not mapped
-    unresolved_codes: dict[str, list[str]] = field(default_factory=dict)
-
-    def add(self, canonical: str, advice: ValueAdvice) -> None:
-        """Take in what a matched column's values say."""
-        if advice.date_format:
-            self.date_formats[canonical] = advice.date_format
-        if advice.codes:  # an empty dict would turn every value into an unknown code
-            self.codes[canonical] = advice.codes
-        if advice.unresolved:
-            self.unresolved_codes[canonical] = advice.unresolved
-        self.notes |= advice.notes
-        self.todo += advice.todo
 
 
 def suggest_mapping(profiles: list[ColumnProfile], form_name: str) -> dict[str, Any]:
@@ -76,12 +53,14 @@ def suggest_mapping(profiles: list[ColumnProfile], form_name: str) -> dict[str, 
     format), ``notes`` (comments keyed 'section.column'), ``todo`` (form-level things to
     decide), ``unmatched`` (canonical columns not found), ``unmapped`` (source column ->
     reason), ``unresolved_codes`` (canonical column -> source values without a code),
-    ``identifiers`` (source column -> what it looks like) and ``score`` (the number of
-    canonical columns matched besides patient_id).
+    ``identifiers`` (source column -> what it looks like), ``score`` (the number of
+    canonical columns matched besides patient_id whose values fit them), ``sources``
+    (every source column read -> its canonical column or rule) and ``evidence`` (those of
+    the sources that show the file holds the form).
     """
     if form_name not in FORMS:
         raise ConfigError(f"unknown form {form_name!r}; known: {', '.join(FORMS)}")
-    draft = _Draft(form_name)
+    draft = FormDraft(form_name)
     usable = [p for p in profiles if p.identifier is None]
     for p in profiles:
         if p.identifier:
@@ -89,15 +68,19 @@ def suggest_mapping(profiles: list[ColumnProfile], form_name: str) -> dict[str, 
     in_families = _match_families(draft, usable)
     _match_columns(draft, [p for p in usable if p.name not in in_families])
     by_name = {p.name: p for p in usable}
+    worded = draft_value_maps(draft, by_name)  # items answered in words
     for canonical, source in draft.columns.items():
-        draft.add(canonical, advise_values(form_name, canonical, by_name[source]))
+        if canonical not in worded:
+            draft.add(canonical, advise_values(form_name, canonical, by_name[source]))
     for canonical, (_, members) in draft.families.items():
         merged = merge_profiles(canonical, members)
         draft.add(canonical, advise_values(form_name, canonical, merged))
+    draft_row_units(draft, usable)
+    draft_derived(draft, profiles)
     return _as_dict(draft, usable)
 
 
-def _as_dict(draft: _Draft, usable: list[ColumnProfile]) -> dict[str, Any]:
+def _as_dict(draft: FormDraft, usable: list[ColumnProfile]) -> dict[str, Any]:
     form_columns = FORMS[draft.form].columns()
     wide = bool(draft.families)
     found = set(draft.columns) | set(draft.families) | ({"month"} if wide else set())
@@ -108,22 +91,75 @@ def _as_dict(draft: _Draft, usable: list[ColumnProfile]) -> dict[str, Any]:
         mapping["wide_columns"] = {c: pattern for c, (pattern, _) in draft.families.items()}
     else:
         mapping["columns"] = dict(draft.columns)
-    mapping |= {"codes": draft.codes, "units": draft.units, "date_formats": draft.date_formats}
+    mapping |= {
+        "codes": draft.codes,
+        "value_maps": draft.value_maps,
+        "units": draft.units | draft.row_units,
+        "date_formats": draft.date_formats,
+        "constants": draft.constants,
+        "derived": draft.derived,
+    }
     mapping["missing_values"] = [m for m in MISSING_MARKERS if m in markers]
+    if draft.export:
+        mapping["export"] = draft.export
+    produced = draft.produced()
     return {
         "form": draft.form,
         "mapping": mapping,
         "notes": draft.notes,
         "todo": draft.todo,
-        "unmatched": [c for c in form_columns if c not in found],
+        "unmatched": [c for c in form_columns if c not in produced],
         "unmapped": draft.unmapped,
         "unresolved_codes": draft.unresolved_codes,
         "identifiers": {p: r for p, r in draft.unmapped.items() if r.startswith("DO NOT")},
-        "score": len(found - {"patient_id"}),
+        "score": len(_evidence(draft, usable) & found - {"patient_id"}),
+        "sources": draft.sources(),
+        "evidence": {s: c for s, c in draft.sources().items() if c in _evidence(draft, usable)},
     }
 
 
-def _match_families(draft: _Draft, usable: list[ColumnProfile]) -> set[str]:
+def _evidence(draft: FormDraft, usable: list[ColumnProfile]) -> set[str]:
+    """Canonical columns matched whose values fit them: a number column of text ('Infusion
+    registry - export') is no evidence that a file holds the form, nor a column matched by
+    one word of its name unless its values are in the column's range or all coded."""
+    by_name = {p.name: p for p in usable}
+    fitting = set(draft.families) | ({"month"} if draft.families else set())
+    for canonical, source in draft.columns.items():
+        if canonical in draft.weak and not _in_range(draft, canonical, by_name[source]):
+            continue
+        if _fits(draft, canonical, by_name[source]):
+            fitting.add(canonical)
+    return fitting
+
+
+def _fits(draft: FormDraft, canonical: str, profile: ColumnProfile) -> bool:
+    dtype = FORMS[draft.form].columns()[canonical]
+    if isinstance(draft.codes.get(canonical), str):  # answers in words, in a value map
+        return True
+    if dtype.is_numeric():
+        return profile.kind in ("integer", "decimal", "empty") or canonical in draft.codes
+    if dtype == pl.Date:
+        return profile.kind in ("date", "integer", "empty")
+    return True
+
+
+def _in_range(draft: FormDraft, canonical: str, profile: ColumnProfile) -> bool:
+    """Numbers within the schema's bounds, or text values that all have a code."""
+    if canonical in draft.codes:
+        return not draft.unresolved_codes.get(canonical)
+    if profile.kind not in ("integer", "decimal") or profile.minimum is None:
+        return False
+    bounds: dict[str, Any] = {}
+    for check in FORMS[draft.form].schema.to_schema().columns[canonical].checks:
+        bounds |= check.statistics
+    low, high = bounds.get("min_value"), bounds.get("max_value")
+    allowed = bounds.get("allowed_values")
+    if allowed is not None:
+        return {profile.minimum, profile.maximum} <= set(allowed)
+    return (low is None or profile.minimum >= low) and (high is None or profile.maximum <= high)
+
+
+def _match_families(draft: FormDraft, usable: list[ColumnProfile]) -> set[str]:
     """Wide layout: families like EN_M0..EN_M12 whose stem names a canonical column."""
     if "month" not in FORMS[draft.form].columns():
         return set()
@@ -153,10 +189,12 @@ def _wide_families(usable: list[ColumnProfile]) -> dict[str, tuple[str, list[Col
     return families
 
 
-def _match_columns(draft: _Draft, usable: list[ColumnProfile]) -> None:
-    """Long columns by name (synonyms, numbered questionnaire items, the form's one date)."""
+def _match_columns(draft: FormDraft, usable: list[ColumnProfile]) -> None:
+    """Long columns by name (synonyms, numbered questionnaire items, the form's one date),
+    then the columns left by a word of their name ('pain_nrs', 'visit_month')."""
+    sf12_lettered = lettered([p.name for p in usable])
     for p in usable:
-        canonical = _canonical_for(draft.form, p.name)
+        canonical = _canonical_for(draft.form, p.name, sf12_lettered=sf12_lettered)
         if canonical is None:
             draft.unmapped[p.name] = "no canonical column recognised: leave it out or map it"
         elif canonical in draft.columns or canonical in draft.families:
@@ -166,11 +204,29 @@ def _match_columns(draft: _Draft, usable: list[ColumnProfile]) -> None:
             draft.unmapped[p.name] = "looks like month, but the months are in the column names"
         else:
             draft.columns[canonical] = p.name
-            _item_note(draft, p.name, canonical)
+            note = order_note(draft.form, p.name, canonical)
+            if note and note not in draft.todo:
+                draft.todo.append(note)
             _unit_of(draft, p.name, canonical)
+    for p in usable:
+        found = _by_word(draft.form, p.name) if p.name in draft.unmapped else None
+        wide = {"month"} if draft.families else set()  # the months are in the column names
+        if found and found[0] not in {*draft.columns, *draft.families, *wide}:
+            canonical, word = found
+            draft.columns[canonical] = p.name
+            draft.weak.add(canonical)
+            del draft.unmapped[p.name]
+            draft.notes[f"columns.{canonical}"] = f"TODO-check: by the word {word!r} of its name"
 
 
-def _canonical_for(form: str, name: str) -> str | None:
+def _by_word(form: str, name: str) -> tuple[str, str] | None:
+    """The one canonical column that words of the name are synonyms of, and the word."""
+    index = COLUMN_INDEX[form]
+    found = {index[w]: w for w in tokens(name) if w in index and len(w) > 2}
+    return next(iter(found.items())) if len(found) == 1 else None
+
+
+def _canonical_for(form: str, name: str, *, sf12_lettered: bool = False) -> str | None:
     index = COLUMN_INDEX[form]
     for variant in _name_variants(name):
         if variant in index:
@@ -179,7 +235,11 @@ def _canonical_for(form: str, name: str) -> str | None:
             if canonical == "dose_mg" and unit and unit.endswith("/kg") and form == "ketamine":
                 return "dose_mg_per_kg"
             return canonical
-    return _numbered_item(form, name) or _the_date_column(form, name)
+    return (
+        numbered_item(form, name, sf12_lettered=sf12_lettered)
+        or _the_date_column(form, name)
+        or _hinted_date(form, name)
+    )
 
 
 def _name_variants(name: str) -> list[str]:
@@ -203,7 +263,7 @@ def _unit_in(name: str) -> str | None:
     return None
 
 
-def _unit_of(draft: _Draft, name: str, canonical: str) -> None:
+def _unit_of(draft: FormDraft, name: str, canonical: str) -> None:
     unit = _unit_in(name)
     known = UNIT_FACTORS.get(canonical, {})
     if unit in known and known[unit] != 1.0:
@@ -211,41 +271,20 @@ def _unit_of(draft: _Draft, name: str, canonical: str) -> None:
         draft.notes[f"units.{canonical}"] = f"TODO-check: unit read from the header {name!r}"
 
 
-def _numbered_item(form: str, name: str) -> str | None:
-    """HADS A1/D1 or items 1-14 (odd = anxiety), SF-12 items 1-12, in questionnaire order."""
-    words = "_".join(tokens(name))
-    if form == "hads":
-        item = _HADS_ITEM.match(words)
-        if item:
-            return f"hads_{item[1]}{item[2]}"
-        number = _HADS_NUMBER.match(words)
-        if number and 1 <= int(number[1]) <= 14:
-            n = int(number[1])
-            return f"hads_a{(n + 1) // 2}" if n % 2 else f"hads_d{n // 2}"
-    if form == "sf12":
-        number = _SF12_NUMBER.match(words)
-        if number and 1 <= int(number[1]) <= len(SF12_ITEMS):
-            return SF12_ITEMS[int(number[1]) - 1]
-    return None
-
-
-def _item_note(draft: _Draft, name: str, canonical: str) -> None:
-    """Items known only by their number are assumed in the questionnaire's order."""
-    words = "_".join(tokens(name))
-    numbered = {"hads": _HADS_NUMBER, "sf12": _SF12_NUMBER}.get(draft.form)
-    if numbered is None or not numbered.match(words) or name_key(name) == name_key(canonical):
-        return
-    note = "TODO-check: numbered items are assumed in the questionnaire's order"
-    if draft.form == "hads":
-        note += " (HADS: odd items anxiety, even items depression)"
-    if note not in draft.todo:
-        draft.todo.append(note)
-
-
 def _the_date_column(form: str, name: str) -> str | None:
     """A column (or a family of wide columns) named just 'Date': the form's only date."""
     dates = [c for c, dtype in FORMS[form].columns().items() if dtype == pl.Date]
     return dates[0] if name_key(name) == "date" and len(dates) == 1 else None
+
+
+def _hinted_date(form: str, name: str) -> str | None:
+    """'Date of inclusion', 'Admin date': a date word and a word of one date column's event."""
+    words = set(tokens(name))
+    if not words & DATE_WORDS:
+        return None
+    dates = [c for c, dtype in FORMS[form].columns().items() if dtype == pl.Date]
+    hinted = [c for c in dates if words & DATE_HINTS.get(c, frozenset())]
+    return hinted[0] if len(hinted) == 1 else None
 
 
 def guess_form(profile: FileProfile) -> str | None:

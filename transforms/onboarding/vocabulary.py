@@ -11,13 +11,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, model_validator
 
-from schemas.forms import FORMS
+from schemas.forms import FORMS, HADS_ITEMS, SF12_RANGES
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yaml")
+ANSWER_FORMS = ("hads", "sf12")  # questionnaires whose answers may be written as words
+# item -> (lowest, highest) score the form stores
+ANSWER_RANGES = dict.fromkeys(HADS_ITEMS, (0, 3)) | {
+    item: (1, top) for item, top in SF12_RANGES.items()
+}
 
 
 class Vocabulary(BaseModel):
@@ -31,6 +37,27 @@ class Vocabulary(BaseModel):
     form_name_hints: dict[StrictStr, frozenset[StrictStr]]  # form -> words of file names
     baseline_words: frozenset[StrictStr]  # words of an event name meaning month 0
     unit_words: dict[StrictStr, StrictStr]  # a header's unit, plain -> the mapping's unit
+    sex_flags: dict[Literal["M", "F"], tuple[StrictStr, ...]]  # a yes/no column's names
+    date_words: frozenset[StrictStr]  # words that say a column is a date
+    date_hints: dict[StrictStr, frozenset[StrictStr]]  # date column -> words of its event
+    # questionnaire item -> language -> score -> wordings
+    answers: dict[StrictStr, dict[StrictStr, dict[StrictInt, tuple[StrictStr, ...]]]]
+    split_patient_id: dict[Literal["site", "number"], tuple[StrictStr, ...]]
+
+    @model_validator(mode="after")
+    def _answers_are_scores(self) -> Vocabulary:
+        """Every answer list names a questionnaire item and scores in the item's range."""
+        for item, languages in self.answers.items():
+            if item not in ANSWER_RANGES:
+                raise ValueError(f"answers.{item}: not an item of {', '.join(ANSWER_FORMS)}")
+            low, high = ANSWER_RANGES[item]
+            for language, scores in languages.items():
+                wrong = sorted(s for s in scores if not low <= s <= high)
+                if wrong:
+                    raise ValueError(
+                        f"answers.{item}.{language}: score(s) {wrong} outside {low}-{high}"
+                    )
+        return self
 
 
 def load_vocabulary(path: Path = VOCABULARY_FILE) -> Vocabulary:
@@ -67,6 +94,29 @@ def column_index(vocabulary: Vocabulary) -> dict[str, dict[str, str]]:
     return index
 
 
+def answer_index(vocabulary: Vocabulary) -> dict[str, dict[str, int]]:
+    """Per questionnaire item: normalised answer wording (any language) -> its score."""
+    return {
+        item: {
+            name_key(word): score
+            for scores in languages.values()
+            for score, words in scores.items()
+            for word in words
+        }
+        for item, languages in vocabulary.answers.items()
+    }
+
+
+def standard_answers(item: str, words: list[str]) -> dict[int, str]:
+    """The item's standard answers (score -> first wording) in the language of ``words``
+    (the one that knows most of them; none when it knows none)."""
+    keys = {name_key(w) for w in words}
+    languages = VOCABULARY.answers.get(item, {}).values()
+    known = [(sum(name_key(w) in keys for ws in s.values() for w in ws), s) for s in languages]
+    best = max(known, key=lambda pair: pair[0], default=(0, {}))
+    return {score: wordings[0] for score, wordings in best[1].items()} if best[0] else {}
+
+
 def code_index(vocabulary: Vocabulary) -> dict[str, dict[str, str]]:
     """Per canonical coded column: normalised source value -> canonical code."""
     return {
@@ -80,5 +130,13 @@ MISSING_MARKERS = VOCABULARY.missing_markers
 FORM_NAME_HINTS = VOCABULARY.form_name_hints
 BASELINE_WORDS = VOCABULARY.baseline_words
 UNIT_WORDS = VOCABULARY.unit_words
+DATE_WORDS = VOCABULARY.date_words
+SEX_FLAGS = {name_key(n): sex for sex, names in VOCABULARY.sex_flags.items() for n in names}
+DATE_HINTS = VOCABULARY.date_hints
 COLUMN_INDEX = column_index(VOCABULARY)
 CODE_INDEX = code_index(VOCABULARY)
+ANSWER_INDEX = answer_index(VOCABULARY)
+SPLIT_ID_NAMES = {
+    part: frozenset(name_key(n) for n in names)
+    for part, names in VOCABULARY.split_patient_id.items()
+}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from tests.transforms.onboarding.samples import text_frame
 from transforms.onboarding.columns import merge_profiles, profile_table
 
@@ -109,3 +111,61 @@ def test_profile_table_flags_exactly_what_the_reader_rejects():
     assert set(flagged) == set(frame.columns) - {"Diagnostic"}
     initials = _by_name(profile_table(frame))["initials"]
     assert (initials.n_rows, initials.n_missing, initials.value_counts) == (2, 0, ())
+
+
+@pytest.mark.parametrize(
+    ("values", "fmt"),
+    [
+        (["15-Jul-2016", "01-Aug-2016"], "%d-%b-%Y"),
+        (["15-JUL-16", "01-AUG-16"], "%d-%b-%y"),
+        (["15 juil. 2016", "1 août 2016", "3 févr. 2017"], "%d %b %Y"),
+        (["15 juillet 2016", "1 août 2016"], "%d %B %Y"),
+        (["Jul 15, 2016", "Aug 1, 2016"], "%b %d, %Y"),
+        (["July 15, 2016", "August 1, 2016"], "%B %d, %Y"),
+        (["2016/10/01", "2017/01/02"], "%Y/%m/%d"),
+        (["2016-10-01T08:00:00", "2017-01-02T15:15:00"], "%Y-%m-%dT%H:%M:%S"),
+        (["2016-10-01 00:00:00", "2017-01-02"], "%Y-%m-%d"),
+    ],
+)
+def test_profile_table_reads_month_names_in_english_and_french(values, fmt):
+    """It recognises dates with month names (any case, dot or not, accents or not) and
+    date-times, by the format the staging reader reads them with."""
+    p = profile_table(text_frame({"d": values}))[0]
+    assert (p.kind, p.date_format, p.n_invalid) == ("date", fmt, 0)
+    assert p.minimum.year == 2016
+
+
+def test_profile_table_decides_day_or_month_first_by_the_values():
+    """A first field over 12 says day first, a second field over 12 month first."""
+    p = _by_name(
+        profile_table(
+            text_frame(
+                {
+                    "day_first": ["13-02-2017", "01-02-2017"],
+                    "month_first": ["02-13-2017", "02-01-2017"],
+                    "either": ["01-02-2017", "03-04-2017"],
+                }
+            )
+        )
+    )
+    assert (p["day_first"].date_format, p["day_first"].ambiguous_with) == ("%d-%m-%Y", None)
+    assert (p["month_first"].date_format, p["month_first"].ambiguous_with) == ("%m-%d-%Y", None)
+    assert p["either"].ambiguous_with == "%m-%d-%Y"
+
+
+def test_profile_table_keeps_a_birth_dates_format_and_nothing_else():
+    """Of a birth date column it keeps the format (an age may be derived from it), and
+    neither a value, a range nor a count of values."""
+    frame = text_frame(
+        {"Date of birth": ["15-Jul-1960", "02-Feb-1971", "NA"], "x": ["1", "2", "3"]}
+    )
+    p = _by_name(profile_table(frame))["Date of birth"]
+    assert (p.identifier, p.kind, p.date_formats) == ("a birth date", "date", ("%d-%b-%Y",))
+    assert (p.minimum, p.maximum, p.value_counts, p.n_distinct) == (None, None, (), 0)
+    assert "1960" not in repr(p) and "1971" not in repr(p)
+
+
+def test_profile_table_types_times_of_day():
+    """It types '09:30' and '14:05:00' as times (a rank's time column)."""
+    p = profile_table(text_frame({"Heure": ["09:30", "14:05:00", "8:15"]}))[0]
+    assert p.kind == "time"

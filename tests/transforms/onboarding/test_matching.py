@@ -102,8 +102,13 @@ def test_suggest_mapping_never_maps_direct_identifiers():
     assert suggestion["identifiers"] == {
         "Nom": "DO NOT MAP: looks like a name",
         "telephone": "DO NOT MAP: looks like a phone number",
-        "Date de naissance": "DO NOT MAP: looks like a birth date",
     }
+    # the birth date is read only to derive the age (its values are never kept)
+    assert suggestion["mapping"]["derived"]["age"]["column"] == "Date de naissance"
+    assert (
+        "TODO: age: the age is at inclusion_date, which is not mapped: map it"
+        in (suggestion["todo"])
+    )
 
 
 def test_suggest_mapping_numbered_questionnaire_items():

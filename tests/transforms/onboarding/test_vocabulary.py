@@ -7,6 +7,7 @@ import pytest
 
 from schemas.forms import FORMS
 from transforms.onboarding.vocabulary import (
+    ANSWER_INDEX,
     COLUMN_INDEX,
     VOCABULARY,
     load_vocabulary,
@@ -47,9 +48,39 @@ def test_load_vocabulary_refuses_a_word_yaml_reads_as_another_type(tmp_path):
     path = tmp_path / "v.yaml"
     path.write_text(
         "missing_markers: ['', -99]\ncolumns: {}\ncodes: {}\nform_name_hints: {}\n"
-        "baseline_words: [no]\nunit_words: {}\n",
+        "baseline_words: [no]\nunit_words: {}\nanswers: {}\nsplit_patient_id: {}\n"
+        "date_words: []\ndate_hints: {}\nsex_flags: {}\n",
         encoding="utf-8",
     )
     with pytest.raises(pydantic.ValidationError) as error:
         load_vocabulary(path)
     assert {e["loc"][0] for e in error.value.errors()} == {"missing_markers", "baseline_words"}
+
+
+def test_load_vocabulary_refuses_answers_outside_the_items_scores(tmp_path):
+    """It refuses an answer scored 4 for a HADS item (0-3) and an answer for a non-item."""
+    base = (
+        "missing_markers: []\ncolumns: {}\ncodes: {}\nform_name_hints: {}\n"
+        "baseline_words: []\nunit_words: {}\nsplit_patient_id: {}\n"
+        "date_words: []\ndate_hints: {}\nsex_flags: {}\n"
+    )
+    path = tmp_path / "v.yaml"
+    path.write_text(base + "answers: {hads_a1: {en: {4: [Always]}}}\n", encoding="utf-8")
+    with pytest.raises(pydantic.ValidationError, match=r"answers.hads_a1.en: score\(s\) \[4\]"):
+        load_vocabulary(path)
+    path.write_text(base + "answers: {nprs: {en: {1: [Low]}}}\n", encoding="utf-8")
+    with pytest.raises(pydantic.ValidationError, match="answers.nprs: not an item of hads"):
+        load_vocabulary(path)
+
+
+def test_answer_index_scores_each_hads_item_by_its_own_wording():
+    """It scores 'Not at all' 0 for A1 and 3 for D2 (a reverse-worded item), in EN and FR."""
+    assert ANSWER_INDEX["hads_a1"][name_key("Not at all")] == 0
+    assert ANSWER_INDEX["hads_d2"][name_key("Not at all")] == 3
+    assert ANSWER_INDEX["hads_a4"][name_key("Jamais")] == 3
+    assert ANSWER_INDEX["hads_a1"][name_key("Jamais")] == 0
+    assert ANSWER_INDEX["rp2"][name_key("Yes")] == 1
+    hads = [item for item in ANSWER_INDEX if item.startswith("hads_")]
+    assert len(hads) == 14
+    for item in hads:  # every HADS item has its four answers in both languages
+        assert sorted(set(ANSWER_INDEX[item].values())) == [0, 1, 2, 3], item
