@@ -1,0 +1,70 @@
+"""Foreign exports onboarded as a data manager would: profile, edit the draft, load.
+
+For each style in tests/data/foreign/ (written by hand, none made by the simulator): the
+profiler drafts the centre's mapping from its files; the documented edits (``EDITS``, at
+most 5 changed lines per export file) are applied; the mapping passes ``check-mapping``
+against the files; the night's own functions load them; and every value of the
+warehouse, and the first-year dose the analysis views compute, equals the style's truth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.foreign.truth import FOREIGN, STYLES, differences, load_style
+from transforms.onboarding import draft_mapping_yaml
+from transforms.staging.mapping import load_centre_mapping
+from transforms.staging.mapping_check import check_against_files
+
+MAX_EDITS_PER_FILE = 5  # issue 19's target
+# style -> the lines of the draft a person changes: (line as drafted, line as edited)
+EDITS: dict[str, list[tuple[str, str]]] = {style: [] for style in STYLES}
+
+
+def _edited(style: str, draft: str) -> str:
+    for before, after in EDITS[style]:
+        assert draft.count(before + "\n") == 1, f"{style}: the draft no longer has {before!r}"
+        draft = draft.replace(before + "\n", after + "\n")
+    return draft
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_foreign_export_loads_its_truth_from_the_edited_draft(style, tmp_path):
+    files = sorted((FOREIGN / style / "inbox").iterdir())
+    assert len(EDITS[style]) <= MAX_EDITS_PER_FILE * len(files)
+    mapping_text = _edited(style, draft_mapping_yaml("F01", files))
+    con, reports = load_style(style, mapping_text, tmp_path)
+    try:
+        mapping = load_centre_mapping(tmp_path / "centres" / "F01.yaml")
+        assert check_against_files(mapping, tmp_path / "inbox") == []
+        assert [r for r in reports if r.status != "loaded"] == []
+        assert differences(con, style) == []
+        assert _quarantined(con) == _expected_quarantine(style)
+    finally:
+        con.close()
+
+
+def _quarantined(con) -> list[tuple]:
+    return con.sql(
+        "SELECT form, file_name, source_row, column_name FROM quarantine ORDER BY ALL"
+    ).fetchall()
+
+
+def _expected_quarantine(style: str) -> list[tuple]:
+    path = FOREIGN / style / "truth" / "expected_quarantine.csv"
+    if not path.exists():
+        return []
+    expected = pl.read_csv(path).select("form", "file", "source_row", "column")
+    return sorted(expected.rows())
+
+
+def test_the_corpus_has_the_styles_the_issue_asks_for():
+    """At least three styles, each with exports and a truth written by hand."""
+    assert len(STYLES) >= 3
+    for style in STYLES:
+        assert any((FOREIGN / style / "inbox").iterdir())
+        assert (FOREIGN / style / "truth" / "inclusion.csv").exists()
+        assert Path(FOREIGN / style / "README.md").exists()
