@@ -154,9 +154,11 @@ def _codes(canonical: str, profile: ColumnProfile, allowed: list[str]) -> ValueA
     elif all(re.fullmatch(r"\d+", v) for v in values):
         codes, note = _numeric_codes(canonical, values, allowed)
     else:
-        codes, note = _named_codes(canonical, values, allowed)
+        codes = _named_codes(canonical, values, allowed)
         guessed = _codes_by_word(canonical, [v for v in values if v not in codes], allowed)
         codes |= guessed
+        unseen = [a for a in allowed if a not in codes.values()]  # after the guesses
+        note = f"TODO: no code seen for {', '.join(unseen)}: add the centre's" if unseen else ""
     advice = ValueAdvice(codes=dict(sorted(codes.items(), key=lambda kv: _natural(kv[0]))))
     if note:
         advice.notes[f"codes.{canonical}"] = note
@@ -184,15 +186,10 @@ def _numeric_codes(
     return codes, note
 
 
-def _named_codes(
-    canonical: str, values: list[str], allowed: list[str]
-) -> tuple[dict[str, str], str]:
-    """Values the vocabulary knows (or canonical codes written another way), and a note."""
+def _named_codes(canonical: str, values: list[str], allowed: list[str]) -> dict[str, str]:
+    """Values the vocabulary knows (or canonical codes written another way)."""
     known = {name_key(a): a for a in allowed} | CODE_INDEX.get(canonical, {})
-    codes = {v: known[name_key(v)] for v in values if name_key(v) in known}
-    unseen = [a for a in allowed if a not in codes.values()]
-    note = f"TODO: no code seen for {', '.join(unseen)}: add the centre's" if unseen else ""
-    return codes, note
+    return {v: known[name_key(v)] for v in values if name_key(v) in known}
 
 
 _STOP_WORDS = {"in", "de", "du", "la", "le", "of", "on", "to", "at", "en", "et", "and"}
