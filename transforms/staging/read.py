@@ -13,6 +13,7 @@ here: the staged frame has canonical names only, plus lineage columns:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,9 +251,9 @@ def _melt_wide(
     return (
         kept.drop(s for s in rules if s not in renames)
         .rename(renames)
-        .with_columns(pl.col("month").cast(pl.Int64, strict=False))
-        .sort("_source_row", "month")
-    )
+        .sort("_source_row", pl.col("month").cast(pl.Int64, strict=False), "month")
+    )  # the month stays text: cast like any value, through codes when the mapping has
+    # some ('nrs_baseline' -> 'baseline' -> 0)
 
 
 def _with_values_only(text: pl.DataFrame, mapping: FormMapping, form: Form) -> pl.DataFrame:
@@ -288,21 +289,37 @@ def shortened(value: pl.Expr) -> pl.Expr:
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-def _coded(v: pl.Expr, codes: dict[str, str]) -> pl.Expr:
-    """A value's code: written exactly, else without case, accents or repeated spaces."""
+def _coded(v: pl.Expr, codes: dict[str, str], canonical: pl.Expr) -> pl.Expr:
+    """A value's code: written exactly, else without case, accents or repeated spaces;
+    a value that is already canonical (``canonical`` true) goes through as it is, so that
+    codes list only what the centre writes its own way (``month: {baseline: 0}``)."""
     exact = v.replace_strict(codes, default=None, return_dtype=pl.String)
     loose = {match_key(code): value for code, value in codes.items()}
     plain = v.str.normalize("NFD").str.replace_all(r"\p{Mn}", "")
     plain = plain.str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
-    return exact.fill_null(plain.replace_strict(loose, default=None, return_dtype=pl.String))
+    coded = exact.fill_null(plain.replace_strict(loose, default=None, return_dtype=pl.String))
+    return coded.fill_null(pl.when(canonical).then(v))
+
+
+def _is_canonical(v: pl.Expr, dtype: pl.DataType, allowed: list | None) -> pl.Expr:
+    """Whether a source text already is a value of the canonical column."""
+    if allowed is not None:
+        return v.is_in([str(a) for a in allowed])
+    if dtype.is_numeric():
+        return v.str.contains(r"^[+-]?\d+(\.\d+)?$")
+    return pl.lit(False)
 
 
 def _cast_expr(
-    name: str, dtype: pl.DataType, mapping: FormMapping, codes: dict[str, dict[str, str]]
+    name: str,
+    dtype: pl.DataType,
+    mapping: FormMapping,
+    codes: dict[str, dict[str, str]],
+    allowed: list | None = None,
 ) -> pl.Expr:
     v = pl.col(name)
     if name in codes:
-        v = _coded(v, codes[name])
+        v = _coded(v, codes[name], _is_canonical(v, dtype, allowed))
     if dtype == pl.Date:
         fmt = mapping.date_formats.get(name)
         if fmt == EXCEL_DATE:
@@ -342,6 +359,13 @@ def _cast_rule(
     return f"type: {expected}", f"is not {expected}"
 
 
+@functools.cache
+def allowed_values(form: Form, column: str) -> list | None:
+    """The values a coded canonical column allows (its schema's ``isin``), or None."""
+    checks = form.schema.to_schema().columns[column].checks
+    return next((c.statistics["allowed_values"] for c in checks if c.name == "isin"), None)
+
+
 def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
     """Translate codes and cast to the form's dtypes; a text that gives null is a failure."""
     # One chunk per column: polars 2.1 panics ("i < self.len()" in binview) when a
@@ -355,7 +379,8 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
     # the cast values beside the texts (canonical names never hold ':'), so that finding
     # the failures is one pass over the frame rather than a few per column
     both = text.with_columns(
-        _cast_expr(c, columns[c], mapping, codes).alias(f"cast:{c}") for c in converted
+        _cast_expr(c, columns[c], mapping, codes, allowed_values(form, c)).alias(f"cast:{c}")
+        for c in converted
     )
     failed = {c: pl.col(c).is_not_null() & pl.col(f"cast:{c}").is_null() for c in converted}
     any_failed = both.select(f.any().alias(c) for c, f in failed.items()).row(0) if failed else ()

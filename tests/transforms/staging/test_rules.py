@@ -361,3 +361,23 @@ def test_doses_implausible_for_their_unit_name_the_likely_confusion():
     ]
     assert "probably a dose per kg given as mg" in rules[0][2]
     assert "probably a dose in mg given as mg/kg" in rules[1][2]
+
+
+def test_wide_months_named_by_words_go_through_codes():
+    """Pain wide as nrs_baseline, nrs_1m, nrs_3m: the month taken from the column name is
+    a value like any other, translated by codes."""
+    text = "pid;nrs_baseline;nrs_1m;nrs_3m;nrs_12m\nA;7;6;;4\n"
+    mapping = FormMapping(
+        file_pattern="*.csv",
+        format=CsvFormat(delimiter=";"),
+        layout="wide",
+        id_columns={"patient_id": "pid"},
+        wide_columns={"nprs": r"nrs_(baseline|\d+)m?"},
+        codes={"month": {"baseline": "0"}},  # the months written as numbers go through
+    )
+    staged = _stage(text, mapping, "follow_up", "pain.csv")
+    assert staged.frame.select("month", "nprs", "_src_nprs").rows() == [
+        (0, 7, "nrs_baseline"),
+        (1, 6, "nrs_1m"),
+        (12, 4, "nrs_12m"),
+    ]
