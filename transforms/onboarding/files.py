@@ -1,6 +1,6 @@
 """One export file profiled (one profile per sheet of a workbook), or why it could not be.
 
-A file the profiler cannot read (another kind than CSV, XLSX or parquet, UTF-16, empty,
+A file the profiler cannot read (another kind than CSV, XLSX or parquet, empty,
 unparseable, over one of the reader's limits) is kept with the reason, so that the draft
 and the report can say so instead of failing. Workbooks and parquet files are measured and
 read by the staging reader's own functions (``staging.limits``, ``staging.raw``), so that
@@ -111,8 +111,6 @@ def _read_bounded(path: Path) -> bytes:
 
 
 def _profile_csv(path: Path, content: bytes) -> FileProfile:
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return FileProfile(path, skipped="UTF-16 text: ask the centre for a UTF-8 export")
     try:
         check_export(content, CsvFormat(), path, DEFAULT_LIMITS)  # lines, before sniffing them
         fmt = sniff_csv_format(content)

@@ -35,6 +35,8 @@ def _guess_encoding(content: bytes) -> Encoding:
     """utf-8(-sig) when it decodes; else cp1252 if it uses cp1252's extra characters."""
     if content.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" (TSV)
+        return "utf-16"
     try:
         content.decode("utf-8")
         return "utf-8"  # ASCII included

@@ -45,7 +45,8 @@ from transforms.staging.rules import (
     date_format as _date_format,
 )
 
-Encoding = Literal["utf-8", "utf-8-sig", "latin-1", "cp1252"]  # what a CSV may be read as
+# What a CSV may be read as; utf-16 (with its byte-order mark) is Excel's "Unicode text".
+Encoding = Literal["utf-8", "utf-8-sig", "utf-16", "latin-1", "cp1252"]
 DecimalMark = Literal[".", ","]
 
 

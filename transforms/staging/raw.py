@@ -72,10 +72,16 @@ def _reject_identifiers(raw: pl.DataFrame, path: Path, exempt: frozenset[str]) -
 
 
 def _read_csv_text(content: bytes, fmt: CsvFormat, path: Path) -> pl.DataFrame:
+    if fmt.encoding == "utf-16":  # two bytes a character: NUL bytes are its ASCII half
+        content = _decode(content, fmt, path).encode("utf-8")
+        fmt = fmt.model_copy(update={"encoding": "utf-8"})
     if b"\x00" in content:  # zero-filled blocks of a broken copy, or another kind of file
         line = content[: content.index(b"\x00")].count(b"\n") + 1
+        utf16 = " (set encoding: utf-16 in the mapping)" if _looks_like(content) == UTF16 else ""
         raise FileRejected(
-            str(path), "not a text file", f"{_binary_kind(content)} (NUL byte at line {line})"
+            str(path),
+            "not a text file",
+            f"{_binary_kind(content)} (NUL byte at line {line}){utf16}",
         )
     utf8 = _as_utf8(content, fmt, path)
     if not utf8 or utf8.isspace():
@@ -183,13 +189,14 @@ def _locate_problem(text: str, fmt: CsvFormat) -> str | None:
 
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office's old container, encrypted workbooks
+UTF16 = "UTF-16 text"
 _MAGIC = {
     b"PK\x03\x04": "a ZIP archive (an XLSX workbook?)",
     _OLE2_MAGIC: "an OLE2 container (a password-protected workbook, or an old .xls)",
     b"PAR1": "a parquet file",
     b"%PDF": "a PDF document",
-    b"\xff\xfe": "UTF-16 text",
-    b"\xfe\xff": "UTF-16 text",
+    b"\xff\xfe": UTF16,
+    b"\xfe\xff": UTF16,
 }
 
 

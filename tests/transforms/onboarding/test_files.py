@@ -12,11 +12,10 @@ from transforms.staging.mapping import ParquetFormat, XlsxFormat
 
 
 def test_profile_file_says_why_it_did_not_profile(tmp_path):
-    """It skips other kinds, UTF-16, empty and missing files, with the reason."""
+    """It skips other kinds, empty and missing files, with the reason."""
     cases = {
         "export.xlsx": ("x", "utf-8", "unreadable XLSX: not an .xlsx workbook (a ZIP archive)"),
         "export.ods": ("x", "utf-8", "'.ods' files are not profiled: ask for CSV, XLSX or parquet"),
-        "export.csv": ("a,b\n1,2\n", "utf-16", "UTF-16 text: ask the centre for a UTF-8 export"),
         "blank.csv": ("  \n", "utf-8", "empty file"),
     }
     for name, (text, encoding, reason) in cases.items():

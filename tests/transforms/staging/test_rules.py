@@ -381,3 +381,26 @@ def test_wide_months_named_by_words_go_through_codes():
         (1, 6, "nrs_1m"),
         (12, 4, "nrs_12m"),
     ]
+
+
+def test_excel_unicode_text_utf16_is_read_and_profiled(tmp_path):
+    """Excel's "Unicode text" export: UTF-16 with its byte-order mark, tab-separated."""
+    from transforms.onboarding.files import profile_file
+
+    text = "Patient\tMonth\tPain\tCall\nP1\t0\t7\t15/07/2016\nP1\t1\t6\t16/08/2016\n"
+    path = tmp_path / "suivi.txt"
+    path.write_bytes(text.encode("utf-16"))
+    profile = profile_file(path)
+    assert profile.skipped is None
+    assert (profile.format.encoding, profile.format.delimiter) == ("utf-16", "\t")
+    mapping = FormMapping(
+        file_pattern="*.txt",
+        format=CsvFormat(delimiter="\t", encoding="utf-16"),
+        columns={"patient_id": "Patient", "month": "Month", "nprs": "Pain", "call_date": "Call"},
+        date_formats={"call_date": "%d/%m/%Y"},
+    )
+    staged = stage_file(path.read_bytes(), path, mapping, FORMS["follow_up"])
+    assert staged.frame.select("month", "nprs", "call_date").rows() == [
+        (0, 7, dt.date(2016, 7, 15)),
+        (1, 6, dt.date(2016, 8, 16)),
+    ]
