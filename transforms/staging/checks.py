@@ -117,6 +117,12 @@ def _row_units_complete(mapping: FormMapping) -> None:
 
 def _codes_complete(mapping: FormMapping) -> None:
     produced = mapping.canonical_columns()
+    for key in mapping.missing_codes:
+        if key not in produced:
+            raise ValueError(
+                f"missing_codes.{key}: {key} is not a column the form produces"
+                + did_you_mean(key, produced)
+            )
     for key, codes in mapping.codes.items():
         if isinstance(codes, str) and codes not in mapping.value_maps:
             raise ValueError(

@@ -46,8 +46,19 @@ def english_months(text: pl.Expr) -> pl.Expr:
     )
 
 
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"  # ISO 8601's time zone: 'Z', '+02:00', '-0500'
+
+
 def parse_dates(text: pl.Expr, fmt: str | None) -> pl.Expr:
-    """Text -> Date by a strptime format (ISO when None); unreadable -> null."""
+    """Text -> Date by a strptime format (ISO when None); unreadable -> null.
+
+    A time zone in the format (``%z``, ``%:z`` or a literal ``Z``) is read as written: the
+    date is the local date the centre recorded (a call at 00:30+02:00 is that day, not the
+    day before in UTC).
+    """
+    if fmt is not None and ("%z" in fmt or "%:z" in fmt or fmt.endswith("Z")):
+        text = text.str.replace(_OFFSET, "")
+        fmt = fmt.replace("%:z", "").replace("%z", "").removesuffix("Z")
     if fmt is None:
         return text.str.replace(MIDNIGHT, "").str.strptime(pl.Date, "%Y-%m-%d", strict=False)
     if uses_month_names(fmt):

@@ -38,6 +38,7 @@ from transforms.staging.rules import (
     JoinDerived,
     RankDerived,
     UnitColumn,
+    as_text,
     as_text_map,
 )
 from transforms.staging.rules import Strict as _Strict
@@ -83,11 +84,15 @@ class CsvFormat(_Strict):
 
 
 class XlsxFormat(_Strict):
-    """One sheet of an Excel workbook (a workbook may hold several forms, one per sheet)."""
+    """One sheet of an Excel workbook (a workbook may hold several forms, one per sheet).
+
+    Excel stores numbers as numbers; ``decimal: ','`` is for numbers typed as text cells
+    ('91,5'), as French workbooks often hold them.
+    """
 
     kind: Literal["xlsx"] = "xlsx"
     sheet: str
-    decimal: Literal["."] = "."  # Excel stores numbers, not text
+    decimal: DecimalMark = "."
 
 
 class ParquetFormat(_Strict):
@@ -204,6 +209,11 @@ class FormMapping(_Strict):
         description="canonical column -> rule computing it: {from: rank | birth_date | join}",
     )
     missing_values: list[str] = Field(default_factory=lambda: ["", "NA"])
+    missing_codes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="canonical column -> codes that mean 'not known' in it alone "
+        "(a data dictionary's '9 = Unknown')",
+    )
     empty_rows: Literal["keep", "skip"] = Field(
         "keep",
         description="skip: a row with none of the form's values (only its ids, key and "
@@ -248,6 +258,13 @@ class FormMapping(_Strict):
     @classmethod
     def _codes_as_text(cls, value):
         return as_text_map(value)
+
+    @field_validator("missing_codes", mode="before")
+    @classmethod
+    def _missing_codes_as_text(cls, value):
+        if not isinstance(value, dict):
+            return value
+        return {k: [as_text(c) for c in v] if isinstance(v, list) else v for k, v in value.items()}
 
     @field_validator("derived", mode="before")
     @classmethod
@@ -356,6 +373,12 @@ class FormMapping(_Strict):
             found[self.export_date.column] = "export_date.column"
         return found
 
+    def local_id_columns(self) -> frozenset[str]:
+        """Source columns the patient's local id is read (or joined) from."""
+        joined = self.derived.get("patient_id")
+        parts = joined.columns if isinstance(joined, JoinDerived) else []
+        return frozenset(self._patient_id_columns() | set(parts))
+
     def birth_date_columns(self) -> set[str]:
         """Source columns read only to compute an age: exempt from the identifier rejection."""
         return {r.column for r in self.derived.values() if isinstance(r, BirthDateDerived)}
@@ -389,7 +412,7 @@ class CentreMapping(_Strict):
 
 
 # left out of hashes when unset, so that older mappings keep theirs
-_ADDED_IN_ISSUE_19 = ("constants", "derived", "value_maps", "empty_rows")
+_ADDED_IN_ISSUE_19 = ("constants", "derived", "value_maps", "empty_rows", "missing_codes")
 
 
 def _is_glob(key: str) -> bool:

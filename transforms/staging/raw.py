@@ -28,15 +28,24 @@ from transforms.staging.mapping import CsvFormat, ExportFormat, XlsxFormat
 
 
 def read_text_table(
-    content: bytes, fmt: ExportFormat, path: Path, *, exempt: frozenset[str] = frozenset()
+    content: bytes,
+    fmt: ExportFormat,
+    path: Path,
+    *,
+    exempt: frozenset[str] = frozenset(),
+    local_ids: frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
     """Parse an export as all-text columns, or reject the whole file with the reason.
 
     ``exempt``: identifier columns the centre's mapping reads only to derive a canonical
     value in staging (a birth date for the age), never stored: not a reason to reject.
+    ``local_ids``: the columns the mapping reads the patient's local id from, already
+    handled as an identifier (pseudonymised, never stored): their values may look like
+    one (a 10-digit hospital number starting with 0 is shaped like a French phone number),
+    their names may not.
     """
     raw = parse_text_table(content, fmt, path)
-    _reject_identifiers(raw, path, exempt)
+    _reject_identifiers(raw, path, exempt, local_ids)
     return raw
 
 
@@ -52,10 +61,16 @@ def parse_text_table(content: bytes, fmt: ExportFormat, path: Path) -> pl.DataFr
     return _read_parquet_text(content, path)
 
 
-def _reject_identifiers(raw: pl.DataFrame, path: Path, exempt: frozenset[str]) -> None:
+def _reject_identifiers(
+    raw: pl.DataFrame, path: Path, exempt: frozenset[str], local_ids: frozenset[str]
+) -> None:
     """A direct identifier column rejects the whole file, named by position (and by header
     cell only when the header is a header: in a file without one, the cells are data)."""
-    identifiers = [c for c in find_identifier_columns(raw) if c.name not in exempt]
+    identifiers = [
+        c
+        for c in find_identifier_columns(raw)
+        if c.name not in exempt and not (c.name in local_ids and c.by == "its values")
+    ]
     if not identifiers:
         return
     suspect = header_looks_like_data(raw.columns)

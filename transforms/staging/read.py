@@ -76,7 +76,9 @@ def stage_file(
     """
     _reject_id_read_twice(mapping, path)
     exempt = exempt | mapping.birth_date_columns()
-    raw = read_text_table(content, mapping.format, path, exempt=exempt)
+    raw = read_text_table(
+        content, mapping.format, path, exempt=exempt, local_ids=mapping.local_id_columns()
+    )
     _reject_duplicated_columns(raw, mapping, path)
     raw = _without_blank_rows(
         raw.with_row_index("_source_row", offset=1).with_columns(
@@ -272,7 +274,8 @@ def _normalise_text(text: pl.DataFrame, mapping: FormMapping) -> pl.DataFrame:
     exprs = []
     for c in value_cols:
         v = pl.col(c).str.strip_chars()
-        exprs.append(pl.when(v.is_in(mapping.missing_values)).then(None).otherwise(v).alias(c))
+        markers = [*mapping.missing_values, *mapping.missing_codes.get(c, [])]
+        exprs.append(pl.when(v.is_in(markers)).then(None).otherwise(v).alias(c))
     return text.with_columns(exprs)
 
 

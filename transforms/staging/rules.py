@@ -165,11 +165,12 @@ def as_text_map(value):
     if not isinstance(value, dict):
         return value
     return {
-        _text(k): _text(v) if not isinstance(v, dict) else as_text_map(v) for k, v in value.items()
+        as_text(k): as_text(v) if not isinstance(v, dict) else as_text_map(v)
+        for k, v in value.items()
     }
 
 
-def _text(value) -> object:
+def as_text(value) -> object:
     if isinstance(value, bool) or value is None:
         return value  # 'yes' read as True: let validation say so rather than guess
     if isinstance(value, float) and value.is_integer():

@@ -404,3 +404,46 @@ def test_excel_unicode_text_utf16_is_read_and_profiled(tmp_path):
         (0, 7, dt.date(2016, 7, 15)),
         (1, 6, dt.date(2016, 8, 16)),
     ]
+
+
+def test_a_hospital_number_shaped_like_a_phone_is_read_as_the_local_id():
+    """IPP 0040187352 is shaped like a French phone number: as the mapped local id it is
+    read (and pseudonymised); the same values in another column still reject the file."""
+    text = "IPP;Mois;EN\n0040187352;0;7\n0040187353;0;6\n0040187354;0;5\n"
+    mapping = FormMapping(
+        file_pattern="*.csv",
+        format=CsvFormat(delimiter=";"),
+        columns={"patient_id": "IPP", "month": "Mois", "nprs": "EN"},
+    )
+    assert _stage(text, mapping, "follow_up", "s.csv").frame["nprs"].to_list() == [7, 6, 5]
+    copied = (
+        "IPP;Mois;EN;Contact\n0040187352;0;7;0040187352\n0040187353;0;6;0040187353\n"
+        "0040187354;0;5;0040187354\n"
+    )
+    with pytest.raises(FileRejected, match="phone"):
+        _stage(copied, mapping, "follow_up", "s.csv")
+
+
+def test_missing_codes_and_local_dates_of_offset_timestamps():
+    """'9 = Unknown' of a data dictionary is missing in that column only; a timestamp's
+    offset is read as written (00:30+02:00 is that day's date, not the day before)."""
+    text = "pid,dx,age,sex,incl\nA,9,49,F,2016-07-15T00:30:00+02:00\nB,1,9,M,2016-07-16T09:30:00Z\n"
+    mapping = FormMapping(
+        file_pattern="*.csv",
+        columns={
+            "patient_id": "pid",
+            "pain_diagnosis": "dx",
+            "age": "age",
+            "sex": "sex",
+            "inclusion_date": "incl",
+        },
+        codes={"pain_diagnosis": {"1": "neuropathic"}},
+        missing_codes={"pain_diagnosis": [9]},
+        date_formats={"inclusion_date": "%Y-%m-%dT%H:%M:%S%z"},
+    )
+    staged = _stage(text, mapping, "inclusion", "d.csv")
+    assert staged.frame.select("pain_diagnosis", "age", "inclusion_date").rows() == [
+        (None, 49, dt.date(2016, 7, 15)),
+        ("neuropathic", 9, dt.date(2016, 7, 16)),  # 9 is missing for dx only
+    ]
+    assert staged.cast_failures.height == 0
