@@ -9,6 +9,7 @@ with the field and a did-you-mean, instead of quarantining every row of every fi
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -117,6 +118,8 @@ def _row_units_complete(mapping: FormMapping) -> None:
 
 def _codes_complete(mapping: FormMapping) -> None:
     produced = mapping.canonical_columns()
+    for key, pattern in mapping.extract.items():
+        _extract_complete(key, pattern, produced)
     for key in mapping.missing_codes:
         if key not in produced:
             raise ValueError(
@@ -139,6 +142,19 @@ def _codes_complete(mapping: FormMapping) -> None:
             )
     for column, table in mapping.column_codes().items():
         _no_colliding_codes(f"codes.{column}", table)
+
+
+def _extract_complete(key: str, pattern: str, produced: set[str]) -> None:
+    where = f"extract.{key}"
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as exc:
+        raise ValueError(f"{where}: {pattern!r} is not a regular expression ({exc})") from None
+    if groups != 1:
+        raise ValueError(f"{where}: {pattern!r} needs exactly one group (the value)")
+    glob = any(c in key for c in "*?[")
+    if (glob and not fnmatch.filter(sorted(produced), key)) or (not glob and key not in produced):
+        raise ValueError(f"{where}: matches none of the columns the form produces")
 
 
 def _no_colliding_codes(where: str, table: dict[str, str]) -> None:

@@ -193,6 +193,11 @@ class FormMapping(_Strict):
     value_maps: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="named code lists shared by several columns"
     )
+    extract: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical column (or a glob) -> regex whose group 1 is the value, "
+        "e.g. '^(\\d) - ' for answers written '3 - La plupart du temps'",
+    )
     date_formats: dict[str, str] = Field(
         default_factory=dict, description="strptime format per date column, or 'excel'"
     )
@@ -348,6 +353,15 @@ class FormMapping(_Strict):
     def fixed_units(self) -> dict[str, str]:
         return {name: unit for name, unit in self.units.items() if isinstance(unit, str)}
 
+    def column_extracts(self) -> dict[str, str]:
+        """Canonical column -> the regex its value is taken from, globs expanded."""
+        produced = sorted(self.canonical_columns())
+        return {
+            column: pattern
+            for key, pattern in self.extract.items()
+            for column in (fnmatch.filter(produced, key) if _is_glob(key) else [key])
+        }
+
     def column_codes(self) -> dict[str, dict[str, str]]:
         """Canonical column -> its codes, globs expanded and named value maps looked up."""
         produced = sorted(self.canonical_columns())
@@ -412,7 +426,14 @@ class CentreMapping(_Strict):
 
 
 # left out of hashes when unset, so that older mappings keep theirs
-_ADDED_IN_ISSUE_19 = ("constants", "derived", "value_maps", "empty_rows", "missing_codes")
+_ADDED_IN_ISSUE_19 = (
+    "constants",
+    "derived",
+    "value_maps",
+    "empty_rows",
+    "missing_codes",
+    "extract",
+)
 
 
 def _is_glob(key: str) -> bool:

@@ -321,6 +321,9 @@ def _cast_expr(
     allowed: list | None = None,
 ) -> pl.Expr:
     v = pl.col(name)
+    extract = mapping.column_extracts().get(name)
+    if extract is not None:  # '3 - La plupart du temps' -> '3'
+        v = v.str.extract(extract, 1)
     if name in codes:
         v = _coded(v, codes[name], _is_canonical(v, dtype, allowed))
     if dtype == pl.Date:
@@ -356,6 +359,9 @@ def _cast_rule(
     """The rule a value broke when it could not be cast, and how to say it."""
     if column in codes:
         return "unknown code", f"is not one of the codes configured for {column}"
+    extract = mapping.column_extracts().get(column)
+    if extract is not None:
+        return "extract", f"is not matched by extract.{column} {extract!r}"
     expected = _TYPE_NAMES.get(dtype, str(dtype))
     if dtype == pl.Date:
         expected += f" ({mapping.date_formats.get(column, '%Y-%m-%d')})"
@@ -378,7 +384,8 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
     columns = form.columns()
     codes = mapping.column_codes()
     present = [c for c in columns if c in text.columns]
-    converted = [c for c in present if columns[c] != pl.String or c in codes]
+    extracted = mapping.column_extracts()
+    converted = [c for c in present if columns[c] != pl.String or c in codes or c in extracted]
     # the cast values beside the texts (canonical names never hold ':'), so that finding
     # the failures is one pass over the frame rather than a few per column
     both = text.with_columns(

@@ -447,3 +447,28 @@ def test_missing_codes_and_local_dates_of_offset_timestamps():
         ("neuropathic", 9, dt.date(2016, 7, 16)),  # 9 is missing for dx only
     ]
     assert staged.cast_failures.height == 0
+
+
+def test_values_extracted_by_a_pattern():
+    """Answers written '3 - La plupart du temps': the score is the number before ' - '."""
+    text = "IPP;Temps;H1;H2\n040187352;Inclusion;3 - La plupart du temps;0 - Jamais\n"
+    text += "040187353;M12;Non renseigné;2 - Rarement\n040187354;M12;Souvent;1 - Parfois\n"
+    mapping = FormMapping(
+        file_pattern="*.csv",
+        format=CsvFormat(delimiter=";"),
+        columns={"patient_id": "IPP", "month": "Temps", "hads_a1": "H1", "hads_d1": "H2"},
+        codes={"month": {"Inclusion": "0"}},
+        extract={"hads_*": r"^(\d) - ", "month": r"^M?(\d+|Inclusion)$"},
+        missing_values=["", "Non renseigné"],
+    )
+    staged = _stage(text, mapping, "hads", "h.csv")
+    assert staged.frame.select("month", "hads_a1", "hads_d1").rows() == [
+        (0, 3, 0),
+        (12, None, 2),
+        (12, None, 1),
+    ]
+    assert staged.cast_failures.select("_record", "column", "value").rows() == [
+        (2, "hads_a1", "Souvent")
+    ]
+    with pytest.raises(ValidationError, match="needs exactly one group"):
+        FormMapping.model_validate(mapping.model_dump(by_alias=True) | {"extract": {"hads_a1": "x"}})
