@@ -23,6 +23,7 @@ from transforms.onboarding.shapes import EXCEL_SERIAL_RANGE, ISO_DATE
 from transforms.onboarding.vocabulary import (
     BASELINE_WORDS,
     CODE_INDEX,
+    CODE_PREFIXES,
     SEX_FLAGS,
     name_key,
     plain,
@@ -35,6 +36,8 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 as the reader counts (the 1900 leap
 # 'month_3_arm_1', 'Mois 3', 'M3'; visits numbered by month: 'V3', 'Visite 3' (a guess the
 # draft asks to check)
 _MONTH_CODE = re.compile(r"(?:^|[^a-z])(?:month|mois|m|visit|visite|v)[ _-]?(\d{1,2})(?!\d)")
+# '3m', '12 months', '6 mois', 'fu_6mo': the number first (registries, web applications)
+_MONTH_AFTER = re.compile(r"(?:^|[^a-z0-9])(\d{1,2})[ _-]?(?:m|mo|mos|months?|mois)(?![a-z])")
 
 
 @dataclass
@@ -149,6 +152,7 @@ def _codes(canonical: str, profile: ColumnProfile, allowed: list[str]) -> ValueA
         return ValueAdvice()
     flagged = _flag_codes(profile.name, values) if canonical == "sex" else None
     guessed: dict[str, str] = {}
+    classified: dict[str, str] = {}
     if flagged:
         codes, note = flagged
     elif all(re.fullmatch(r"\d+", v) for v in values):
@@ -157,6 +161,8 @@ def _codes(canonical: str, profile: ColumnProfile, allowed: list[str]) -> ValueA
         codes = _named_codes(canonical, values, allowed)
         guessed = _codes_by_word(canonical, [v for v in values if v not in codes], allowed)
         codes |= guessed
+        classified = _codes_by_prefix(canonical, [v for v in values if v not in codes])
+        codes |= classified
         unseen = [a for a in allowed if a not in codes.values()]  # after the guesses
         note = f"TODO: no code seen for {', '.join(unseen)}: add the centre's" if unseen else ""
     advice = ValueAdvice(codes=dict(sorted(codes.items(), key=lambda kv: _natural(kv[0]))))
@@ -165,6 +171,12 @@ def _codes(canonical: str, profile: ColumnProfile, allowed: list[str]) -> ValueA
     if guessed:
         pairs = ", ".join(f"{v!r} -> {c}" for v, c in guessed.items())
         advice.todo.append(f"TODO-check: codes.{canonical}: guessed by a word: {pairs}")
+    if classified:
+        pairs = ", ".join(f"{v!r} -> {c}" for v, c in classified.items())
+        advice.todo.append(
+            f"TODO-check: codes.{canonical}: read as classification codes (ICD-10, ATC) "
+            f"by their start: {pairs}"
+        )
     advice.unresolved = [v for v in values if v not in codes]
     if advice.unresolved:
         advice.todo.append(
@@ -207,6 +219,22 @@ def _codes_by_word(canonical: str, values: list[str], allowed: list[str]) -> dic
     return guessed
 
 
+_CLASSIFICATION_CODE = re.compile(r"^[A-Za-z]\d{2}[A-Za-z0-9.]*$")  # G62.9, N02AX02
+
+
+def _codes_by_prefix(canonical: str, values: list[str]) -> dict[str, str]:
+    """ICD-10 or ATC codes ('G62.9', 'N02AX02') -> the code of the longest known start."""
+    prefixes = CODE_PREFIXES.get(canonical, [])
+    guessed = {}
+    for value in values:
+        key = name_key(value)
+        if _CLASSIFICATION_CODE.match(value.strip()):
+            found = next((code for start, code in prefixes if key.startswith(start)), None)
+            if found:
+                guessed[value] = found
+    return guessed
+
+
 _TRUE = {"true", "t", "1", "yes", "y", "oui", "o", "vrai"}
 _FALSE = {"false", "f", "0", "no", "n", "non", "faux"}
 
@@ -243,7 +271,7 @@ def _month_codes(profile: ColumnProfile) -> ValueAdvice:
 def _month_of(value: str) -> int | None:
     if BASELINE_WORDS.intersection(tokens(value)):
         return 0
-    match = _MONTH_CODE.search(plain(value))
+    match = _MONTH_CODE.search(plain(value)) or _MONTH_AFTER.search(plain(value))
     return int(match[1]) if match else None
 
 

@@ -102,10 +102,12 @@ def _flagged(profiles: list[FileProfile], drafts: dict[str, Drafted]) -> dict[st
 
 
 def _share_missing_markers(suggestions: list[dict[str, Any]]) -> None:
-    """A centre marks missing values the same way in all its files: use every marker seen."""
+    """A centre marks missing values the same way in all its files: use every marker seen
+    (but a letter read as a special missing value only where it was seen)."""
     seen = {m for s in suggestions for m in s["mapping"]["missing_values"]}
-    for suggestion in suggestions:
-        suggestion["mapping"]["missing_values"] = [m for m in MISSING_MARKERS if m in seen]
+    for suggestion in suggestions:  # special missing letters stay with their form's columns
+        own = [m for m in suggestion["mapping"]["missing_values"] if m not in MISSING_MARKERS]
+        suggestion["mapping"]["missing_values"] = [m for m in MISSING_MARKERS if m in seen] + own
 
 
 def file_pattern(name: str, *, centre_id: str = "") -> str:

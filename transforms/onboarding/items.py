@@ -28,7 +28,9 @@ _HADS_ITEM = re.compile(r"^(?:hads_?)?(a|anx|anxiety|d|dep|depression)_?([1-7])$
 _HADS_NUMBER = re.compile(r"^(?:hads_?(?:q|item)?|q|item|question)_?(\d{1,2})$")
 _SF12_NUMBER = re.compile(r"^(?:sf_?12_?(?:q|item)?|q|item|question)_?(\d{1,2})$")
 _SF12_LETTERED = re.compile(r"^(?:sf_?12_?)?q_?(\d)([a-c])?(?:_|$)")  # q2a_moderate_activities
-_QUESTION = re.compile(r"^\s*(?:q|item|question)?\s*(\d{1,2})\s*[.)\-:]\s+\w", re.I)
+_QUESTION = re.compile(
+    r"^\s*(?P<hads>hads\s*)?(?:q|item|question)?\s*(\d{1,2})\s*[.)\-:]\s+\w", re.I
+)  # '3. Je me sens ...', 'HADS 3 - Je me sens ...'
 
 
 def lettered(names: list[str]) -> bool:
@@ -62,8 +64,12 @@ def numbered_item(form: str, name: str, *, sf12_lettered: bool = False) -> str |
 def _number(form: str, name: str, words: str) -> int | None:
     """The item number of 'Q3', 'item_3', 'HADS03' or '3. <the question>'."""
     pattern = _HADS_NUMBER if form == "hads" else _SF12_NUMBER
-    match = pattern.match(words) or _QUESTION.match(name)
-    return int(match[1]) if match else None
+    question = _QUESTION.match(name)
+    if question and question["hads"] and form != "hads":
+        question = None
+    if pattern.match(words):
+        return int(pattern.match(words)[1])  # type: ignore[index]
+    return int(question[2]) if question else None
 
 
 def order_note(form: str, name: str, canonical: str) -> str | None:

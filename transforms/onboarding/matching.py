@@ -34,6 +34,7 @@ from transforms.onboarding.vocabulary import (
     DATE_WORDS,
     FORM_NAME_HINTS,
     MISSING_MARKERS,
+    SPECIAL_MISSING,
     UNIT_WORDS,
     name_key,
     plain,
@@ -100,6 +101,7 @@ def _as_dict(draft: FormDraft, usable: list[ColumnProfile]) -> dict[str, Any]:
         "derived": draft.derived,
     }
     mapping["missing_values"] = [m for m in MISSING_MARKERS if m in markers]
+    mapping["missing_values"] += _special_missing(draft, usable)
     if draft.export:
         mapping["export"] = draft.export
     produced = draft.produced()
@@ -116,6 +118,27 @@ def _as_dict(draft: FormDraft, usable: list[ColumnProfile]) -> dict[str, Any]:
         "sources": draft.sources(),
         "evidence": {s: c for s, c in draft.sources().items() if c in _evidence(draft, usable)},
     }
+
+
+def _special_missing(draft: FormDraft, usable: list[ColumnProfile]) -> list[str]:
+    """SAS special missing values (.R, .N printed as 'R', 'N') among a number column's
+    values: drafted as missing markers of this form, for a person to check."""
+    by_name = {p.name: p for p in usable}
+    found: dict[str, list[str]] = {}
+    for source in draft.columns.values():
+        profile = by_name[source]
+        if profile.kind not in ("integer", "decimal") or not profile.n_invalid:
+            continue
+        for value, _ in profile.value_counts:
+            if value in SPECIAL_MISSING:
+                found.setdefault(value, []).append(source)
+    if found:
+        seen = "; ".join(f"{v!r} in {', '.join(map(repr, s))}" for v, s in found.items())
+        draft.todo.append(
+            f"TODO-check: missing_values: letters among numbers ({seen}) read as special "
+            "missing values (SAS .R, .N): the data dictionary says what each means"
+        )
+    return sorted(found)
 
 
 def _evidence(draft: FormDraft, usable: list[ColumnProfile]) -> set[str]:
@@ -160,33 +183,75 @@ def _in_range(draft: FormDraft, canonical: str, profile: ColumnProfile) -> bool:
 
 
 def _match_families(draft: FormDraft, usable: list[ColumnProfile]) -> set[str]:
-    """Wide layout: families like EN_M0..EN_M12 whose stem names a canonical column."""
+    """Wide layout: families like EN_M0..EN_M12 (or nrs_baseline, nrs_1m..nrs_12m, and
+    their dates nrs_1m_at) whose stem names a canonical column."""
     if "month" not in FORMS[draft.form].columns():
         return set()
     taken = set()
-    for prefix, (stem, members) in _wide_families(usable).items():
+    for stem, pattern, members, word in _wide_families(usable).values():
         if len(members) < 2:
             continue
-        canonical = _canonical_for(draft.form, stem)
+        canonical = _canonical_for(draft.form, stem) or _dated_family(draft.form, stem)
         if canonical in (None, "patient_id", "month") or canonical in draft.families:
             continue
-        draft.families[canonical] = (re.escape(prefix) + r"(\d+)", members)
+        draft.families[canonical] = (pattern, members)
         names = [m.name for m in members]
         draft.notes[f"wide_columns.{canonical}"] = (
             f"{len(names)} columns: {names[0]} .. {names[-1]}"
         )
+        if word:  # 'nrs_baseline': the month group is a word, coded as month 0
+            draft.codes["month"] = {word: "0"}
+            draft.notes["codes.month"] = f"TODO-check: {word!r} in the column names is month 0"
         taken |= set(names)
     return taken
 
 
-def _wide_families(usable: list[ColumnProfile]) -> dict[str, tuple[str, list[ColumnProfile]]]:
-    """Columns by the prefix before their month number: 'EN_M' -> ('EN', [EN_M0, EN_M1])."""
-    families: dict[str, tuple[str, list[ColumnProfile]]] = {}
+_SUFFIXED_MONTH = re.compile(
+    r"^(?P<base>.+?[ _.-])(?:(?P<n>\d{1,2})(?P<unit>[ _.-]?(?:months?|mois|mo|m))"
+    r"|(?P<word>baseline|screening|inclusion|enrolment|enrollment))(?P<suffix>[ _.-].+)?$",
+    re.I,
+)
+Family = tuple[str, str, list[ColumnProfile], str | None]  # stem, regex, members, month 0
+
+
+def _wide_families(usable: list[ColumnProfile]) -> dict[tuple[str, str], Family]:
+    """Columns by what surrounds their month: 'EN_M' -> ('EN', 'EN_M(\\d+)', [EN_M0, ..]);
+    the number first ('nrs_3m', 'nrs_3m_at') with a word for month 0 ('nrs_baseline')."""
+    families: dict[tuple[str, str], Family] = {}
     for p in usable:
         match = _WIDE_COLUMN.match(p.name)
         if match:
-            families.setdefault(match["prefix"], (match["base"], []))[1].append(p)
+            pattern = re.escape(match["prefix"]) + r"(\d+)"
+            families.setdefault((match["prefix"], ""), (match["base"], pattern, [], None))
+            families[(match["prefix"], "")][2].append(p)
+    for p in usable:
+        match = _SUFFIXED_MONTH.match(p.name)
+        if match and not any(p in f[2] for f in families.values()):
+            key = (match["base"], match["suffix"] or "")
+            members = [*families.get(key, ("", "", [], None))[2], p]
+            word = families.get(key, ("", "", [], None))[3] or match["word"]
+            stem = match["base"] + (match["suffix"] or "")
+            families[key] = (stem, _suffixed_pattern(key, members), members, word)
     return families
+
+
+def _suffixed_pattern(key: tuple[str, str], members: list[ColumnProfile]) -> str:
+    """'nrs_(baseline|\\d+)m?' : the regex a family of number-first names fullmatches."""
+    base, suffix = key
+    found = [_SUFFIXED_MONTH.match(m.name) for m in members]
+    units = sorted({f["unit"] for f in found if f and f["unit"]})
+    words = sorted({f["word"] for f in found if f and f["word"]})
+    month = "|".join([*map(re.escape, words), r"\d+"])
+    unit = f"(?:{'|'.join(map(re.escape, units))})" + ("?" if words else "") if units else ""
+    return f"{re.escape(base)}({month}){unit}{re.escape(suffix)}"
+
+
+def _dated_family(form: str, stem: str) -> str | None:
+    """'nrs_at' (nrs_1m_at ..): the dates of a family, the form's only date column."""
+    dates = [c for c, dtype in FORMS[form].columns().items() if dtype == pl.Date]
+    last = tokens(stem)[-1:] if tokens(stem) else []
+    dated = set(last) & (DATE_WORDS | {"at", "dt", "dtc", "date"})
+    return dates[0] if dated and len(dates) == 1 else None
 
 
 def _match_columns(draft: FormDraft, usable: list[ColumnProfile]) -> None:
@@ -197,6 +262,10 @@ def _match_columns(draft: FormDraft, usable: list[ColumnProfile]) -> None:
         canonical = _canonical_for(draft.form, p.name, sf12_lettered=sf12_lettered)
         if canonical is None:
             draft.unmapped[p.name] = "no canonical column recognised: leave it out or map it"
+        elif _coded_over_verbatim(p.name, draft.columns.get(canonical)):
+            taken = draft.columns[canonical]
+            draft.columns[canonical] = p.name
+            draft.unmapped[taken] = f"the verbatim of {p.name!r}: {canonical} is read from it"
         elif canonical in draft.columns or canonical in draft.families:
             taken = draft.columns.get(canonical) or draft.families[canonical][0]
             draft.unmapped[p.name] = f"also looks like {canonical} (mapped from {taken!r})"
@@ -219,6 +288,15 @@ def _match_columns(draft: FormDraft, usable: list[ColumnProfile]) -> None:
             draft.notes[f"columns.{canonical}"] = f"TODO-check: by the word {word!r} of its name"
 
 
+def _coded_over_verbatim(name: str, taken: str | None) -> bool:
+    """CDISC's coded term (AEDECOD, CMDECOD) is read rather than the verbatim (AETERM)."""
+    return (
+        taken is not None
+        and name_key(name).endswith("decod")
+        and not (name_key(taken).endswith("decod"))
+    )
+
+
 def _by_word(form: str, name: str) -> tuple[str, str] | None:
     """The one canonical column that words of the name are synonyms of, and the word."""
     index = COLUMN_INDEX[form]
@@ -239,6 +317,7 @@ def _canonical_for(form: str, name: str, *, sf12_lettered: bool = False) -> str 
         numbered_item(form, name, sf12_lettered=sf12_lettered)
         or _the_date_column(form, name)
         or _hinted_date(form, name)
+        or _suffixed_date(form, name)
     )
 
 
@@ -285,6 +364,40 @@ def _hinted_date(form: str, name: str) -> str | None:
     dates = [c for c, dtype in FORMS[form].columns().items() if dtype == pl.Date]
     hinted = [c for c in dates if words & DATE_HINTS.get(c, frozenset())]
     return hinted[0] if len(hinted) == 1 else None
+
+
+# CDISC / SAS names a date by a suffix glued to its stem: PAINDT, EXSTDTM, RFSTDTC; web
+# applications by '_at': inclusion_at, completed_at
+_DATE_SUFFIX = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*?)_?(?:dtc|dtm|dt|date|_at)$")
+_NOT_EVENTS = (
+    "brth",
+    "birth",
+    "dob",
+    "dth",
+    "death",
+    "naiss",
+    "deces",
+    "export",
+    "enter",
+    "upd",
+    "modif",
+    "creat",
+    "sign",
+)
+
+
+def _suffixed_date(form: str, name: str) -> str | None:
+    """'PAINDT' in a form with one date column, 'inclusion_at' (a stem naming the event)."""
+    match = _DATE_SUFFIX.match("_".join(tokens(name)))
+    if match is None or any(w in match["stem"] for w in _NOT_EVENTS):
+        return None
+    dates = [c for c, dtype in FORMS[form].columns().items() if dtype == pl.Date]
+    stem_words = set(tokens(match["stem"].replace("_", " ")))
+    hinted = [c for c in dates if stem_words & DATE_HINTS.get(c, frozenset())]
+    if len(hinted) == 1:
+        return hinted[0]
+    by_suffix = not name_key(name).endswith("at")  # '_at' needs a stem naming the event
+    return dates[0] if len(dates) == 1 and by_suffix and not hinted else None
 
 
 def guess_form(profile: FileProfile) -> str | None:

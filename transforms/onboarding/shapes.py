@@ -11,6 +11,7 @@ DECIMAL_POINT = r"^[+-]?\d*\.\d+$"
 TIME = r"^\d{1,2}:\d{2}(:\d{2})?$"  # a time of day, as a rank's time column holds it
 
 _MONTH = r"\p{L}{3,9}\.?"  # a month's name or abbreviation, any language, dot or not
+_ZONE = r"(Z|[+-]\d{2}:?\d{2})"  # ISO 8601's time zone
 _MIDNIGHT = r"([ T]00:00:00(\.0+)?)?"  # ISO dates as spreadsheets and parquet render them
 
 # strptime format -> the shape a value must have (polars' %Y also accepts a 2-digit year).
@@ -46,6 +47,14 @@ DATE_FORMATS = {
     "%b %d, %Y": rf"^{_MONTH} \d{{1,2}}, \d{{4}}$",
     "%b %d %Y": rf"^{_MONTH} \d{{1,2}} \d{{4}}$",
     "%Y-%b-%d": rf"^\d{{4}}-{_MONTH}-\d{{1,2}}$",
+    # SAS DATE9 (27FEB2016) and DATETIME (27FEB2016:08:30:00, or with a space)
+    "%d%b%Y": rf"^\d{{1,2}}{_MONTH}\d{{4}}$",
+    "%d%b%Y:%H:%M:%S": rf"^\d{{1,2}}{_MONTH}\d{{4}}:\d{{1,2}}:\d{{2}}:\d{{2}}$",
+    "%d%b%Y %H:%M:%S": rf"^\d{{1,2}}{_MONTH}\d{{4}} \d{{1,2}}:\d{{2}}:\d{{2}}$",
+    "%d%b%Y:%H:%M": rf"^\d{{1,2}}{_MONTH}\d{{4}}:\d{{1,2}}:\d{{2}}$",
+    # ISO 8601 with a time zone ('+02:00', 'Z'): the reader takes the local date written
+    "%Y-%m-%dT%H:%M:%S%z": rf"^\d{{4}}-\d{{1,2}}-\d{{1,2}}T\d{{1,2}}:\d{{2}}:\d{{2}}{_ZONE}$",
+    "%Y-%m-%dT%H:%M%z": rf"^\d{{4}}-\d{{1,2}}-\d{{1,2}}T\d{{1,2}}:\d{{2}}{_ZONE}$",
 }
 ISO_DATE = "%Y-%m-%d"  # the reader's default: not written in date_formats
 # day first -> month first: formats that may both read every value of a column

@@ -13,7 +13,7 @@ from __future__ import annotations
 from schemas.forms import MAX_PLAUSIBLE_DOSE_MG_PER_KG, MIN_PLAUSIBLE_DOSE_MG
 from transforms.onboarding.columns import ColumnProfile
 from transforms.onboarding.suggestion import FormDraft
-from transforms.onboarding.vocabulary import tokens
+from transforms.onboarding.vocabulary import NOT_A_DOSE, UNIT_SPELLINGS, name_key, tokens
 from transforms.staging.rules import UNIT_TABLE, normalise_unit
 
 UNIT_SHARE = 0.8  # of a column's values that must be units of the family to be its units
@@ -71,6 +71,7 @@ def _find_unit_columns(draft: FormDraft, usable: list[ColumnProfile]) -> None:
 def _holds_units(profile: ColumnProfile, family: str) -> bool:
     """Most values are units of the family (half will do under a name such as 'Unit')."""
     named = bool(UNIT_NAMES.intersection(tokens(profile.name)))
+    named |= name_key(profile.name).endswith("dosu")  # CDISC EXDOSU, CMDOSU
     return unit_share(profile, family) >= (NAMED_UNIT_SHARE if named else UNIT_SHARE)
 
 
@@ -92,7 +93,9 @@ def _draft_unit_column(draft: FormDraft, key: str, canonical: str, unit: ColumnP
         draft.notes.pop(f"units.{column}", None)
     known = UNIT_TABLE[key]
     unknown = [v for v, _ in unit.value_counts if normalise_unit(v) not in known]
-    draft.row_units[key] = {"column": unit.name, "codes": dict.fromkeys(unknown)}
+    spelt = {v: UNIT_SPELLINGS.get(name_key(v)) for v in unknown}
+    codes = {v: u for v, u in spelt.items() if u != NOT_A_DOSE and (u is None or u in known)}
+    draft.row_units[key] = {"column": unit.name, "codes": codes}
     draft.read_by_rule(unit.name, f"units.{key}")
     seen = ", ".join(f"{v!r} x{n}" for v, n in unit.value_counts)
     note = f"the unit of each row, from {unit.name!r} (seen: {seen})"
@@ -100,11 +103,25 @@ def _draft_unit_column(draft: FormDraft, key: str, canonical: str, unit: ColumnP
         note += "; mg/kg and ug/kg rows land in dose_mg_per_kg"
     draft.notes[f"units.{key}"] = note
     for value in unknown:
-        draft.notes[f"units.{key}.codes.{value}"] = (
-            f"TODO: which unit is {value!r}? one of {', '.join(known)}"
-        )
+        _note_spelling(draft, key, value, spelt[value], list(known))
     if unit.n_missing:
         draft.todo.append(
             f"TODO-check: {unit.n_missing} row(s) without a unit in {unit.name!r}: their "
             f"{key} is quarantined (unit missing)"
+        )
+
+
+def _note_spelling(draft: FormDraft, key: str, value: str, unit: str | None, known: list) -> None:
+    """A unit the reader does not know: a usual spelling (TODO-check), not a unit of the
+    family at all (left out: its rows are quarantined), or a question (TODO)."""
+    if unit == NOT_A_DOSE or (unit is not None and unit not in known):
+        draft.todo.append(
+            f"TODO-check: units.{key}: {value!r} is not a unit of {key} (a volume?): left "
+            "out, its rows are quarantined (unknown unit) until the centre gives the dose"
+        )
+    elif unit is not None:
+        draft.notes[f"units.{key}.codes.{value}"] = f"TODO-check: {value!r} read as {unit}"
+    else:
+        draft.notes[f"units.{key}.codes.{value}"] = (
+            f"TODO: which unit is {value!r}? one of {', '.join(known)}"
         )

@@ -43,6 +43,10 @@ class Vocabulary(BaseModel):
     # questionnaire item -> language -> score -> wordings
     answers: dict[StrictStr, dict[StrictStr, dict[StrictInt, tuple[StrictStr, ...]]]]
     split_patient_id: dict[Literal["site", "number"], tuple[StrictStr, ...]]
+    # coded column -> code -> starts of classification codes (ICD-10, ATC)
+    code_prefixes: dict[StrictStr, dict[StrictStr, tuple[StrictStr, ...]]] = {}
+    unit_spellings: dict[StrictStr, StrictStr] = {}  # a row's unit, plain -> unit or 'not a dose'
+    special_missing_letters: tuple[StrictStr, ...] = ()  # SAS special missing values, printed
 
     @model_validator(mode="after")
     def _answers_are_scores(self) -> Vocabulary:
@@ -136,6 +140,16 @@ DATE_HINTS = VOCABULARY.date_hints
 COLUMN_INDEX = column_index(VOCABULARY)
 CODE_INDEX = code_index(VOCABULARY)
 ANSWER_INDEX = answer_index(VOCABULARY)
+CODE_PREFIXES = {
+    column: sorted(
+        ((name_key(prefix), code) for code, prefixes in codes.items() for prefix in prefixes),
+        key=lambda pair: -len(pair[0]),
+    )
+    for column, codes in VOCABULARY.code_prefixes.items()
+}
+UNIT_SPELLINGS = {name_key(k): v for k, v in VOCABULARY.unit_spellings.items()}
+NOT_A_DOSE = "not a dose"
+SPECIAL_MISSING = frozenset(VOCABULARY.special_missing_letters)
 SPLIT_ID_NAMES = {
     part: frozenset(name_key(n) for n in names)
     for part, names in VOCABULARY.split_patient_id.items()

@@ -26,11 +26,19 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from cohortflow.errors import ConfigError, did_you_mean
 from schemas.forms import FORMS
 from transforms.staging.checks import check_form_mapping, check_produces_required
+from transforms.staging.export_dates import (
+    EXCEL_DATE,
+    EXPORT_DATE_SOURCES,
+    ColumnDate,
+    ExportDate,
+    ModifiedDate,
+    NameDate,
+)
 from transforms.staging.rules import (
     DERIVED_RULES,
     BirthDateDerived,
@@ -42,9 +50,6 @@ from transforms.staging.rules import (
     as_text_map,
 )
 from transforms.staging.rules import Strict as _Strict
-from transforms.staging.rules import (
-    date_format as _date_format,
-)
 
 # What a CSV may be read as; utf-16 (with its byte-order mark) is Excel's "Unicode text".
 Encoding = Literal["utf-8", "utf-8-sig", "utf-16", "latin-1", "cp1252"]
@@ -108,65 +113,6 @@ UNIT_FACTORS: dict[str, dict[str, float]] = {
     "dose_mg": {"mg": 1.0, "g": 1000.0, "ug": 0.001},
     "dose_mg_per_kg": {"mg/kg": 1.0, "ug/kg": 0.001},
 }
-EXCEL_DATE = "excel"  # a date_formats value: Excel serial day numbers (1900 system)
-
-
-class _DateSource(_Strict):
-    """Written back as ``from:`` (the key a person types; ``from`` is a Python keyword)."""
-
-    model_config = ConfigDict(serialize_by_alias=True)
-
-
-class NameDate(_DateSource):
-    """The export date written in the file name (``suivi_C02_15102017.csv``)."""
-
-    from_: Literal["file_name"] = Field(alias="from")
-    pattern: str = Field(description="regex searched in the file name; its one group is the date")
-    format: str = Field(description="strptime format of that group, e.g. '%d%m%Y'")
-
-    @field_validator("pattern")
-    @classmethod
-    def _one_group(cls, value: str) -> str:
-        try:
-            groups = re.compile(value).groups
-        except re.error as exc:
-            raise ValueError(f"'{value}' is not a regular expression ({exc})") from None
-        if groups != 1:
-            raise ValueError(f"'{value}' needs exactly one group (the date), e.g. '_(\\d{{8}})'")
-        return value
-
-    @field_validator("format")
-    @classmethod
-    def _full_date(cls, value: str) -> str:
-        return _date_format(value)
-
-
-class ColumnDate(_DateSource):
-    """The export date held in a column of the file (an extraction date, say)."""
-
-    from_: Literal["column"] = Field(alias="from")
-    column: str = Field(description="source column holding the date")
-    format: str | None = Field(
-        None, description="strptime format, 'excel' for serial days; ISO dates when left out"
-    )
-    take: Literal["latest", "constant"] = Field(
-        "latest", description="latest: the column's latest date; constant: one date in every row"
-    )
-
-    @field_validator("format")
-    @classmethod
-    def _known_format(cls, value: str | None) -> str | None:
-        return value if value in (None, EXCEL_DATE) else _date_format(str(value))
-
-
-class ModifiedDate(_DateSource):
-    """The file's modification time: the last resort (a copy may change it)."""
-
-    from_: Literal["modification_time"] = Field(alias="from")
-
-
-EXPORT_DATE_SOURCES = ("file_name", "column", "modification_time")
-ExportDate = Annotated[NameDate | ColumnDate | ModifiedDate, Field(discriminator="from_")]
 
 
 class FormMapping(_Strict):
@@ -424,6 +370,16 @@ class CentreMapping(_Strict):
             check_produces_required(form_name, mapping)
         return self
 
+
+__all__ = [  # the export-date models are part of a mapping: importable from here too
+    "EXCEL_DATE",
+    "CentreMapping",
+    "ColumnDate",
+    "FormMapping",
+    "ModifiedDate",
+    "NameDate",
+    "load_centre_mapping",
+]
 
 # left out of hashes when unset, so that older mappings keep theirs
 _ADDED_IN_ISSUE_19 = (

@@ -292,40 +292,44 @@ def shortened(value: pl.Expr) -> pl.Expr:
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-def _coded(v: pl.Expr, codes: dict[str, str], canonical: pl.Expr) -> pl.Expr:
-    """A value's code: written exactly, else without case, accents or repeated spaces;
-    a value that is already canonical (``canonical`` true) goes through as it is, so that
-    codes list only what the centre writes its own way (``month: {baseline: 0}``)."""
-    exact = v.replace_strict(codes, default=None, return_dtype=pl.String)
+def _code_table(
+    values: list[str], codes: dict[str, str], dtype: pl.DataType, allowed: list | None
+) -> dict[str, str]:
+    """Each distinct text of a coded column -> its canonical value: its code written
+    exactly, else without case, accents or repeated spaces; a text that already is a
+    canonical value goes through, so that codes list only what the centre writes its own
+    way (``month: {baseline: 0}``). A text left out is an unknown code. (Worked out on the
+    distinct texts, a handful, not on every row.)"""
     loose = {match_key(code): value for code, value in codes.items()}
-    plain = v.str.normalize("NFD").str.replace_all(r"\p{Mn}", "")
-    plain = plain.str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
-    coded = exact.fill_null(plain.replace_strict(loose, default=None, return_dtype=pl.String))
-    return coded.fill_null(pl.when(canonical).then(v))
+    canonical = {str(a) for a in allowed} if allowed is not None else None
+    table = {}
+    for value in values:
+        if value in codes:
+            table[value] = codes[value]
+        elif match_key(value) in loose:
+            table[value] = loose[match_key(value)]
+        elif value in canonical if canonical is not None else _is_number(value, dtype):
+            table[value] = value
+    return table
 
 
-def _is_canonical(v: pl.Expr, dtype: pl.DataType, allowed: list | None) -> pl.Expr:
-    """Whether a source text already is a value of the canonical column."""
-    if allowed is not None:
-        return v.is_in([str(a) for a in allowed])
-    if dtype.is_numeric():
-        return v.str.contains(r"^[+-]?\d+(\.\d+)?$")
-    return pl.lit(False)
+def _is_number(value: str, dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() and re.fullmatch(r"[+-]?\d+(\.\d+)?", value) is not None
+
+
+def _extracted(name: str, mapping: FormMapping) -> pl.Expr:
+    """The column's text, or the part of it its ``extract`` pattern takes."""
+    pattern = mapping.column_extracts().get(name)
+    v = pl.col(name)
+    return v if pattern is None else v.str.extract(pattern, 1)  # '3 - Jamais' -> '3'
 
 
 def _cast_expr(
-    name: str,
-    dtype: pl.DataType,
-    mapping: FormMapping,
-    codes: dict[str, dict[str, str]],
-    allowed: list | None = None,
+    name: str, dtype: pl.DataType, mapping: FormMapping, codes: dict[str, dict[str, str]]
 ) -> pl.Expr:
-    v = pl.col(name)
-    extract = mapping.column_extracts().get(name)
-    if extract is not None:  # '3 - La plupart du temps' -> '3'
-        v = v.str.extract(extract, 1)
-    if name in codes:
-        v = _coded(v, codes[name], _is_canonical(v, dtype, allowed))
+    v = _extracted(name, mapping)
+    if name in codes:  # the column's code table (``_code_table``)
+        v = v.replace_strict(codes[name], default=None, return_dtype=pl.String)
     if dtype == pl.Date:
         fmt = mapping.date_formats.get(name)
         if fmt == EXCEL_DATE:
@@ -375,6 +379,10 @@ def allowed_values(form: Form, column: str) -> list | None:
     return next((c.statistics["allowed_values"] for c in checks if c.name == "isin"), None)
 
 
+def _distinct(text: pl.DataFrame, column: str, mapping: FormMapping) -> list[str]:
+    return text.select(_extracted(column, mapping).unique().drop_nulls()).to_series().to_list()
+
+
 def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
     """Translate codes and cast to the form's dtypes; a text that gives null is a failure."""
     # One chunk per column: polars 2.1 panics ("i < self.len()" in binview) when a
@@ -382,15 +390,18 @@ def _cast(text: pl.DataFrame, mapping: FormMapping, form: Form):
     # a 3,574-row REDCap export of a 20,000-patient simulation).
     text = text.rechunk()
     columns = form.columns()
-    codes = mapping.column_codes()
     present = [c for c in columns if c in text.columns]
+    codes = {
+        c: _code_table(_distinct(text, c, mapping), table, columns[c], allowed_values(form, c))
+        for c, table in mapping.column_codes().items()
+        if c in present
+    }
     extracted = mapping.column_extracts()
     converted = [c for c in present if columns[c] != pl.String or c in codes or c in extracted]
     # the cast values beside the texts (canonical names never hold ':'), so that finding
     # the failures is one pass over the frame rather than a few per column
     both = text.with_columns(
-        _cast_expr(c, columns[c], mapping, codes, allowed_values(form, c)).alias(f"cast:{c}")
-        for c in converted
+        _cast_expr(c, columns[c], mapping, codes).alias(f"cast:{c}") for c in converted
     )
     failed = {c: pl.col(c).is_not_null() & pl.col(f"cast:{c}").is_null() for c in converted}
     any_failed = both.select(f.any().alias(c) for c, f in failed.items()).row(0) if failed else ()

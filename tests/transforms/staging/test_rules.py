@@ -471,4 +471,6 @@ def test_values_extracted_by_a_pattern():
         (2, "hads_a1", "Souvent")
     ]
     with pytest.raises(ValidationError, match="needs exactly one group"):
-        FormMapping.model_validate(mapping.model_dump(by_alias=True) | {"extract": {"hads_a1": "x"}})
+        FormMapping.model_validate(
+            mapping.model_dump(by_alias=True) | {"extract": {"hads_a1": "x"}}
+        )
