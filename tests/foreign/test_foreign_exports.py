@@ -21,13 +21,56 @@ from transforms.staging.mapping_check import check_against_files
 
 MAX_EDITS_PER_FILE = 5  # issue 19's target
 # style -> the lines of the draft a person changes: (line as drafted, line as edited).
-# Every style of the corpus is listed (test_every_style_is_onboarded).
 EDITS: dict[str, list[tuple[str, str]]] = {
     "ehr_tsv_en": [],
     "fr_redcap_labels": [],
     "parquet_typed": [],
     "pipe_long_visits": [],
     "us_xlsx_lb": [],
+    # Held out: written after the profiler, without reading it. Blind, none of the three
+    # drafts loaded; the profiler was then generalised on their conventions (CDISC/SAS
+    # names, ISO offsets, ICD-10/ATC, answers prefixed by their score), leaving these edits.
+    "sas_date9_dict": [
+        (  # a data dictionary's '9 = Unknown' cannot be guessed from the values
+            "    # TODO: codes.pain_diagnosis: no canonical code for ['9'] (one of "
+            "['neuropathic', 'fibromyalgia', 'crps', 'other']); values without a code are "
+            "quarantined",
+            "    missing_codes: {pain_diagnosis: [9]}",
+        ),
+        (
+            "    # TODO: codes.month: no month number found in ['UNSCHEDULED']",
+            "    empty_rows: skip",
+        ),
+        (
+            "    # TODO: 'QSDT': no canonical column recognised: leave it out or map it",
+            "    empty_rows: skip",  # the visit grid's empty rows are no records
+        ),
+        ("        # 'SOMNOLENCE': TODO, not recognised", "        'SOMNOLENCE': 'other'"),
+        ("        # 'DIPLOPIA': TODO, not recognised", "        'DIPLOPIA': 'other'"),
+    ],
+    "fr_ehr_xlsx": [
+        (
+            "    format: {kind: xlsx, sheet: 'Patients'}",
+            "    format: {kind: xlsx, sheet: 'Patients', decimal: ','}",  # '91,5' typed as text
+        ),
+        (
+            "        # 'Céphalées chroniques quotidiennes': TODO, not recognised",
+            "        'Céphalées chroniques quotidiennes': 'other'",
+        ),
+    ],
+    # 12 of its 13 edits are the HADS items, numbered by subscale (hads1-7 anxiety) in the
+    # registry's data dictionary, which the profiler cannot tell from the names: over the
+    # target of 5 for that file.
+    "registry_semicolon_iso": [
+        *[
+            (
+                f"      hads_{'a' if n % 2 else 'd'}{(n + 1) // 2}: 'hads{n}'",
+                f"      hads_{'a' if n <= 7 else 'd'}{n if n <= 7 else n - 7}: 'hads{n}'",
+            )
+            for n in range(2, 14)
+        ],
+        ("      hads_d7: 'hads14'", "      hads_d7: 'hads14'\n    empty_rows: skip"),
+    ],
 }
 
 
@@ -86,8 +129,10 @@ def _expected_quarantine(style: str) -> list[tuple]:
 
 
 def test_the_corpus_has_the_styles_the_issue_asks_for():
-    """At least three styles, each with exports and a truth written by hand."""
+    """At least three styles, each with exports and a truth written by hand, and each
+    onboarded from the profiler's draft above."""
     assert len(STYLES) >= 3
+    assert sorted(EDITS) == STYLES
     for style in STYLES:
         assert any((FOREIGN / style / "inbox").iterdir())
         assert (FOREIGN / style / "truth" / "inclusion.csv").exists()
