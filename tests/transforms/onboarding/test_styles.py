@@ -406,8 +406,8 @@ def test_parquet_style_drafts_typed_columns_and_reads_its_truth(tmp_path):
         ("K-1", 0, dt.date(2016, 7, 15), 7),
         ("K-1", 3, dt.date(2016, 10, 14), 5),
         ("K-2", 0, dt.date(2016, 8, 2), 8),
-        ("K-2", 12, None, None),
-    ]
+    ]  # K-2's month 12 holds nothing: a visit with nothing recorded, no record
+    assert "empty_rows: skip  # TODO-check: 1 of 4 rows hold none of the form's values" in text
 
 
 # --- 5. Month first, decided by the values; an ambiguous file follows the centre --------

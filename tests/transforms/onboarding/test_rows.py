@@ -1,0 +1,74 @@
+"""What a file's rows tell the draft: HADS items numbered by subscale (shown by the file's
+own totals) and visit grids whose empty rows are no record. Exports written here."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.transforms.onboarding.samples import write_export
+from transforms.onboarding.draft import draft_mapping_yaml
+
+# patient, then items 1-14 by subscale (1-7 anxiety), then the two totals
+HADS_BY_SUBSCALE = [
+    ("P1", [3, 2, 1, 0, 1, 2, 3], [0, 0, 1, 1, 2, 2, 3]),
+    ("P2", [1, 1, 1, 1, 1, 1, 1], [3, 3, 3, 0, 0, 0, 0]),
+    ("P3", [0, 3, 0, 3, 0, 3, 0], [2, 2, 2, 2, 2, 2, 2]),
+]
+
+
+def _hads_file(tmp_path, by_subscale: bool):
+    header = ["pid", "visit", *[f"hads{n}" for n in range(1, 15)], "anxiety", "depression"]
+    lines = [";".join(header)]
+    for pid, anxiety, depression in HADS_BY_SUBSCALE:
+        if by_subscale:
+            items = anxiety + depression
+        else:  # questionnaire order: A1 D1 A2 D2 ...
+            items = [v for pair in zip(anxiety, depression, strict=True) for v in pair]
+        row = [pid, "baseline", *map(str, items), str(sum(anxiety)), str(sum(depression))]
+        lines.append(";".join(row))
+    return write_export(tmp_path, "registry_hads.csv", "\n".join(lines) + "\n")
+
+
+def test_items_numbered_by_subscale_are_read_so_when_the_totals_say_it(tmp_path):
+    text = draft_mapping_yaml("R01", [_hads_file(tmp_path, by_subscale=True)])
+    columns = yaml.safe_load(text)["forms"]["hads"]["columns"]
+    assert [columns[f"hads_a{k}"] for k in range(1, 8)] == [f"hads{n}" for n in range(1, 8)]
+    assert [columns[f"hads_d{k}"] for k in range(1, 8)] == [f"hads{n}" for n in range(8, 15)]
+    assert "numbered items read by subscale" in text
+
+
+def test_items_in_questionnaire_order_stay_so(tmp_path):
+    text = draft_mapping_yaml("R01", [_hads_file(tmp_path, by_subscale=False)])
+    columns = yaml.safe_load(text)["forms"]["hads"]["columns"]
+    assert columns["hads_a1"] == "hads1" and columns["hads_d1"] == "hads2"
+    assert columns["hads_a2"] == "hads3" and columns["hads_d7"] == "hads14"
+    assert "read by subscale" not in text
+
+
+def test_a_visit_grid_skips_its_rows_with_nothing_recorded(tmp_path):
+    """A row per scheduled visit, missed ones with '.' only: no record; a call with a date
+    and no score is kept (quarantined later: the score is required)."""
+    grid = write_export(
+        tmp_path,
+        "KETOBS_PAIN_20190311.csv",
+        "PATID,VISIT,PAINDT,PAINSCR\n"
+        "1001,BASELINE,15JUL2016,7\n"
+        "1001,MONTH 1,.,.\n"
+        "1001,MONTH 2,14SEP2016,.\n"
+        "1001,MONTH 3,15OCT2016,5\n",
+    )
+    text = draft_mapping_yaml("S01", [grid])
+    form = yaml.safe_load(text)["forms"]["follow_up"]
+    assert form["empty_rows"] == "skip"
+    assert "1 of 4 rows hold none of the form's values" in text
+
+
+def test_adverse_events_without_severity_are_records(tmp_path):
+    """An event's date and type are values: a row without severity is not empty."""
+    events = write_export(
+        tmp_path,
+        "ae_export.csv",
+        "PATID,AESTDT,AEDECOD,AESEV\n1001,15JUL2016,NAUSEA,MILD\n1001,16JUL2016,HEADACHE,\n",
+    )
+    form = yaml.safe_load(draft_mapping_yaml("S01", [events]))["forms"]["adverse_events"]
+    assert "empty_rows" not in form
