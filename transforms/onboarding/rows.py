@@ -75,7 +75,7 @@ def _fit(values: pl.DataFrame, anxiety, depression) -> float:
         (pl.sum_horizontal(str(n) for n in anxiety) == pl.col("a"))
         & (pl.sum_horizontal(str(n) for n in depression) == pl.col("d"))
     ).to_series()
-    return sums.sum() / max(sums.len(), 1)
+    return int(sums.sum()) / max(sums.len(), 1)
 
 
 def rows_without_values(suggestion: dict[str, Any], rows: pl.DataFrame) -> int:
