@@ -19,7 +19,9 @@ The engine behind ``cohortflow profile FILE... [--centre ID]``, a module per ste
 * ``units``, ``answers``, ``derived``: what the mapping computes rather than copies (a
   unit per row, value maps for answers in words, constants, ranks, ages, joined ids),
   written into a ``suggestion.FormDraft``;
-* ``forms``: every form one file holds, each column read by one form;
+* ``forms``: every form one file holds, each column read by one form, with ``rows``: what
+  the rows say (HADS items numbered by subscale when the file's totals show it; a visit
+  grid's rows with nothing recorded);
 * ``draft`` and ``render``: the mapping file drafted as YAML with TODO comments;
 * ``report``: the plain-text profile a data manager reads.
 
