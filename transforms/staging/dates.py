@@ -7,7 +7,12 @@ English abbreviation, so that ``%d-%b-%Y`` and ``%d %B %Y`` read them all.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
+
+EXCEL_DATE = "excel"  # a date format: Excel serial day numbers (1900 system)
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 # Month names and abbreviations (lower case, accents removed) -> polars' %b.
 _MONTHS = {
@@ -50,12 +55,16 @@ _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"  # ISO 8601's time zone: 'Z', '+02:00', '-0
 
 
 def parse_dates(text: pl.Expr, fmt: str | None) -> pl.Expr:
-    """Text -> Date by a strptime format (ISO when None); unreadable -> null.
+    """Text -> Date by a strptime format (ISO when None, Excel day numbers for 'excel');
+    unreadable -> null.
 
     A time zone in the format (``%z``, ``%:z`` or a literal ``Z``) is read as written: the
     date is the local date the centre recorded (a call at 00:30+02:00 is that day, not the
     day before in UTC).
     """
+    if fmt == EXCEL_DATE:
+        days = text.cast(pl.Float64, strict=False).floor().cast(pl.Int64)
+        return pl.lit(_EXCEL_EPOCH) + pl.duration(days=days)
     if fmt is not None and ("%z" in fmt or "%:z" in fmt or fmt.endswith("Z")):
         text = text.str.replace(_OFFSET, "")
         fmt = fmt.replace("%:z", "").replace("%z", "").removesuffix("Z")

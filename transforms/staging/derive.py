@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.staging.mapping import EXCEL_DATE, FormMapping
+from transforms.staging.dates import parse_dates
+from transforms.staging.mapping import FormMapping
 from transforms.staging.rules import BirthDateDerived, JoinDerived, RankDerived, UnitColumn
 
 AUX = "_aux:"
-_EXCEL_EPOCH = pl.date(1899, 12, 30)
 
 
 def aux(source: str) -> str:
@@ -137,7 +137,7 @@ def _time_of_day(text: pl.Expr) -> pl.Expr:
 def _age(frame: pl.DataFrame, name: str, rule: BirthDateDerived):
     """Whole years from the birth date to ``rule.at``; an unreadable birth date is never
     shown (it is an identifier), only said to be unreadable."""
-    born = _birth_date(pl.col(aux(rule.column)), rule.format)
+    born = parse_dates(pl.col(aux(rule.column)), rule.format)
     at = pl.col(rule.at)
     before_birthday = (at.dt.month() < born.dt.month()) | (
         (at.dt.month() == born.dt.month()) & (at.dt.day() < born.dt.day())
@@ -157,12 +157,3 @@ def _age(frame: pl.DataFrame, name: str, rule: BirthDateDerived):
         ).alias("message"),
     )
     return with_age, failed
-
-
-def _birth_date(text: pl.Expr, fmt: str | None) -> pl.Expr:
-    from transforms.staging.dates import parse_dates  # month names, Excel days, ISO
-
-    if fmt == EXCEL_DATE:
-        days = text.cast(pl.Float64, strict=False).floor().cast(pl.Int64)
-        return _EXCEL_EPOCH + pl.duration(days=days)
-    return parse_dates(text, fmt)

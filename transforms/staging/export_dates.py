@@ -11,10 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from transforms.staging.dates import EXCEL_DATE
 from transforms.staging.rules import Strict as _Strict
 from transforms.staging.rules import date_format as _date_format
-
-EXCEL_DATE = "excel"  # a date_formats value: Excel serial day numbers (1900 system)
 
 
 class _DateSource(_Strict):

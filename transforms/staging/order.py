@@ -26,6 +26,7 @@ import polars as pl
 
 from cohortflow.errors import FileRejected
 from schemas.forms import FORMS
+from transforms.staging.dates import parse_dates
 from transforms.staging.inbox import UNRECOGNISED, ExportFile, Rejection
 from transforms.staging.mapping import EXCEL_DATE, ColumnDate, FormMapping, NameDate
 from transforms.staging.read import read_text_table
@@ -159,8 +160,7 @@ def _column_days(
 
 def _parsed(text: pl.Expr, fmt: str | None) -> pl.Expr:
     if fmt == EXCEL_DATE:
-        days = text.cast(pl.Float64, strict=False).floor().cast(pl.Int64)
-        return pl.lit(dt.date(1899, 12, 30)) + pl.duration(days=days)
+        return parse_dates(text, fmt)
     if fmt is None:  # ISO, also with a time of day (an extraction timestamp)
         return text.str.replace(r"[ T].*$", "").str.strptime(pl.Date, "%Y-%m-%d", strict=False)
     return text.str.strptime(pl.Datetime, fmt, strict=False).dt.date()

@@ -12,7 +12,6 @@ here: the staged frame has canonical names only, plus lineage columns:
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from transforms.staging.dates import parse_dates
 from transforms.staging.derive import aux, rule_sources, text_rules, value_rules
 from transforms.staging.headers import columns_by_position, header_looks_like_data, shown
 from transforms.staging.mapping import (
-    EXCEL_DATE,
     UNIT_FACTORS,
     CsvFormat,
     ExportFormat,
@@ -289,9 +287,6 @@ def shortened(value: pl.Expr) -> pl.Expr:
     return pl.when(length > SHOWN_CHARACTERS).then(cut).otherwise(value)
 
 
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
-
-
 def _code_table(
     values: list[str], codes: dict[str, str], dtype: pl.DataType, allowed: list | None
 ) -> dict[str, str]:
@@ -331,11 +326,8 @@ def _cast_expr(
     if name in codes:  # the column's code table (``_code_table``)
         v = v.replace_strict(codes[name], default=None, return_dtype=pl.String)
     if dtype == pl.Date:
-        fmt = mapping.date_formats.get(name)
-        if fmt == EXCEL_DATE:
-            days = v.cast(pl.Float64, strict=False).floor().cast(pl.Int64)
-            return pl.lit(_EXCEL_EPOCH) + pl.duration(days=days)
-        return parse_dates(v, fmt)  # ISO when None, month names in English or French
+        # ISO when None, Excel day numbers, month names in English or French, offsets
+        return parse_dates(v, mapping.date_formats.get(name))
     if dtype.is_float():
         if mapping.format.decimal == ",":
             v = v.str.replace(",", ".", literal=True)
