@@ -190,9 +190,13 @@ def _render_format(profile: FileProfile) -> str:
         fields.append(f"encoding: {_q(fmt.encoding)}")
     elif isinstance(fmt, XlsxFormat):
         fields = [f"kind: xlsx, sheet: {_q(fmt.sheet)}"]
+        if fmt.decimal != ".":
+            fields.append(f"decimal: {_q(fmt.decimal)}")
     else:
         assert fmt is not None, "only files profiled are drafted, and they have a format"
         fields = ["kind: parquet"]
+    if getattr(fmt, "skip_rows", 0):  # a title above the header
+        fields.append(f"skip_rows: {fmt.skip_rows}")  # type: ignore[union-attr]
     return "{" + ", ".join(fields) + "}"
 
 

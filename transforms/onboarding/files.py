@@ -24,7 +24,7 @@ import polars as pl
 from cohortflow.errors import FileRejected
 from transforms.onboarding.columns import ColumnProfile, ambiguous_partner, profile_table
 from transforms.onboarding.shapes import AMBIGUOUS_DATES
-from transforms.onboarding.sniff import read_csv_text, sniff_csv_format
+from transforms.onboarding.sniff import TITLE_LINES, read_csv_text, sniff_csv_format, title_lines
 from transforms.staging.headers import cell_shape
 from transforms.staging.limits import DEFAULT_LIMITS, check_export, check_size
 from transforms.staging.mapping import CsvFormat, ExportFormat, ParquetFormat, XlsxFormat
@@ -115,6 +115,10 @@ def _profile_csv(path: Path, content: bytes) -> FileProfile:
     try:
         check_export(content, CsvFormat(), path, DEFAULT_LIMITS)  # lines, before sniffing them
         fmt = sniff_csv_format(content)
+        skip = title_lines(content, fmt)
+        if skip:  # the dialect of the table, not of its title
+            table = b"\n".join(content.split(b"\n")[skip:])
+            fmt = sniff_csv_format(table).model_copy(update={"skip_rows": skip})
         check_export(content, fmt, path, DEFAULT_LIMITS)  # columns, by the file's delimiter
     except FileRejected as exc:
         return FileProfile(path, skipped=f"{exc.rule}: {exc.detail}")
@@ -146,9 +150,31 @@ def _profile_table(path: Path, content: bytes, fmt: XlsxFormat | ParquetFormat) 
         return FileProfile(path, fmt, skipped="empty sheet" if fmt.kind == "xlsx" else "no columns")
     headerless = False
     if isinstance(fmt, XlsxFormat):  # parquet columns are named by the writer, never data
+        frame, fmt = _below_title(content, path, frame, fmt)
         frame, headerless = _header_as_read(frame)
     return FileProfile(
         path, fmt, frame.height, profile_table(frame), headerless=headerless, rows=frame
+    )
+
+
+def _below_title(
+    content: bytes, path: Path, frame: pl.DataFrame, fmt: XlsxFormat
+) -> tuple[pl.DataFrame, XlsxFormat]:
+    """A sheet whose first rows are a title (the header row read is mostly unnamed cells):
+    read again from the first row that names most of its columns."""
+    for skip in range(1, TITLE_LINES + 1):
+        if not _mostly_unnamed(frame.columns):
+            return frame, fmt if skip == 1 else fmt.model_copy(update={"skip_rows": skip - 1})
+        try:
+            frame = parse_text_table(content, fmt.model_copy(update={"skip_rows": skip}), path)
+        except FileRejected:
+            break
+    return frame, fmt
+
+
+def _mostly_unnamed(columns: list[str]) -> bool:
+    return len(columns) >= 3 and sum(c.startswith("__UNNAMED__") for c in columns) * 2 > len(
+        columns
     )
 
 

@@ -96,4 +96,22 @@ def _parse_csv(text: str, delimiter: str, *, n_rows: int | None = None) -> pl.Da
 
 def read_csv_text(content: bytes, fmt: CsvFormat) -> pl.DataFrame:
     """An export as all-text columns in the given format (no identifier check: we profile)."""
-    return _parse_csv(content.decode(fmt.encoding), fmt.delimiter)
+    text = content.decode(fmt.encoding).removeprefix("\ufeff")
+    lines = text.split("\n", fmt.skip_rows)
+    return _parse_csv(lines[-1] if fmt.skip_rows else text, fmt.delimiter)
+
+
+TITLE_LINES = 5  # at most, above a header
+
+
+def title_lines(content: bytes, fmt: CsvFormat) -> int:
+    """Lines above the header (a report's title, an extraction date): each holds at most
+    one value where the header and the rows under it hold several."""
+    lines = content.decode(fmt.encoding).removeprefix("\ufeff").splitlines()[: TITLE_LINES + 3]
+    filled = [sum(bool(v.strip()) for v in line.split(fmt.delimiter)) for line in lines]
+    for skip in range(min(TITLE_LINES, len(filled) - 2)):
+        if filled[skip] > 1:
+            return 0
+        if filled[skip + 1] >= 3 and filled[skip + 2] >= 2:
+            return skip + 1
+    return 0

@@ -62,6 +62,7 @@ class CsvFormat(_Strict):
     decimal: DecimalMark = "."
     encoding: Encoding = "utf-8"
     quote_char: str | None = '"'
+    skip_rows: int = Field(0, ge=0, le=50, description="lines above the header (a title)")
 
     @field_validator("delimiter")
     @classmethod
@@ -98,6 +99,7 @@ class XlsxFormat(_Strict):
     kind: Literal["xlsx"] = "xlsx"
     sheet: str
     decimal: DecimalMark = "."
+    skip_rows: int = Field(0, ge=0, le=50, description="rows above the header (a title)")
 
 
 class ParquetFormat(_Strict):
@@ -273,7 +275,10 @@ class FormMapping(_Strict):
         """
         unset = {"export_date"} if self.export_date is None else set()
         unset |= {n for n in _ADDED_IN_ISSUE_19 if getattr(self, n) in ({}, "keep")}
-        canonical = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
+        exclude: dict = dict.fromkeys(unset, True)
+        if not getattr(self.format, "skip_rows", 0):
+            exclude["format"] = {"skip_rows": True}
+        canonical = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def _patient_id_columns(self) -> set[str]:

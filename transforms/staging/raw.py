@@ -108,6 +108,7 @@ def _read_csv_text(content: bytes, fmt: CsvFormat, path: Path) -> pl.DataFrame:
             quote_char=fmt.quote_char,
             infer_schema=False,
             empty_string_is_null=False,
+            skip_rows=fmt.skip_rows,  # a report's title lines above the header
         )
     except BaseException as exc:
         if not _reader_failure(exc):
@@ -228,7 +229,11 @@ def _read_xlsx_text(content: bytes, fmt: XlsxFormat, path: Path) -> pl.DataFrame
     """One sheet as text: Excel dates come as 'YYYY-MM-DD 00:00:00', numbers as digits."""
     try:
         return pl.read_excel(
-            io.BytesIO(content), sheet_name=fmt.sheet, engine="calamine", infer_schema_length=0
+            io.BytesIO(content),
+            sheet_name=fmt.sheet,
+            engine="calamine",
+            infer_schema_length=0,
+            read_options={"header_row": fmt.skip_rows} if fmt.skip_rows else None,
         )
     except BaseException as exc:  # fastexcel raises its own untyped errors, and panics
         if not _reader_failure(exc):

@@ -72,3 +72,28 @@ def test_adverse_events_without_severity_are_records(tmp_path):
     )
     form = yaml.safe_load(draft_mapping_yaml("S01", [events]))["forms"]["adverse_events"]
     assert "empty_rows" not in form
+
+
+def test_title_rows_above_the_header_are_drafted_as_skip_rows(tmp_path):
+    """A report's title above its header, in a CSV and in a workbook sheet."""
+    import xlsxwriter
+
+    csv = write_export(
+        tmp_path,
+        "suivi_douleur.csv",
+        "Export KETAPIJN;;\nExtracted 20-05-2019;;\npid;month;nrs;call_date\n"
+        "A;0;7;15/07/2016\nA;1;6;16/08/2016\nB;0;5;20/07/2016\n",
+    )
+    form = yaml.safe_load(draft_mapping_yaml("C1", [csv]))["forms"]["follow_up"]
+    assert form["format"]["skip_rows"] == 2
+    assert form["columns"]["nprs"] == "nrs"
+    path = tmp_path / "registre.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("Suivi")
+    sheet.write_row(0, 0, ["Suivi de la douleur, extraction du 20/05/2019"])
+    sheet.write_row(1, 0, ["pid", "month", "nrs", "call_date"])
+    for i, row in enumerate([["A", 0, 7, "15/07/2016"], ["A", 1, 6, "16/08/2016"]]):
+        sheet.write_row(2 + i, 0, row)
+    book.close()
+    form = yaml.safe_load(draft_mapping_yaml("C1", [path]))["forms"]["follow_up"]
+    assert form["format"] == {"kind": "xlsx", "sheet": "Suivi", "skip_rows": 1}

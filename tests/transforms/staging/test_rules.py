@@ -474,3 +474,33 @@ def test_values_extracted_by_a_pattern():
         FormMapping.model_validate(
             mapping.model_dump(by_alias=True) | {"extract": {"hads_a1": "x"}}
         )
+
+
+def test_title_rows_above_the_header_are_skipped(tmp_path):
+    """A report's title and extraction date above the header: skip_rows, CSV and XLSX."""
+    import xlsxwriter
+
+    text = "Export KETAPIJN;;\nExtracted 20-05-2019;;\npid;month;nrs\nA;0;7\nA;1;6\n"
+    mapping = FormMapping(
+        file_pattern="*.csv",
+        format=CsvFormat(delimiter=";", skip_rows=2),
+        columns={"patient_id": "pid", "month": "month", "nprs": "nrs"},
+    )
+    frame = _stage(text, mapping, "follow_up", "t.csv").frame
+    assert frame.select("month", "nprs", "_source_row").rows() == [(0, 7, 1), (1, 6, 2)]
+    path = tmp_path / "t.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("Suivi")
+    sheet.write_row(0, 0, ["Suivi de la douleur, extraction du 20/05/2019"])
+    sheet.write_row(1, 0, ["pid", "month", "nrs"])
+    sheet.write_row(2, 0, ["A", 0, 7])
+    book.close()
+    xlsx = FormMapping.model_validate(
+        mapping.model_dump(by_alias=True) | {"format": {"kind": "xlsx", "sheet": "Suivi",
+                                                         "skip_rows": 1}}
+    )
+    staged = stage_file(path.read_bytes(), path, xlsx, FORMS["follow_up"])
+    assert staged.frame.select("patient_id", "month", "nprs").rows() == [("A", 0, 7)]
+    assert mapping.content_hash() != FormMapping.model_validate(
+        mapping.model_dump(by_alias=True) | {"format": {"delimiter": ";"}}
+    ).content_hash()
