@@ -62,7 +62,7 @@ class CsvFormat(_Strict):
     decimal: DecimalMark = "."
     encoding: Encoding = "utf-8"
     quote_char: str | None = '"'
-    skip_rows: int = Field(0, ge=0, le=50, description="lines above the header (a title)")
+    skip_rows: int = Field(default=0, ge=0, le=50, description="lines above the header (a title)")
 
     @field_validator("delimiter")
     @classmethod
@@ -99,7 +99,7 @@ class XlsxFormat(_Strict):
     kind: Literal["xlsx"] = "xlsx"
     sheet: str
     decimal: DecimalMark = "."
-    skip_rows: int = Field(0, ge=0, le=50, description="rows above the header (a title)")
+    skip_rows: int = Field(default=0, ge=0, le=50, description="rows above the header (a title)")
 
 
 class ParquetFormat(_Strict):
