@@ -11,7 +11,7 @@ import dataclasses
 import shutil
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from cohortflow import progress
@@ -228,17 +228,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.centres_config.is_dir():
         raise CohortflowError(f"{settings.centres_config} does not exist: nothing to serve")
     configure_prefect(settings)
-    from flows.server import prefect_api, serve_deployments, serve_lock, stop_on_sigterm
+    from flows import server
 
-    with serve_lock(settings), stop_on_sigterm():  # the lock first: a twin names its PID
+    with server.serve_lock(settings), server.stop_on_sigterm():  # a twin names its PID
         if settings.pseudonym_key is not None:  # fail now, not at 02:00 (nor after a server)
             _check_key(settings, settings.require_key())
-        with prefect_api(settings) as api:
+        with server.prefect_api(settings) as api:
             print(f"cohortflow: serving the schedules against {api}", file=sys.stderr)
             from flows.secrets import resolve_pseudonym_key  # may read a Secret block there
 
             _check_key(settings, resolve_pseudonym_key(settings))
-            serve_deployments(settings)
+            with server.advertise(settings, api) if api else nullcontext():  # run reuses it
+                server.serve_deployments(settings)
     print("cohortflow: serve stopped", file=sys.stderr)
     return 0
 
