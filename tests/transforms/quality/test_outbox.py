@@ -52,6 +52,16 @@ def _write(outbox: Path, queries, information, ids: IdMaps, sources=lambda c: "i
     return write_outbox(outbox, queries, information, ids, sources)
 
 
+def test_outbox_unchanged_the_night_after_its_queries_opened(tmp_path):
+    """It leaves a centre's files alone the night after its queries were opened (new
+    then, not any more: the same lines)."""
+    outbox, info = tmp_path / "outbox", _information(["C01"])
+    _write(outbox, _queries({"C01": "15"}, new=True), info, IdMaps())
+    next_night = IdMaps()
+    _write(outbox, _queries({"C01": "15"}, new=False), info, next_night)
+    assert next_night.read == []
+
+
 def test_outbox_writes_again_only_the_centre_whose_lines_changed(tmp_path):
     """It reads back and rewrites C02 only when C02's query changes; C01's files stay the
     same files (same modification time), and the information lines' order is no change."""
@@ -92,9 +102,9 @@ def test_outbox_writes_again_when_the_sources_change_or_a_file_is_gone(tmp_path)
     assert lost.read == ["C01"]
 
 
-def test_outbox_status_says_new_open_or_escalated_with_the_opening_date(tmp_path):
-    """It words the status without a count of nights (which would change every line of
-    every centre every night) and gives the opening date instead."""
+def test_outbox_status_says_open_or_escalated_with_the_opening_date(tmp_path):
+    """It words the status without a count of nights nor "new" (either would change every
+    line of every centre the next night) and gives the opening date instead."""
     outbox, info = tmp_path / "outbox", _information(["C01"])
     statuses = []
     for flags in ({"new": True}, {}, {"escalated": True}):
@@ -103,4 +113,4 @@ def test_outbox_status_says_new_open_or_escalated_with_the_opening_date(tmp_path
         (row,) = lines.filter(sheet="to fix").iter_rows(named=True)
         statuses.append(row["status"])
         assert row["opened"] == "2017-11-01"
-    assert statuses == ["new", "open", "escalated"]
+    assert statuses == ["open", "open", "escalated"]
