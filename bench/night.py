@@ -1,6 +1,6 @@
 """The night as a user runs it: ``cohortflow run`` through the command line, timed.
 
-    python -m bench.night [--patients 100000] [--centres 100] [--from DIR]
+    python -m bench.night [--patients 100000] [--centres 100] [--from DIR] [--logs DIR]
 
 Simulates CSV exports (REDCap-like and French wide styles; or copies the inbox and
 mappings of ``--from``, a workspace simulated before), then times, each a real
@@ -158,6 +158,7 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--centres", type=int, default=100)
     parser.add_argument("--from", dest="source", help="a simulated workspace to copy")
+    parser.add_argument("--logs", type=Path, help="a folder for each command's stderr")
     args = parser.parse_args()
     workspace = Path(tempfile.mkdtemp(prefix="cohortflow-night-")) / "ws"
     workspace.mkdir()
@@ -177,6 +178,11 @@ def main() -> int:
     finally:
         shutil.rmtree(workspace.parent, ignore_errors=True)
     nights = (full, unchanged, fit, incremental, served)
+    if args.logs:  # each command's progress lines and Prefect's logs, to look into
+        args.logs.mkdir(parents=True, exist_ok=True)
+        names = ("full", "unchanged", "fit", "incremental", "served")
+        for name, (_, out, err) in zip(names, nights, strict=True):
+            (args.logs / f"{name}.log").write_text(f"{err}\n{out}", encoding="utf-8")
     report(args, origin, len(files), size, warehouse_mb, *nights)
     print(f"changed file: {changed.relative_to(workspace)}")
     return 0
