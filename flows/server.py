@@ -18,6 +18,14 @@ pauses its schedules through the API) and the server's whole group last, on ever
 On Linux the server also gets SIGTERM if ``serve`` dies without cleaning up (SIGKILL).
 With ``PREFECT_API_URL`` set, that server is used and nothing is started.
 
+A one-off command (run, fit, quality) on a workspace that ``serve`` is serving uses
+serve's server instead of starting its own (3-8 s of a night that has little to do):
+``serve`` advertises its server in ``<workspace>/.prefect/serve.api`` (its PID and API
+URL, removed when it stops) and a command uses it when that PID is alive and the server
+answers its health endpoint; otherwise it starts its own as above. Such a command owns no
+server, so a kill leaves nothing behind; if ``serve`` is stopped while it runs, its
+Prefect calls fail and the night fails, as with any server that goes away.
+
 One ``serve`` per workspace: two would run every night twice on one warehouse. An
 ``fcntl.flock`` on ``<workspace>/.prefect/serve.lock`` (which holds the owner's PID) is
 released by the kernel when the process ends, however it ends: no stale lock to clear.
@@ -26,6 +34,7 @@ released by the kernel when the process ends, however it ends: no stale lock to 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -38,11 +47,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cohortflow.errors import CohortflowError
-from cohortflow.locks import LockHeld, exclusive
+from cohortflow.locks import LockHeld, exclusive, process_alive
 from cohortflow.settings import Settings
 
 STARTUP_TIMEOUT = 90.0  # a cold start (migrations on a new database) takes 10-20 s
 STOP_TIMEOUT = 10.0
+SERVE_API = "serve.api"  # in the Prefect home: the server a running serve advertises
 _PR_SET_PDEATHSIG = 1
 
 
@@ -105,6 +115,11 @@ def prefect_api(
     if given or (_prefect_imported() and not scheduler):
         yield given
         return
+    served = None if scheduler else advertised_api(settings)
+    if served is not None:
+        with _using(served):
+            yield served
+        return
     process, api = _start_owned_server(settings, timeout, scheduler)
     try:
         os.environ["PREFECT_API_URL"] = api
@@ -113,6 +128,44 @@ def prefect_api(
         _drain_prefect_workers()  # the run's last logs and events, while the server listens
         os.environ.pop("PREFECT_API_URL", None)
         stop_server(process)
+
+
+@contextmanager
+def _using(api: str) -> Iterator[None]:
+    """Point this process at a server it does not own (serve's): never stopped here."""
+    os.environ["PREFECT_API_URL"] = api
+    try:
+        yield
+    finally:
+        _drain_prefect_workers()
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+@contextmanager
+def advertise(settings: Settings, api: str) -> Iterator[None]:
+    """While ``serve`` serves: its PID and server in ``serve.api`` (written whole, then
+    renamed), removed when it stops; a SIGKILL leaves the file, and its dead PID says so."""
+    path = settings.prefect_home / SERVE_API
+    partial = path.with_name(f".{SERVE_API}.partial")
+    partial.write_text(json.dumps({"pid": os.getpid(), "api": api}), encoding="utf-8")
+    partial.replace(path)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def advertised_api(settings: Settings) -> str | None:
+    """The API of the server a running ``serve`` of this workspace advertises, if its
+    process is alive and the server answers now; else None (start one of our own)."""
+    try:
+        found = json.loads((settings.prefect_home / SERVE_API).read_text(encoding="utf-8"))
+        pid, api = int(found["pid"]), str(found["api"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid() or not process_alive(pid) or not api.startswith("http://127.0.0.1:"):
+        return None
+    return api if _healthy(f"{api}/health") else None
 
 
 def _drain_prefect_workers() -> None:

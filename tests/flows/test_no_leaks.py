@@ -48,7 +48,7 @@ def _assert_outbox_holds_own_ids_only(workspace) -> None:
         own = set(latent.filter(centre_id=folder.name)["patient_id"])
         others = set(latent["patient_id"]) - own
         for path in folder.iterdir():
-            content = path.read_bytes() if path.suffix == ".csv" else _xlsx_text(path)
+            content = _xlsx_text(path) if path.suffix == ".xlsx" else path.read_bytes()
             assert KEY.encode() not in content
             assert not [i for i in others if i.encode() in content], path
         csv = (folder / f"{folder.name}_queries.csv").read_bytes()

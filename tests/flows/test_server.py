@@ -4,6 +4,8 @@ test_night_killed.py for the kill)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -78,3 +80,67 @@ def test_one_off_commands_run_the_server_without_its_scheduler(tmp_path):
     assert one_off["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "false"
     assert served["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "true"
     assert "PREFECT_API_URL" not in one_off and one_off["DO_NOT_TRACK"] == "1"
+
+
+@pytest.fixture
+def serving(starts):
+    """A fake serve's server (answers /api/health), advertised in the workspace as serve
+    advertises it, from another live process (this test's parent: not this process)."""
+    settings, behaviours, started = starts
+    port = server.free_port()
+    fake = subprocess.Popen([sys.executable, "-c", HEALTHY, str(port)], start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        server.wait_until_healthy(fake, api, settings.prefect_home / "fake.log", 20)
+        yield settings, api, fake, behaviours, started
+    finally:
+        server.stop_server(fake)
+
+
+def _advertise(settings: Settings, api: str, pid: int) -> None:
+    (settings.prefect_home / server.SERVE_API).write_text(f'{{"pid": {pid}, "api": "{api}"}}')
+
+
+def test_one_off_command_uses_the_server_serve_advertises_and_leaves_it_running(serving):
+    """It points the command at serve's server without starting one, and does not stop
+    it when the command ends (serve owns it)."""
+    settings, api, _, _, started = serving
+    _advertise(settings, api, os.getppid())
+    with server.prefect_api(settings, timeout=20, scheduler=False) as used:
+        assert used == api and os.environ["PREFECT_API_URL"] == api
+    assert started == [] and "PREFECT_API_URL" not in os.environ
+    assert server._healthy(f"{api}/health")
+
+
+@pytest.mark.parametrize("stale", ["dead process", "server gone", "garbled", "serve itself"])
+def test_stale_advertisement_means_a_server_of_our_own(serving, stale):
+    """It starts its own server when the advertising process is dead, its server does not
+    answer, the file is not what serve writes, or it is ``serve`` asking (scheduler on)."""
+    settings, api, fake, behaviours, started = serving
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    pid = dead.pid if stale == "dead process" else os.getppid()
+    _advertise(settings, api, pid)
+    if stale == "server gone":
+        server.stop_server(fake)
+    if stale == "garbled":
+        (settings.prefect_home / server.SERVE_API).write_text("{not json")
+    behaviours.append("healthy")
+    with server.prefect_api(settings, timeout=20, scheduler=stale == "serve itself") as used:
+        assert used == started[0] != api
+    assert not server._healthy(f"{started[0]}/health")  # ours: stopped with the command
+
+
+def test_serve_advertises_its_server_while_it_serves_only(tmp_path):
+    """It writes serve's PID and API while serving and removes the file when it stops,
+    also when serving ends in an error."""
+    settings = Settings.from_env(tmp_path)
+    settings.prefect_home.mkdir(parents=True)
+    path = settings.prefect_home / server.SERVE_API
+    with pytest.raises(RuntimeError), server.advertise(settings, "http://127.0.0.1:9/api"):
+        assert json.loads(path.read_text()) == {
+            "pid": os.getpid(),
+            "api": "http://127.0.0.1:9/api",
+        }
+        raise RuntimeError("the runner stopped")
+    assert not path.exists()

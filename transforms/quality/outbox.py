@@ -4,13 +4,23 @@
 fix, information) and ``<centre>_queries.csv`` the same lines in one table. Each line
 names the centre's own record (its local patient id, read back from its exports when the
 file is written: ``staging/local_ids.py``), the file, row and column, the problem in plain
-words, the value and what is allowed, and the query's id, age and status. These files
-are the only place where local ids leave the inbox (design invariant 11); they hold one
-centre's lines only. Cells a spreadsheet would run as formulas are neutralised.
+words, the value and what is allowed, and the query's id, status and opening date. These
+files are the only place where local ids leave the inbox (design invariant 11); they hold
+one centre's lines only. Cells a spreadsheet would run as formulas are neutralised.
+
+A centre's files are rewritten only when their lines change: ``.lines-digest`` beside
+them holds a hash of the lines (by pseudonym, before the local ids are read back), of the
+centre's inbox listing and of its mapping. Reading every centre's exports back and
+writing 100 workbooks took 36 s at 100,000 patients (500: 217 s at a million) on a night
+where one centre changed; so the status says *open* or *escalated* and the opening date
+gives the age (a query opened tonight has tonight's date), never a count of nights nor
+*new*, which would change every line of every centre the night after (after a first
+night, every query is new).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -20,6 +30,7 @@ from pathlib import Path
 import polars as pl
 import xlsxwriter
 
+from cohortflow import progress
 from transforms.quality.lifecycle import TO_FIX, WAITING
 from transforms.quality.wording import field_label
 from transforms.staging.local_ids import ID_MAP_SCHEMA, local_id_map
@@ -46,23 +57,32 @@ COLUMNS = {
 }
 
 
+DIGEST = ".lines-digest"
+LAYOUT = "outbox-2"  # part of every digest: a change of layout rewrites every centre's files
+
+
 def outbound_lines(
     queries: pl.DataFrame, information: pl.DataFrame, local_ids: pl.DataFrame
 ) -> pl.DataFrame:
     """One centre's lines, with its local ids: open queries first, then information."""
+    return with_local_ids(keyed_lines(queries, information), local_ids)
+
+
+def keyed_lines(queries: pl.DataFrame, information: pl.DataFrame) -> pl.DataFrame:
+    """One centre's lines by pseudonym (no local id yet): what its digest is made of."""
     open_lines = queries.with_columns(
         sheet=pl.col("kind"),
-        status=pl.when(pl.col("escalated"))
-        .then(pl.format("escalated: open {} nights", pl.col("nights_open")))
-        .when(pl.col("is_new"))
-        .then(pl.lit("new"))
-        .otherwise(pl.format("open {} nights", pl.col("nights_open"))),
+        status=pl.when(pl.col("escalated")).then(pl.lit("escalated")).otherwise(pl.lit("open")),
         opened=pl.col("opened_at").dt.date().cast(pl.String),
     )
     info = information.with_columns(
         sheet=pl.lit("information"), status=pl.lit(""), query_id=pl.lit(""), opened=pl.lit("")
     )
-    lines = pl.concat([_shape(open_lines), _shape(info)], how="vertical_relaxed")
+    return pl.concat([_shape(open_lines), _shape(info)], how="vertical_relaxed")
+
+
+def with_local_ids(lines: pl.DataFrame, local_ids: pl.DataFrame) -> pl.DataFrame:
+    """The lines with the centre's own ids and each field's label."""
     ids = local_ids.cast(ID_MAP_SCHEMA)
     return lines.join(ids, on="patient_key", how="left", maintain_order="left").with_columns(
         field_label=pl.struct("form", "field").map_elements(
@@ -88,24 +108,49 @@ def write_outbox(
     queries: pl.DataFrame,
     information: pl.DataFrame,
     local_ids: Callable[[str], pl.DataFrame],
+    sources: Callable[[str], str] = lambda centre: "",
 ) -> dict[str, Path]:
-    """Each centre with lines gets its .xlsx and .csv (replaced whole); ``local_ids``
-    gives a centre's id map. Returns centre -> the .xlsx written."""
+    """Each centre with lines gets its .xlsx and .csv (replaced whole) when its lines or
+    ``sources`` (what its ids are read from) changed; ``local_ids`` gives a centre's id
+    map, read only then. Returns centre -> its .xlsx (written tonight or before)."""
     centres = sorted(set(queries["centre_id"]) | set(information["centre_id"]))
     written = {}
-    for centre in centres:
-        lines = outbound_lines(
-            queries.filter(centre_id=centre),
-            information.filter(centre_id=centre),
-            local_ids(centre),
-        )
-        written[centre] = _write_centre(outbox / centre, centre, lines)
+    with progress.step("Outbound query files", total=len(centres)) as step:
+        for centre in centres:
+            centre_queries = queries.filter(centre_id=centre)
+            lines = keyed_lines(centre_queries, information.filter(centre_id=centre))
+            folder = outbox / centre
+            digest = lines_digest(lines, sources(centre))
+            if not _current(folder, centre, digest):
+                _write_centre(folder, centre, with_local_ids(lines, local_ids(centre)), digest)
+            written[centre] = folder / f"{centre}_queries.xlsx"
+            step.advance()
     return written
 
 
-def _write_centre(folder: Path, centre: str, lines: pl.DataFrame) -> Path:
-    """The centre's two files, staged in its folder and renamed into place."""
+def lines_digest(lines: pl.DataFrame, sources: str) -> str:
+    """A hash of a centre's keyed lines (in any order: the information lines come from
+    joins that do not keep one), what its ids come from, and the layout."""
+    digest = hashlib.sha256(f"{LAYOUT}\n{sources}\n".encode())
+    digest.update(lines.sort(lines.columns, nulls_last=True).write_csv().encode())
+    return digest.hexdigest()
+
+
+def _current(folder: Path, centre: str, digest: str) -> bool:
+    """The centre's two files are there and were written from these very lines."""
+    files = [folder / f"{centre}_queries.{suffix}" for suffix in ("xlsx", "csv")]
+    try:
+        recorded = (folder / DIGEST).read_text(encoding="utf-8").strip()
+    except OSError:
+        return False
+    return recorded == digest and all(path.is_file() for path in files)
+
+
+def _write_centre(folder: Path, centre: str, lines: pl.DataFrame, digest: str = "") -> Path:
+    """The centre's two files, staged in its folder and renamed into place; the digest
+    last (a kill before it only means the files are written again next night)."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / DIGEST).unlink(missing_ok=True)
     table = spreadsheet_safe(lines.select("sheet", *COLUMNS).rename(COLUMNS))
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".outbox-"))
     try:
@@ -115,6 +160,8 @@ def _write_centre(folder: Path, centre: str, lines: pl.DataFrame) -> Path:
             os.replace(path, folder / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if digest:
+        (folder / DIGEST).write_text(f"{digest}\n", encoding="utf-8")
     return folder / f"{centre}_queries.xlsx"
 
 
@@ -138,11 +185,28 @@ def write_outbound_files(
     mappings: Mapping[str, CentreMapping],
     secret: str,
 ) -> dict[str, Path]:
-    """The night's outbound files, each centre's ids read back from its own exports."""
+    """The night's outbound files, each centre's ids read back from its own exports (only
+    for the centres whose lines, inbox files or mapping changed)."""
 
     def ids(centre: str) -> pl.DataFrame:
         if centre not in mappings:  # a broken mapping: its files cannot be read back
             return pl.DataFrame(schema=ID_MAP_SCHEMA)
         return local_id_map(inbox, mappings[centre], secret)
 
-    return write_outbox(outbox, queries, information, ids)
+    def sources(centre: str) -> str:
+        mapping = mappings.get(centre)
+        hashes = sorted(mapping.content_hashes().values()) if mapping else ["no mapping"]
+        return "\n".join([*hashes, *_listing(inbox / centre)])
+
+    return write_outbox(outbox, queries, information, ids, sources)
+
+
+def _listing(folder: Path) -> list[str]:
+    """Name, size and modification time of every file under a centre's inbox folder."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        found.append(f"{path.relative_to(folder)}\t{stat.st_size}\t{stat.st_mtime_ns}")
+    return found

@@ -1,10 +1,10 @@
 """The morning data-quality report: one self-contained HTML page per run, and its markdown.
 
 The page holds the per-centre scorecard, the breaches (observed vs threshold), what
-changed since the last run, the centre x month completeness heatmap of monthly calls,
-the trend of checks passed over the last runs, the quarantine's reasons per centre, the
-queries files and the check catalogue, with a link to the run's GX Data Docs. Plots are
-matplotlib PNGs embedded in base64, so the page can be mailed or archived alone.
+changed since the last run, the centre x month completeness heatmap of monthly calls (a
+coloured HTML table), the trend of checks passed over the last runs, the quarantine's
+reasons per centre, the queries files and the check catalogue. Plots are matplotlib PNGs
+embedded in base64, so the page can be mailed or archived alone.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def render_report(
         _retention_table(retention),
         _img(retention_plot(completeness), "retention curve"),
         "<h2>Monthly calls received / due, per centre and follow-up month</h2>",
-        _img(completeness_heatmap(completeness), "completeness heatmap"),
+        completeness_heatmap(completeness),
         "<h2>Trend: percent of centre results passed, per category</h2>",
         _img(trend_plot(trend), "trend of checks passed"),
         "<h2>Quarantined rows at ingestion, per centre</h2>",
@@ -93,7 +93,7 @@ def render_report(
     ]
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Data quality {run_id}'
-        f"</title><style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
+        f"</title><style>{STYLE}{HEATMAP_STYLE}</style></head><body>{''.join(sections)}</body></html>"
     )
 
 
@@ -264,35 +264,58 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def completeness_heatmap(completeness: pl.DataFrame) -> bytes:
-    """Centres (rows) x follow-up months: share of expected calls received; cells show
-    the number missing. Grey: no call expected."""
-    import matplotlib
+HEATMAP_STYLE = """
+table.heat td{padding:1px 4px;font-size:11px;text-align:right;min-width:1.6em}
+table.heat td.none{background:#dddddd}table.heat th{font-size:11px;padding:1px 4px}
+"""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
 
-    centres = sorted(completeness["centre_id"].unique().to_list()) or ["-"]
-    grid = np.full((len(centres), 13), np.nan)
-    missing = np.zeros((len(centres), 13), dtype=int)
-    for centre, month, expected, received in completeness.select(
-        "centre_id", "month", "expected", "received"
-    ).iter_rows():
-        i = centres.index(centre)
-        grid[i, month] = received / expected if expected else np.nan
-        missing[i, month] = expected - received
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.3 * len(centres)))
-    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#dddddd")
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.5, vmax=1, aspect="auto")
-    for (i, j), n in np.ndenumerate(missing):
-        if n > 0:
-            ax.text(j, i, str(n), ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(13), [str(m) for m in range(13)])
-    ax.set_yticks(range(len(centres)), centres, fontsize=8)
-    ax.set_xlabel("follow-up month (cell: calls missing)")
-    fig.colorbar(image, ax=ax, label="received / expected", shrink=0.6)
-    return _png(fig)
+def completeness_heatmap(completeness: pl.DataFrame) -> str:
+    """Centres (rows) x follow-up months as an HTML table: each cell coloured by the
+    share of expected calls received (red 50 % or less, green 100 %), showing the number
+    missing; grey: no call expected. A table, not an image: 500 centres drew a 16,000-pixel
+    PNG in 5-9 s on every night; the table takes milliseconds and its numbers can be read
+    and searched."""
+    palette = _palette()
+    cells = completeness.with_columns(
+        level=((pl.col("received") / pl.col("expected")).clip(0.5, 1.0) * 200 - 100).round(),
+        missing=pl.col("expected") - pl.col("received"),
+    )
+    by_cell = {
+        (centre, month): _heat_cell(expected, level, missing, palette)
+        for centre, month, expected, level, missing in cells.select(
+            "centre_id", "month", "expected", "level", "missing"
+        ).iter_rows()
+    }
+    empty = '<td class="none"></td>'
+    rows = [
+        f"<tr><th>{html.escape(centre)}</th>"
+        + "".join(by_cell.get((centre, month), empty) for month in range(13))
+        + "</tr>"
+        for centre in sorted(completeness["centre_id"].unique().to_list())
+    ]
+    head = "".join(f"<th>{m}</th>" for m in range(13))
+    return (
+        f'<table class="heat" aria-label="completeness heatmap"><tr><th>centre, month</th>'
+        f"{head}</tr>{''.join(rows)}</table><p>Cell: calls missing; colour: received / "
+        "expected, red at 50 % or less, green at 100 %; grey: no call expected.</p>"
+    )
+
+
+def _palette() -> list[str]:
+    """matplotlib's RdYlGn in 101 steps: index 0 is 50 % received or less, 100 is all."""
+    from matplotlib import colormaps  # colours only: pyplot is not imported
+    from matplotlib.colors import to_hex
+
+    scale = colormaps["RdYlGn"]
+    return [to_hex(scale(step / 100)) for step in range(101)]
+
+
+def _heat_cell(expected: int, level: float | None, missing: int, palette: list[str]) -> str:
+    """One centre-month: its colour by the share received, the calls missing in it."""
+    if not expected or level is None:
+        return '<td class="none"></td>'
+    return f'<td style="background:{palette[int(level)]}">{missing or ""}</td>'
 
 
 def trend_plot(trend: pl.DataFrame) -> bytes:
@@ -335,10 +358,14 @@ def retention_plot(completeness: pl.DataFrame) -> bytes:
         return frame.sort("month").with_columns(pct=100 * pl.col("received") / pl.col("expected"))
 
     cohort = share(completeness.group_by("month").agg(pl.col("expected", "received").sum()))
+    from matplotlib.collections import LineCollection
+
     fig, ax = plt.subplots(figsize=(7, 3))
-    for (_,), part in completeness.group_by("centre_id"):
-        centre = share(part)
-        ax.plot(centre["month"], centre["pct"], color="grey", alpha=0.25, linewidth=0.8)
+    centres = [
+        share(part).select("month", "pct").to_numpy()
+        for _, part in completeness.group_by("centre_id")
+    ]  # one collection: 500 plot calls took 0.5 s
+    ax.add_collection(LineCollection(centres, colors="grey", alpha=0.25, linewidths=0.8))
     ax.plot(cohort["month"], cohort["pct"], color="black", marker="o", label="cohort")
     ax.set_ylim(0, 105)
     ax.set_xlabel("months since inclusion")

@@ -144,7 +144,8 @@ def test_outbound_file_names_the_centres_own_record_and_nothing_else(faulty):
     assert bad["patient (your id)"] == local_id and bad["file"] == OLD
     assert bad["row"] == str(index + 1) and bad["field"] == "Monthly call: NPRS"
     assert bad["problem"] == "Monthly call: NPRS = 15 is out of range"
-    assert bad["allowed"] == "0 to 10; required" and bad["status"] == "new"
+    assert bad["allowed"] == "0 to 10; required" and bad["status"] == "open"
+    assert bad["opened"] == "2017-11-01"  # opened tonight: tonight's date says it is new
     quarantined = con.execute(
         "SELECT count(*) FROM quarantine WHERE centre_id = 'C01' AND resolved_run_id IS NULL"
     ).fetchone()[0]

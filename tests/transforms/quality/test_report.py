@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
-from transforms.quality.report import completeness_heatmap, markdown, trend_plot, write_report
+from transforms.quality.report import (
+    completeness_heatmap,
+    markdown,
+    retention_plot,
+    trend_plot,
+    write_report,
+)
 from transforms.quality.score import breaches_of, score, scorecard
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -56,9 +64,22 @@ def _trend() -> pl.DataFrame:
 
 
 def test_plots_are_png_images():
-    """It draws the heatmap and the trend without a display."""
-    assert completeness_heatmap(_completeness()).startswith(PNG)
+    """It draws the trend and the retention curve without a display."""
     assert trend_plot(_trend()).startswith(PNG)
+    assert retention_plot(_completeness()).startswith(PNG)
+
+
+def test_heatmap_is_a_table_of_calls_missing_coloured_by_share_received():
+    """It gives each centre a row and each month a cell: calls missing written, the colour
+    green when all were received, red at half, grey when none was expected."""
+    page = completeness_heatmap(_completeness())
+    rows = re.findall(r"<tr><th>(C\d+)</th>(.*?)</tr>", page)
+    assert [centre for centre, _ in rows] == ["C01", "C02"]
+    c01 = re.findall(r"<td([^>]*)>([^<]*)</td>", rows[0][1])
+    assert len(c01) == 13
+    assert c01[0] == (' style="background:#006837"', "")  # 4 of 4: RdYlGn's green end
+    assert c01[1] == (' style="background:#a50026"', "2")  # 2 of 4: its red end, 2 missing
+    assert c01[2] == (' class="none"', "")  # month 2: no call expected
 
 
 def test_write_report_holds_scorecard_breaches_heatmap_and_links(tmp_path):
@@ -88,7 +109,8 @@ def test_write_report_holds_scorecard_breaches_heatmap_and_links(tmp_path):
     page = path.read_text()
     assert 'id="scorecard"' in page and '<td class="num bad">0%</td>' in page
     assert "3 of 10 rows" in page and "3 bad codes" in page
-    assert page.count("data:image/png;base64,") == 3  # retention, heatmap, trend
+    assert page.count("data:image/png;base64,") == 2  # retention, trend
+    assert 'aria-label="completeness heatmap"' in page and "<th>C01</th>" in page
     assert "data_docs" not in page and 'href="queries/C02_queries.csv"' in page
     assert "hads.hads_a3 less_than_or_equal_to(3) (4)" in page
 
