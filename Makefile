@@ -48,7 +48,7 @@ check-packaging: $(VENV)/.installed
 
 # The last data-quality report of ./cohortflow-data rendered by headless Chromium (apt: chromium).
 report-screenshot: $(VENV)/.installed
-	$(BIN)/python scripts/screenshot_report.py cohortflow-data docs/quality-report.png 1100
+	$(BIN)/python scripts/screenshot_report.py cohortflow-data docs/quality-report.png --height 1100
 
 # The last results report (reports/<run>/results.html) of ./cohortflow-data, its top part, as the
 # README's screenshot (docs/results.png); run `make demo` first.
