@@ -504,3 +504,18 @@ def test_title_rows_above_the_header_are_skipped(tmp_path):
     assert mapping.content_hash() != FormMapping.model_validate(
         mapping.model_dump(by_alias=True) | {"format": {"delimiter": ";"}}
     ).content_hash()
+
+
+def test_a_mapping_file_edited_is_read_anew(tmp_path):
+    """Mappings are validated once per text (a run loads them three times): an edit is
+    seen at once, and the same text gives the same (frozen) mapping."""
+    from transforms.staging.mapping import load_centre_mapping
+
+    path = tmp_path / "C01.yaml"
+    text = "centre_id: C01\\nforms:\\n  follow_up:\\n    file_pattern: 'a*.csv'\\n"
+    text += "    columns: {patient_id: id, month: m, nprs: p}\\n"
+    path.write_text(text)
+    first = load_centre_mapping(path)
+    assert load_centre_mapping(path) is first
+    path.write_text(text.replace("nprs: p", "nprs: pain"))
+    assert load_centre_mapping(path).forms["follow_up"].columns["nprs"] == "pain"
