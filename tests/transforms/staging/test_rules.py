@@ -512,8 +512,8 @@ def test_a_mapping_file_edited_is_read_anew(tmp_path):
     from transforms.staging.mapping import load_centre_mapping
 
     path = tmp_path / "C01.yaml"
-    text = "centre_id: C01\\nforms:\\n  follow_up:\\n    file_pattern: 'a*.csv'\\n"
-    text += "    columns: {patient_id: id, month: m, nprs: p}\\n"
+    text = "centre_id: C01\nforms:\n  follow_up:\n    file_pattern: 'a*.csv'\n"
+    text += "    columns: {patient_id: id, month: m, nprs: p}\n"
     path.write_text(text)
     first = load_centre_mapping(path)
     assert load_centre_mapping(path) is first
