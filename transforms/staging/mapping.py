@@ -42,6 +42,7 @@ from transforms.staging.export_dates import (
 )
 from transforms.staging.rules import (
     DERIVED_RULES,
+    UNIT_TABLE,
     BirthDateDerived,
     DerivedColumn,
     JoinDerived,
@@ -111,10 +112,11 @@ class ParquetFormat(_Strict):
 ExportFormat = Annotated[CsvFormat | XlsxFormat | ParquetFormat, Field(discriminator="kind")]
 
 # Source unit -> factor to the canonical unit of the column it maps to.
+# (A fixed unit keeps the column: the units of its family that land in it, from the table of
+# units a row may give.)
 UNIT_FACTORS: dict[str, dict[str, float]] = {
-    "weight_kg": {"kg": 1.0, "g": 0.001, "lb": 0.45359237},
-    "dose_mg": {"mg": 1.0, "g": 1000.0, "ug": 0.001},
-    "dose_mg_per_kg": {"mg/kg": 1.0, "ug/kg": 0.001},
+    column: {unit: factor for unit, (target, factor) in units.items() if target == column}
+    for column, units in UNIT_TABLE.items()
 }
 
 
