@@ -117,3 +117,39 @@ def test_dry_run_reports_and_writes_the_quarantine_without_loading(centre, capsy
     with duckdb.connect(str(centre / "warehouse.duckdb"), read_only=True) as db:
         assert db.execute("SELECT count(*) FROM ketamine_administrations").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM ingested_files").fetchone() == (1,)
+
+
+def test_a_unit_column_forgotten_then_added_loads_the_doses_it_held_back(centre):
+    """The issue's story: a first mapping forgot the unit column, so 1.5 (mg/kg) reads as
+    1.5 mg: quarantined at the door as a likely per-kg dose, never loaded as mg. The mapping
+    gains its unit column; the next night reads the same file again and loads it as 1.5
+    mg/kg, closing that quarantine row; K02's 1.2 mg stays quarantined."""
+    from tests.nights import centre_night
+
+    fixed = MAPPING.replace("Weigth", "Weight").replace("Units", "Unit")
+    forgot = fixed.replace("    units: {dose_mg: {column: Unit}}\n", "")
+    (centre / "centres" / "E01.yaml").write_text(forgot)
+    con, _, _ = centre_night(centre, "night-1", "E01")
+    loaded = "SELECT sequence, dose_mg, dose_mg_per_kg FROM ketamine_administrations ORDER BY ALL"
+    waiting = (
+        "SELECT source_row, rule FROM quarantine WHERE form = 'ketamine' "
+        "AND resolved_run_id IS NULL ORDER BY ALL"
+    )
+    assert con.execute(loaded).fetchall() == [(1, 100.0, None)]
+    assert con.execute(waiting).fetchall() == [
+        (1, "dose_mg_not_a_dose_per_kg"),
+        (3, "dose_mg_not_a_dose_per_kg"),
+        (4, "unknown patient"),
+    ]
+    con.close()
+    (centre / "centres" / "E01.yaml").write_text(fixed)
+    con, reports, _ = centre_night(centre, "night-2", "E01")
+    try:
+        assert con.execute(loaded).fetchall() == [(1, 100.0, None), (2, None, 1.5)]
+        assert [r.restaged for r in reports if r.form == "ketamine"] == [True]
+        assert con.execute(waiting).fetchall() == [
+            (3, "dose_mg_not_a_dose_per_kg"),
+            (4, "unknown patient"),
+        ]
+    finally:
+        con.close()
