@@ -496,14 +496,17 @@ def test_title_rows_above_the_header_are_skipped(tmp_path):
     sheet.write_row(2, 0, ["A", 0, 7])
     book.close()
     xlsx = FormMapping.model_validate(
-        mapping.model_dump(by_alias=True) | {"format": {"kind": "xlsx", "sheet": "Suivi",
-                                                         "skip_rows": 1}}
+        mapping.model_dump(by_alias=True)
+        | {"format": {"kind": "xlsx", "sheet": "Suivi", "skip_rows": 1}}
     )
     staged = stage_file(path.read_bytes(), path, xlsx, FORMS["follow_up"])
     assert staged.frame.select("patient_id", "month", "nprs").rows() == [("A", 0, 7)]
-    assert mapping.content_hash() != FormMapping.model_validate(
-        mapping.model_dump(by_alias=True) | {"format": {"delimiter": ";"}}
-    ).content_hash()
+    assert (
+        mapping.content_hash()
+        != FormMapping.model_validate(
+            mapping.model_dump(by_alias=True) | {"format": {"delimiter": ";"}}
+        ).content_hash()
+    )
 
 
 def test_a_mapping_file_edited_is_read_anew(tmp_path):
