@@ -26,7 +26,12 @@ import polars as pl
 from schemas.forms import FORMS, HADS_ITEMS, SF12_RANGES
 from transforms.onboarding.files import FileProfile
 from transforms.onboarding.matching import guess_form, suggest_mapping
-from transforms.onboarding.rows import hads_by_subscale, rows_without_values
+from transforms.onboarding.rows import (
+    EXTRACT_NUMBER,
+    doses_with_their_unit,
+    hads_by_subscale,
+    rows_without_values,
+)
 
 ITEMS = {*HADS_ITEMS, *SF12_RANGES}
 MIN_EVIDENCE = 2
@@ -50,10 +55,39 @@ def forms_of_file(profile: FileProfile) -> dict[str, dict[str, Any]]:
         best = max(strong, key=lambda f: evidence(strong[f])[0]) if strong else None
     _leave_out_taken(chosen)
     for suggestion in chosen.values():
+        _units_inside_values(suggestion, profile)
         _items_by_subscale(suggestion, profile)
         _skip_empty_rows(suggestion, profile)
         _skip_rows_without_values(suggestion, profile)
     return chosen
+
+
+def _units_inside_values(suggestion: dict[str, Any], profile: FileProfile) -> None:
+    """Doses written with their unit ('25 mg', '0,5 mg/kg'): the number extracted, the unit
+    read from the same cell (``units: {dose_mg: {column: <it>}}``)."""
+    if suggestion["form"] != "ketamine" or profile.rows is None:
+        return
+    source = doses_with_their_unit(suggestion, profile.rows)
+    if source is None or suggestion["mapping"]["units"].get("dose_mg"):
+        return
+    mapping = suggestion["mapping"]
+    mapping["columns"] = {
+        ("dose_mg" if s == source else c): s for c, s in mapping["columns"].items()
+    }
+    mapping["units"] = {"dose_mg": {"column": source, "codes": {}}}
+    mapping["extract"] = {"dose_mg": EXTRACT_NUMBER}
+    suggestion["notes"]["units.dose_mg"] = (
+        f"the unit of each row, written in {source!r} after the dose: mg/kg and ug/kg "
+        "rows land in dose_mg_per_kg"
+    )
+    suggestion["todo"] = [t for t in suggestion["todo"] if "most values are not numbers" not in t]
+    suggestion["unmatched"] = [c for c in suggestion["unmatched"] if c != "dose_mg_per_kg"]
+    commas = profile.rows[source].str.contains(r"^\s*\d+,\d").any()
+    if commas and getattr(profile.format, "decimal", ".") != ",":
+        suggestion["todo"].append(
+            f"TODO: {source!r} writes doses with a decimal comma ('0,5 mg/kg'): set the "
+            "format's decimal to ','"
+        )
 
 
 def _items_by_subscale(suggestion: dict[str, Any], profile: FileProfile) -> None:

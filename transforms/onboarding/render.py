@@ -59,8 +59,10 @@ def render_units(units: dict[str, Any], notes: dict[str, str]) -> list[str]:
 
 
 def render_rules(mapping: dict[str, Any], notes: dict[str, str]) -> list[str]:
-    """Constants, derived columns and value maps."""
+    """Constants, derived columns, values taken by a pattern and value maps."""
     lines = []
+    for name, pattern in mapping.get("extract", {}).items():  # the number before its unit
+        lines.append(f"    extract: {{{name}: {scalar(pattern)}}}")
     if mapping["constants"]:
         lines.append("    constants:")
         for name, value in mapping["constants"].items():

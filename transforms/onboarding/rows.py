@@ -3,6 +3,7 @@
 * HADS items numbered 1-14 are in questionnaire order (odd = anxiety) in most exports,
   by subscale (1-7 anxiety, 8-14 depression) in some registries. When the file holds the
   subscale totals too, the rows tell which: the order whose item sums equal the totals.
+* Doses written with their unit ('25 mg', '0,5 mg/kg'): the column is its own unit column.
 * A long file listing every scheduled visit (a SAS visit grid) has rows where a form has
   no value at all: no record of that form (``empty_rows: skip``), not a missing answer.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from schemas.forms import FORMS, HADS_ITEMS
+from transforms.staging.rules import UNIT_TABLE, normalise_unit
 
 FITS = 0.9  # share of complete rows whose item sums must equal the file's totals
 _TOTALS = {  # a subscale total column's name
@@ -76,6 +78,27 @@ def _fit(values: pl.DataFrame, anxiety, depression) -> float:
         & (pl.sum_horizontal(str(n) for n in depression) == pl.col("d"))
     ).to_series()
     return int(sums.sum()) / max(sums.len(), 1)
+
+
+NUMBER_THEN_UNIT = re.compile(r"^\s*[+-]?\d+(?:[.,]\d+)?\s*\D")  # '25 mg', '0,5 mg/kg'
+EXTRACT_NUMBER = r"^\s*([\d.,]+)"
+UNIT_INSIDE = 0.8  # of a dose column's values written with a unit of doses
+
+
+def doses_with_their_unit(suggestion: dict[str, Any], rows: pl.DataFrame) -> str | None:
+    """The dose column whose values carry their unit ('25 mg', '0,5 mg/kg'), if any."""
+    columns = suggestion["mapping"].get("columns", {})
+    for canonical in ("dose_mg", "dose_mg_per_kg"):
+        source = columns.get(canonical)
+        if source is None or source not in rows.columns:
+            continue
+        values = rows[source].drop_nulls().str.strip_chars()
+        values = values.filter(values != "").unique().to_list()
+        with_unit = [v for v in values if NUMBER_THEN_UNIT.match(v)]
+        known = [v for v in with_unit if normalise_unit(v) in UNIT_TABLE["dose_mg"]]
+        if values and len(known) >= UNIT_INSIDE * len(values):
+            return source
+    return None
 
 
 def rows_without_values(suggestion: dict[str, Any], rows: pl.DataFrame) -> int:

@@ -77,8 +77,12 @@ UNIT_SPELLINGS = {
 
 
 def normalise_unit(text: str) -> str:
-    """'mg / kg', 'MG.kg-1', 'mcg/kg', 'µg par kg', 'milligrammes' -> 'mg/kg', 'ug/kg', 'mg'."""
-    unit = text.strip().casefold().replace("µ", "u").replace("μ", "u")
+    """'mg / kg', 'MG.kg-1', 'mcg/kg', 'µg par kg', 'milligrammes' -> 'mg/kg', 'ug/kg', 'mg';
+    a value written with its unit ('0,5 mg/kg', '25mg') gives its unit, so that a dose
+    column can be its own unit column (``units: {dose_mg: {column: Dose}}`` with
+    ``extract: {dose_mg: '^\\s*([\\d.,]+)'}``)."""
+    unit = re.sub(r"^\s*[+-]?[\d.,]+\s*", "", text).strip().casefold()
+    unit = unit.replace("µ", "u").replace("μ", "u")
     unit = re.sub(r"\s+", " ", unit)
     unit = re.sub(r"\s*(?:/|\bper\b|\bpar\b)\s*", "/", unit)
     unit = re.sub(r"\.?kg-1$|\.?kg\^-1$|\.?kg⁻¹$", "/kg", unit).replace(" ", "")

@@ -97,3 +97,39 @@ def test_title_rows_above_the_header_are_drafted_as_skip_rows(tmp_path):
     book.close()
     form = yaml.safe_load(draft_mapping_yaml("C1", [path]))["forms"]["follow_up"]
     assert form["format"] == {"kind": "xlsx", "sheet": "Suivi", "skip_rows": 1}
+
+
+def test_doses_written_with_their_unit_are_drafted_as_their_own_unit_column(tmp_path):
+    """A prescription column '25 mg', '0,5 mg/kg': the draft extracts the number and reads
+    the unit from the same cell, and asks for the decimal comma (one edit); it then reads
+    mg and mg/kg apart."""
+    from schemas.forms import FORMS
+    from transforms.staging.mapping import load_centre_mapping
+    from transforms.staging.prepare import birth_dates_read
+    from transforms.staging.read import stage_file
+
+    log = write_export(
+        tmp_path,
+        "perfusions_ketamine.csv",
+        "IPP;Date perfusion;Posologie;Voie\n"
+        "A1;15/07/2016;25 mg;IV\nA1;15/08/2016;0,5 mg/kg;IV\nB2;20/07/2016;30 mg;IV\n"
+        "B2;20/09/2016;0,6 mg/kg;IV\nC3;01/08/2016;300 µg/kg;IV\n",
+    )
+    text = draft_mapping_yaml("C07", [log])
+    form = yaml.safe_load(text)["forms"]["ketamine"]
+    assert form["units"] == {"dose_mg": {"column": "Posologie"}}
+    assert form["extract"] == {"dose_mg": r"^\s*([\d.,]+)"}
+    assert form["columns"]["dose_mg"] == "Posologie"
+    assert "writes doses with a decimal comma ('0,5 mg/kg'): set the format's decimal" in text
+    path = tmp_path / "C07.yaml"
+    path.write_text(text.replace("decimal: '.'", "decimal: ','"))  # the one edit
+    mapping = load_centre_mapping(path)
+    staged = stage_file(
+        log.read_bytes(),
+        log,
+        mapping.forms["ketamine"],
+        FORMS["ketamine"],
+        exempt=birth_dates_read(mapping, log.name),
+    )
+    doses = staged.frame.sort("patient_id", "sequence").select("dose_mg", "dose_mg_per_kg")
+    assert doses.rows() == [(25.0, None), (None, 0.5), (30.0, None), (None, 0.6), (None, 0.3)]

@@ -522,3 +522,30 @@ def test_a_mapping_file_edited_is_read_anew(tmp_path):
     assert load_centre_mapping(path) is first
     path.write_text(text.replace("nprs: p", "nprs: pain"))
     assert load_centre_mapping(path).forms["follow_up"].columns["nprs"] == "pain"
+
+
+def test_a_dose_written_with_its_unit_is_its_own_unit_column():
+    """Prescriptions written '25 mg', '0,5 mg/kg', '300 µg/kg': the number is extracted,
+    the unit read from the same cell."""
+    text = (
+        "IPP;Date;Posologie\n"
+        "A;2016-07-15;25 mg\nA;2016-08-15;0,5 mg/kg\nA;2016-09-15;300 µg/kg\nA;2016-10-15;2 ml\n"
+    )
+    mapping = FormMapping(
+        file_pattern="*.csv",
+        format=CsvFormat(delimiter=";", decimal=","),
+        columns={"patient_id": "IPP", "administration_date": "Date", "dose_mg": "Posologie"},
+        units={"dose_mg": {"column": "Posologie"}},
+        extract={"dose_mg": r"^\s*([\d.,]+)"},
+        derived={"sequence": {"from": "rank", "date": "administration_date"}},
+    )
+    staged = _stage(text, mapping, "ketamine", "k.csv")
+    assert staged.frame.sort("sequence").select("dose_mg", "dose_mg_per_kg").rows() == [
+        (25.0, None),
+        (None, 0.5),
+        (None, pytest.approx(0.3)),
+        (None, None),
+    ]
+    assert staged.cast_failures.select("column", "rule", "value").rows() == [
+        ("dose_mg", "unknown unit", "2 ml")
+    ]
