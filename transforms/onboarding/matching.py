@@ -353,7 +353,7 @@ def _unit_of(draft: FormDraft, name: str, canonical: str) -> None:
 def _the_date_column(form: str, name: str) -> str | None:
     """A column (or a family of wide columns) named just 'Date': the form's only date."""
     dates = [c for c, dtype in FORMS[form].columns().items() if dtype == pl.Date]
-    return dates[0] if name_key(name) == "date" and len(dates) == 1 else None
+    return dates[0] if name_key(name) in ("date", "datum") and len(dates) == 1 else None
 
 
 def _hinted_date(form: str, name: str) -> str | None:

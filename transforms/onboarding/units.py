@@ -18,7 +18,17 @@ from transforms.staging.rules import UNIT_TABLE, normalise_unit
 
 UNIT_SHARE = 0.8  # of a column's values that must be units of the family to be its units
 NAMED_UNIT_SHARE = 0.5  # enough when the column's name says it holds units
-UNIT_NAMES = {"unit", "units", "unite", "unites", "uom", "unitedose", "doseunit"}
+UNIT_NAMES = {
+    "unit",
+    "units",
+    "unite",
+    "unites",
+    "uom",
+    "unitedose",
+    "doseunit",
+    "eenheid",
+    "einheit",
+}
 # canonical column a unit column is drafted for -> the canonical columns it may sit beside
 FAMILIES = {"dose_mg": ("dose_mg", "dose_mg_per_kg"), "weight_kg": ("weight_kg",)}
 

@@ -79,6 +79,15 @@ NOT_A_PERSON = {
     "investigator",
     "sheet",
     "feuille",
+    # eCRF exports (Castor: 'Survey Package Name', 'Repeating Data Name Custom')
+    "survey",
+    "questionnaire",
+    "package",
+    "repeating",
+    "visit",
+    "visite",
+    "field",
+    "variable",
 }
 AMBIGUOUS = {"nom", "name", "postal"}
 

@@ -85,6 +85,7 @@ def normalise_unit(text: str) -> str:
     unit = unit.replace("µ", "u").replace("μ", "u")
     unit = re.sub(r"\s+", " ", unit)
     unit = re.sub(r"\s*(?:/|\bper\b|\bpar\b)\s*", "/", unit)
+    unit = re.sub(r"/kg\s*(?:kg|kgw|k\.g\.)$", "/kg", unit)  # German 'mg/kg KG' (body weight)
     unit = re.sub(r"\.?kg-1$|\.?kg\^-1$|\.?kg⁻¹$", "/kg", unit).replace(" ", "")
     unit = re.sub(r"^mc(?=g)", "u", unit)
     head, slash, tail = unit.partition("/")

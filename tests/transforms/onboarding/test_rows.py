@@ -133,3 +133,31 @@ def test_doses_written_with_their_unit_are_drafted_as_their_own_unit_column(tmp_
     )
     doses = staged.frame.sort("patient_id", "sequence").select("dose_mg", "dose_mg_per_kg")
     assert doses.rows() == [(25.0, None), (None, 0.5), (30.0, None), (None, 0.6), (None, 0.3)]
+
+
+def test_dutch_and_german_column_names_are_recognised(tmp_path):
+    """A Dutch eCRF's inclusion columns and a German ketamine sheet's, by name."""
+    dutch = write_export(
+        tmp_path,
+        "inclusie_export.csv",
+        "Participant Id;incl_datum;geslacht;leeftijd;gewicht;diagnose\n"
+        "110003;08-03-2016;F;54;71.4;neuropathic\n110004;15-03-2016;M;61;80;other\n",
+    )
+    columns = yaml.safe_load(draft_mapping_yaml("N01", [dutch]))["forms"]["inclusion"]["columns"]
+    assert columns == {
+        "patient_id": "Participant Id",
+        "inclusion_date": "incl_datum",
+        "sex": "geslacht",
+        "age": "leeftijd",
+        "weight_kg": "gewicht",
+        "pain_diagnosis": "diagnose",
+    }
+    german = write_export(
+        tmp_path,
+        "ketamin_gaben.csv",
+        "Pat.-Nr.;Gabe Nr.;Datum;Dosis;Einheit\nSA-03;1;16.02.2016;80;mg\nSA-03;2;25.03.2016;1,5;mg/kg KG\n",
+    )
+    form = yaml.safe_load(draft_mapping_yaml("D01", [german]))["forms"]["ketamine"]
+    assert form["columns"]["administration_date"] == "Datum"
+    assert form["columns"]["sequence"] == "Gabe Nr."
+    assert form["units"] == {"dose_mg": {"column": "Einheit"}}

@@ -249,6 +249,8 @@ def test_a_mapping_that_cannot_produce_its_form_is_refused(changes, message):
         ("µg par kg", "ug/kg"),
         ("milligrammes", "mg"),
         ("lbs", "lb"),
+        ("mg/kg KG", "mg/kg"),  # German: per kg of body weight (Körpergewicht)
+        ("0,5 mg/kg", "mg/kg"),  # a value written with its unit
     ],
 )
 def test_unit_spellings(text, unit):
@@ -549,3 +551,18 @@ def test_a_dose_written_with_its_unit_is_its_own_unit_column():
     assert staged.cast_failures.select("column", "rule", "value").rows() == [
         ("dose_mg", "unknown unit", "2 ml")
     ]
+
+
+def test_ecrf_column_names_with_name_are_not_a_persons_name():
+    """Castor's 'Survey Package Name' or 'Repeating Data Name Custom' name a questionnaire
+    or a repeated form, not a person; 'Patient Name' still does."""
+    from transforms.staging.identifiers import find_identifier_columns
+
+    frame = pl.DataFrame(
+        {
+            "Survey Package Name": ["Baseline vragenlijsten"],
+            "Repeating Data Name Custom": ["Toediening 1"],
+            "Patient Name": ["Dupont"],
+        }
+    )
+    assert [c.name for c in find_identifier_columns(frame)] == ["Patient Name"]
