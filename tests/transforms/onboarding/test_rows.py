@@ -155,7 +155,8 @@ def test_dutch_and_german_column_names_are_recognised(tmp_path):
     german = write_export(
         tmp_path,
         "ketamin_gaben.csv",
-        "Pat.-Nr.;Gabe Nr.;Datum;Dosis;Einheit\nSA-03;1;16.02.2016;80;mg\nSA-03;2;25.03.2016;1,5;mg/kg KG\n",
+        "Pat.-Nr.;Gabe Nr.;Datum;Dosis;Einheit\n"
+        "SA-03;1;16.02.2016;80;mg\nSA-03;2;25.03.2016;1,5;mg/kg KG\n",
     )
     form = yaml.safe_load(draft_mapping_yaml("D01", [german]))["forms"]["ketamine"]
     assert form["columns"]["administration_date"] == "Datum"
