@@ -80,6 +80,13 @@ def test_check_mapping_lists_load_problems_one_per_line(centre, capsys):
     assert "  forms.inclusion: required column(s) sex neither mapped" in out
 
 
+def test_a_dry_run_names_its_centre(centre, capsys):
+    assert main(["ingest", "--dry-run", "--workspace", str(centre)]) == 1
+    assert "--dry-run rehearses one centre: give it with --centre C" in capsys.readouterr().err
+    assert main(["ingest", "--centre", "E01", "--workspace", str(centre)]) == 1
+    assert "--centre and --mapping go with --dry-run" in capsys.readouterr().err
+
+
 def test_a_draft_outside_centres_is_checked_where_it_is(centre, capsys):
     draft = centre / "drafts" / "E01-draft.yaml"
     draft.parent.mkdir()

@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cohortflow.errors import CohortflowError, ConfigError
+from cohortflow.errors import CohortflowError, ConfigError, did_you_mean
 from cohortflow.settings import Settings
 
 
 def _mapping_path(settings: Settings, centre: str, given: Path | None) -> Path:
     path = given or settings.centres_config / f"{centre}.yaml"
     if not path.is_file():
-        from cohortflow.errors import did_you_mean
-
         known = [p.stem for p in settings.centres_config.glob("*.yaml")]
         raise CohortflowError(
             f"no mapping file {path}"
@@ -28,20 +26,14 @@ def _mapping_path(settings: Settings, centre: str, given: Path | None) -> Path:
     return path
 
 
-def _load(path: Path, centre: str):
-    """The mapping (a draft may be called otherwise than C31.yaml)."""
-    from transforms.staging.mapping import load_centre_mapping
-
-    return load_centre_mapping(path, centre)
-
-
 def cmd_check_mapping(args: argparse.Namespace) -> int:
+    from transforms.staging.mapping import load_centre_mapping
     from transforms.staging.mapping_check import check_against_files
 
     settings = Settings.from_env(args.workspace)
     path = _mapping_path(settings, args.centre, args.mapping)
-    try:
-        mapping = _load(path, args.centre)
+    try:  # (a draft may be called otherwise than C31.yaml)
+        mapping = load_centre_mapping(path, args.centre)
     except ConfigError as exc:
         problems = exc.problems
         print(f"{path}: {len(problems)} problem(s); the mapping does not load:")
@@ -66,10 +58,13 @@ def cmd_check_mapping(args: argparse.Namespace) -> int:
 def cmd_dry_run(args: argparse.Namespace) -> int:
     from flows.secrets import resolve_pseudonym_key
     from transforms.dryrun import rehearse_centre
+    from transforms.staging.mapping import load_centre_mapping
 
+    if not args.centre:
+        raise CohortflowError("--dry-run rehearses one centre: give it with --centre C")
     settings = Settings.from_env(args.workspace)
     path = _mapping_path(settings, args.centre, args.mapping)
-    mapping = _load(path, args.centre)
+    mapping = load_centre_mapping(path, args.centre)
     secret = resolve_pseudonym_key(settings)
     rehearsal = rehearse_centre(settings, mapping, secret)
     print("\n".join(rehearsal.lines()))
