@@ -87,7 +87,8 @@ def rehearse_centre(
     """Run the centre's part of the next night on a scratch copy; report what it did."""
     rehearsal = Rehearsal(mapping.centre_id)
     with tempfile.TemporaryDirectory(prefix="cohortflow-dry-run-") as scratch:
-        con = warehouse.connect(_scratch_copy(settings, Path(scratch)), memory_limit="1GB")
+        scratch_file = _scratch_copy(settings, Path(scratch))
+        con = warehouse.connect(scratch_file, memory_limit=settings.duckdb_memory)
         try:
             warehouse.check_key(
                 con, secret, inbox=settings.inbox, mappings={mapping.centre_id: mapping}
