@@ -9,7 +9,6 @@ with the field and a did-you-mean, instead of quarantining every row of every fi
 from __future__ import annotations
 
 import fnmatch
-import re
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -22,6 +21,7 @@ from transforms.staging.rules import (
     RankDerived,
     date_format,
     match_key,
+    one_group,
 )
 
 if TYPE_CHECKING:
@@ -147,11 +147,9 @@ def _codes_complete(mapping: FormMapping) -> None:
 def _extract_complete(key: str, pattern: str, produced: set[str]) -> None:
     where = f"extract.{key}"
     try:
-        groups = re.compile(pattern).groups
-    except re.error as exc:
-        raise ValueError(f"{where}: {pattern!r} is not a regular expression ({exc})") from None
-    if groups != 1:
-        raise ValueError(f"{where}: {pattern!r} needs exactly one group (the value)")
+        one_group(pattern, "value")
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     glob = any(c in key for c in "*?[")
     if (glob and not fnmatch.filter(sorted(produced), key)) or (not glob and key not in produced):
         raise ValueError(f"{where}: matches none of the columns the form produces")

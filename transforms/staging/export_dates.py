@@ -6,7 +6,6 @@ reads it to apply a centre's files in the order they were made.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
@@ -14,6 +13,7 @@ from pydantic import ConfigDict, Field, field_validator
 from transforms.staging.dates import EXCEL_DATE
 from transforms.staging.rules import Strict as _Strict
 from transforms.staging.rules import date_format as _date_format
+from transforms.staging.rules import one_group
 
 
 class _DateSource(_Strict):
@@ -32,13 +32,7 @@ class NameDate(_DateSource):
     @field_validator("pattern")
     @classmethod
     def _one_group(cls, value: str) -> str:
-        try:
-            groups = re.compile(value).groups
-        except re.error as exc:
-            raise ValueError(f"'{value}' is not a regular expression ({exc})") from None
-        if groups != 1:
-            raise ValueError(f"'{value}' needs exactly one group (the date), e.g. '_(\\d{{8}})'")
-        return value
+        return one_group(value, "date", ", e.g. '_(\\d{8})'")
 
     @field_validator("format")
     @classmethod

@@ -50,6 +50,7 @@ from transforms.staging.rules import (
     UnitColumn,
     as_text,
     as_text_map,
+    one_group,
 )
 from transforms.staging.rules import Strict as _Strict
 
@@ -253,8 +254,10 @@ class FormMapping(_Strict):
         ):
             raise ValueError("layout 'wide' needs 'id_columns' and 'wide_columns'")
         for name, pattern in self.wide_columns.items():
-            if re.compile(pattern).groups != 1:
-                raise ValueError(f"wide_columns.{name}: the regex needs exactly one group (month)")
+            try:
+                one_group(pattern, "month")
+            except ValueError as exc:
+                raise ValueError(f"wide_columns.{name}: {exc}") from None
         source = self.export_date
         if isinstance(source, ColumnDate) and source.column in self._patient_id_columns():
             raise ValueError(

@@ -165,6 +165,18 @@ DerivedColumn = Annotated[
 ]
 
 
+def one_group(pattern: str, captures: str, example: str = "") -> str:
+    """A regular expression with exactly one group, which captures ``captures``; otherwise
+    a ValueError a person can act on (never a bare ``re.error``)."""
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as exc:
+        raise ValueError(f"'{pattern}' is not a regular expression ({exc})") from None
+    if groups != 1:
+        raise ValueError(f"'{pattern}' needs exactly one group (the {captures}){example}")
+    return pattern
+
+
 def as_text_map(value):
     """YAML reads `1: F` or `Often: 2` as numbers: codes are text on both sides."""
     if not isinstance(value, dict):

@@ -566,3 +566,14 @@ def test_ecrf_column_names_with_name_are_not_a_persons_name():
         }
     )
     assert [c.name for c in find_identifier_columns(frame)] == ["Patient Name"]
+
+
+def test_a_broken_regex_is_named_not_a_crash():
+    """A wide or extract pattern that is no regular expression is a mapping error naming
+    the field (it was a bare re.error for wide_columns)."""
+    wide = {"file_pattern": "a", "layout": "wide", "id_columns": {"patient_id": "p"}}
+    with pytest.raises(ValidationError, match=r"wide_columns.nprs: 'EN_M\(\\d\+' is not a"):
+        FormMapping.model_validate(wide | {"wide_columns": {"nprs": r"EN_M(\d+"}})
+    long = {"file_pattern": "a", "columns": {"patient_id": "p", "nprs": "n"}}
+    with pytest.raises(ValidationError, match="extract.nprs: '\\(x' is not a regular"):
+        FormMapping.model_validate(long | {"extract": {"nprs": "(x"}})
