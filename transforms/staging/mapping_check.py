@@ -20,6 +20,7 @@ from transforms.staging.prepare import birth_dates_read
 from transforms.staging.raw import read_text_table
 
 HEADER_LINES = 50  # of a CSV, read to know its header (a whole file is not needed)
+HEADER_BYTES = 1 << 20  # at most this much of it
 
 
 def check_against_files(mapping: CentreMapping, inbox: Path) -> list[str]:
@@ -71,9 +72,13 @@ def _check_header(where: str, form: FormMapping, path: Path, mapping: CentreMapp
 def read_header(path: Path, form: FormMapping, exempt: frozenset[str] = frozenset()) -> list[str]:
     """A file's column names as the reader sees them (its limits and identifier rules too)."""
     check_size(path.stat().st_size, path, DEFAULT_LIMITS)
-    content = path.read_bytes()
-    if isinstance(form.format, CsvFormat):
-        content = b"\n".join(content.split(b"\n", HEADER_LINES)[:HEADER_LINES])
+    if isinstance(form.format, CsvFormat):  # its first lines only, not the whole file
+        with path.open("rb") as handle:
+            head = handle.read(HEADER_BYTES)
+        lines = head.split(b"\n")
+        content = b"\n".join(lines[: min(HEADER_LINES, max(len(lines) - 1, 1))])
+    else:  # a workbook or a parquet file is read whole by its reader
+        content = path.read_bytes()
     check_export(content, form.format, path, DEFAULT_LIMITS)
     return read_text_table(content, form.format, path, exempt=exempt).columns
 
