@@ -1,8 +1,8 @@
 """The nightly flow: ingest every centre's new exports, then refit and publish the models.
 
 Thin by design: each task calls one plain function of ``transforms`` or ``models``.
-Centres are prepared (read and mapped) concurrently by the ``prepare-centres`` subflow
-(mapped tasks, no database access, on threads or a Dask cluster: ``flows/runners.py``);
+Centres are prepared (read and mapped) concurrently by mapped ``prepare-centre`` tasks (no
+database access; on threads or a Dask cluster: ``flows/runners.py``);
 the warehouse has one writer, this flow's main thread, which validates each form's files
 of those centres together and loads them in batches of one file per centre, one
 transaction per batch. Centres go through in groups (``COHORTFLOW_CENTRES_PER_BATCH``,
@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
+from prefect.task_runners import TaskRunner
 
 from cohortflow import progress
 from cohortflow.errors import CohortflowError, FileNotReady, storage_error
@@ -38,11 +39,11 @@ from models.primary import PrimaryResult
 from models.suite import StudyResults
 from transforms import warehouse
 from transforms.ingest import FileReport, centre_groups, load_prepared
-from transforms.pending import INBOX_CACHE, centres_to_prepare, night_inputs, record_inputs
+from transforms.pending import centres_to_prepare, night_inputs, record_inputs
 from transforms.quality import QualityResult
 from transforms.quality.outbox import write_outbound_files
 from transforms.reevaluate import Reevaluated, reevaluate_waiting
-from transforms.staging.inbox import Rejection, load_hash_cache, unconfigured_centres
+from transforms.staging.inbox import HashCache, Rejection, unconfigured_centres
 from transforms.staging.limits import ReadLimits
 from transforms.staging.mapping import CentreMapping, load_mappings_isolating
 from transforms.staging.order import export_warnings
@@ -137,43 +138,11 @@ def prepare_centre_task(
     known: set[tuple[str, str]],
     settle_seconds: float,
     limits: ReadLimits,
-    hashes: Path | None = None,
+    hashes: HashCache | None = None,
 ) -> list[StagedExport | Rejection]:
-    cache = load_hash_cache(hashes) if hashes is not None else None  # a path: see below
     return prepare_centre(
-        inbox, mapping, known, settle_seconds=settle_seconds, limits=limits, hashes=cache
+        inbox, mapping, known, settle_seconds=settle_seconds, limits=limits, hashes=hashes
     )
-
-
-@flow(name="prepare-centres")
-def prepare_centres(
-    inbox: Path,
-    mappings: list[CentreMapping],
-    known: set[tuple[str, str]],
-    settle: float,
-    limits: ReadLimits,
-    hashes: Path | None = None,
-) -> dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException]:
-    """Every centre's new files read and mapped, concurrently; one outcome per centre.
-
-    ``hashes``: the inbox's content-hash cache file (``transforms.pending``), passed by
-    path: a subflow's parameters go to the Prefect API, and thousands of entries don't.
-    """
-    delays = [settle * 2**i for i in range(NOT_READY_RETRIES)]
-    futures = prepare_centre_task.with_options(retry_delay_seconds=delays).map(
-        unmapped(inbox),
-        mappings,
-        unmapped(known),
-        unmapped(settle),
-        unmapped(limits),
-        unmapped(hashes),
-    )
-    outcomes: dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException] = {}
-    with progress.step("Reading centres' new exports", total=len(mappings)) as step:
-        for mapping, future in zip(mappings, futures, strict=True):
-            outcomes[mapping.centre_id] = _outcome(future)
-            step.advance()
-    return outcomes
 
 
 def _outcome(future) -> list[StagedExport | Rejection] | FileNotReady | BaseException:
@@ -238,10 +207,12 @@ def _night(settings: Settings, fit_models: bool, check_quality: bool) -> State:
         busy = centres_to_prepare(
             settings.inbox, list(mappings.values()), known, inputs.hashes, settings.settle_seconds
         )  # the centres with a new, changed, refused or unsettled file: the others, no task
-        for group in centre_groups(busy, settings.centres_per_batch):
-            outcomes = _prepare(settings, group, known)
-            _load_centres(con, outcomes, result, secret)
-            del outcomes  # memory holds one group's exports at a time
+        if busy:  # a runner started once for the night (a Dask cluster takes seconds)
+            with centre_task_runner(settings) as runner:
+                for group in centre_groups(busy, settings.centres_per_batch):
+                    outcomes = _prepare(settings, runner, group, known, inputs.hashes)
+                    _load_centres(con, outcomes, result, secret)
+                    del outcomes  # memory holds one group's exports at a time
         result.reevaluated = reevaluate_waiting(con, settings.inbox, mappings, run_id, secret)
         _close_night(con, result, settings, fit_models)
         if check_quality:
@@ -271,21 +242,40 @@ def _clean(result: NightResult) -> bool:
     return not (problems or result.publication_error or future)
 
 
-FEW_CENTRES = 4  # on threads, this many centres' tasks run in the night's own flow
+def _prepare(
+    settings: Settings,
+    runner: TaskRunner,
+    group: list[CentreMapping],
+    known: set[tuple[str, str]],
+    hashes: HashCache,
+) -> dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException]:
+    """Every centre of ``group`` read and mapped, concurrently on ``runner`` (threads or a
+    Dask cluster); one outcome per centre.
 
-
-def _prepare(settings: Settings, group: list[CentreMapping], known: set[tuple[str, str]]):
-    """The centres' tasks: in the prepare-centres subflow (its task runner: threads or
-    Dask), or for a few centres on threads, in the night's own flow (a subflow costs about
-    two seconds of Prefect's bookkeeping, more than one centre's re-export)."""
+    The tasks belong to the night's own flow run, not to a subflow: a subflow's parameters
+    are sent to the Prefect API, which refuses a run whose parameters pass 512 KB, and a
+    hundred centres' mappings (or one centre's drug dictionary) do; tasks' inputs are never
+    sent. ``hashes``: the inbox's content hashes, read by the tasks, never changed.
+    """
     limits = ReadLimits.from_settings(settings)  # over one, a file is rejected alone
-    cache = settings.workspace / INBOX_CACHE
-    args = (settings.inbox, group, known, settings.settle_seconds, limits, cache)
-    if settings.task_runner == "threads" and len(group) <= FEW_CENTRES:
-        return prepare_centres.fn(*args)
-    # Prefect types with_options for runners of its base future type only
-    runner = centre_task_runner(settings)
-    return prepare_centres.with_options(task_runner=runner)(*args)  # type: ignore[arg-type]
+    delays = [settings.settle_seconds * 2**i for i in range(NOT_READY_RETRIES)]
+    futures = runner.map(  # Prefect's stubs want the task's return type to be awaitable too
+        prepare_centre_task.with_options(retry_delay_seconds=delays),  # type: ignore[arg-type]
+        {
+            "inbox": unmapped(settings.inbox),
+            "mapping": group,
+            "known": unmapped(known),
+            "settle_seconds": unmapped(settings.settle_seconds),
+            "limits": unmapped(limits),
+            "hashes": unmapped(hashes),
+        },
+    )
+    outcomes: dict[str, list[StagedExport | Rejection] | FileNotReady | BaseException] = {}
+    with progress.step("Reading centres' new exports", total=len(group)) as step:
+        for mapping, future in zip(group, futures, strict=True):
+            outcomes[mapping.centre_id] = _outcome(future)
+            step.advance()
+    return outcomes
 
 
 def _check_quality(con, result: NightResult, settings: Settings, centres: list[str]) -> None:

@@ -49,6 +49,33 @@ def test_nightly_prepares_centres_concurrently(prefect_harness, keyed, workspace
     assert len({f.centre_id for f in result.files}) == 6
 
 
+def test_centres_with_large_code_lists_are_read(prefect_harness, keyed, workspace):
+    """Mappings never travel as flow-run parameters: Prefect's API refuses a run whose
+    parameters pass 512 KB, and a hundred centres' mappings (or one drug dictionary) do.
+    Here three centres each carry a 12,000-entry code list for their treatments."""
+    import yaml
+
+    from flows.nightly import nightly
+
+    for centre in ("C01", "C03", "C05"):
+        path = workspace / "centres" / f"{centre}.yaml"
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+        treatments = mapping["forms"]["treatments"]
+        dictionary = {f"X{n:05d}": "other" for n in range(12_000)}  # codes no file uses
+        treatments["value_maps"] = {"drugs": dictionary | treatments["codes"]["drug_class"]}
+        treatments["codes"]["drug_class"] = "drugs"
+        path.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+    size = sum(
+        len((workspace / "centres" / f"{c}.yaml").read_bytes()) for c in ("C01", "C03", "C05")
+    )
+    assert size > 600_000  # over the limit together
+
+    result = nightly(workspace=str(workspace), fit_models=False)
+    assert result.failed_centres == {} and result.broken_mappings == {}
+    loaded = {f.centre_id for f in result.files if f.form == "treatments" and f.status == "loaded"}
+    assert {"C01", "C03", "C05"} <= loaded
+
+
 def test_a_failing_centre_fails_the_run_but_the_others_load(
     prefect_harness, keyed, workspace, monkeypatch
 ):
