@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,7 +101,11 @@ def stop_on_sigterm() -> Iterator[None]:
 
 @contextmanager
 def prefect_api(
-    settings: Settings, *, timeout: float = STARTUP_TIMEOUT, scheduler: bool = True
+    settings: Settings,
+    *,
+    timeout: float = STARTUP_TIMEOUT,
+    scheduler: bool = True,
+    meanwhile: Callable[[], object] = lambda: None,
 ) -> Iterator[str | None]:
     """The Prefect API a command talks to: ``PREFECT_API_URL``, else a server we own.
 
@@ -110,19 +114,22 @@ def prefect_api(
     quality) does not, and must not create scheduled runs of deployments registered in
     the workspace's Prefect database. A command called in a process that imported Prefect
     already (the tests) uses that process's server, or Prefect's own temporary one.
+    ``meanwhile``: the command's own start-up (its imports, Prefect's included), run while
+    the server starts (about 3 s, in another process): called once, before the yield.
     """
     given = os.environ.get("PREFECT_API_URL") or _api_of_imported_prefect()
     if given or (_prefect_imported() and not scheduler):
+        meanwhile()
         yield given
         return
     served = None if scheduler else advertised_api(settings)
     if served is not None:
         with _using(served):
+            meanwhile()
             yield served
         return
-    process, api = _start_owned_server(settings, timeout, scheduler)
+    process, api = _start_owned_server(settings, timeout, scheduler, meanwhile)
     try:
-        os.environ["PREFECT_API_URL"] = api
         yield api
     finally:
         _drain_prefect_workers()  # the run's last logs and events, while the server listens
@@ -191,22 +198,42 @@ def _api_of_imported_prefect() -> str | None:
 
 
 def _start_owned_server(
-    settings: Settings, timeout: float, scheduler: bool
+    settings: Settings, timeout: float, scheduler: bool, meanwhile: Callable[[], object]
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start the server, and once more on another port if the first start fails (a slow
-    machine at 02:00, a port taken meanwhile); the second failure is one line + the log."""
+    machine at 02:00, a port taken meanwhile); the second failure is one line + the log.
+
+    The server's address is known before it answers (a port we chose), so this process
+    points Prefect at it first and does ``meanwhile`` while the server starts.
+    """
     log = settings.prefect_home / "server.log"
     for attempt in (1, 2):
         api = f"http://127.0.0.1:{free_port()}/api"
+        _point_prefect_at(api)
         process = start_server(settings, api, log, scheduler=scheduler)
         try:
+            if attempt == 1:
+                meanwhile()
             wait_until_healthy(process, api, log, timeout)
             return process, api
-        except CohortflowError as failed:
+        except BaseException as failed:  # an import error or Ctrl-C too: no server left
             stop_server(process)
+            os.environ.pop("PREFECT_API_URL", None)
+            if not isinstance(failed, CohortflowError):
+                raise
             if attempt == 2:
                 raise CohortflowError(f"{failed} (tried twice)") from None
     raise AssertionError("unreachable")
+
+
+def _point_prefect_at(api: str) -> None:
+    """``PREFECT_API_URL`` for this process, and for Prefect's settings if it was imported
+    meanwhile (it reads its settings once: a second start has another port)."""
+    os.environ["PREFECT_API_URL"] = api
+    if "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
 
 
 def free_port() -> int:
@@ -266,7 +293,7 @@ def wait_until_healthy(
             )
         if _healthy(f"{api}/health"):
             return
-        time.sleep(0.5)
+        time.sleep(0.05)  # it answers within about 3 s: poll often, a request is cheap
     raise CohortflowError(
         f"the local Prefect server did not answer on {api} within {timeout:.0f} s; see {log}"
     )

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -131,7 +131,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(_simulate(settings, args), "\n", sep="")
     from cohortflow.cli.summary import night_summary
 
-    with _prefect(settings, quiet=True):
+    with _prefect(settings, quiet=True, meanwhile=shortcuts.importing(*shortcuts.NIGHT_IMPORTS)):
         from flows.nightly import nightly
 
         result = _night_result(nightly(settings=settings, return_state=True))
@@ -143,14 +143,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _prefect(settings: Settings, *, quiet: bool = False) -> Iterator[None]:
+def _prefect(
+    settings: Settings, *, quiet: bool = False, meanwhile: Callable[[], object] = lambda: None
+) -> Iterator[None]:
     """Prefect pointed at the workspace and a local server this process owns (stopped on
     exit, and by the kernel if this process is killed; flows/server.py), or at
-    ``PREFECT_API_URL``. Before any import of Prefect."""
+    ``PREFECT_API_URL``. Before any import of Prefect. ``meanwhile``: the command's
+    imports, done while the server starts."""
     configure_prefect(settings, quiet=quiet)
     from flows.server import prefect_api
 
-    with prefect_api(settings, scheduler=False):
+    with prefect_api(settings, scheduler=False, meanwhile=meanwhile):
         yield
 
 
@@ -205,9 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if nothing:
             print(nothing)
             return 0
-        warm_up = shortcuts.warm_up_imports()  # during the Prefect server's start
-        with _prefect(settings):
-            warm_up.join()
+        with _prefect(settings, meanwhile=shortcuts.importing(*shortcuts.NIGHT_IMPORTS)):
             from flows.secrets import resolve_pseudonym_key
 
             secret = resolve_pseudonym_key(settings)  # a missing key, before the flow too
@@ -227,7 +228,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     require_warehouse(settings)
     with writer_lock(settings, "quality"):  # it writes its results: before Prefect starts
         _check_warehouse_free(settings)
-        with _prefect(settings):
+        with _prefect(settings, meanwhile=shortcuts.importing(*shortcuts.QUALITY_IMPORTS)):
             from flows.quality import quality
 
             state = quality(settings=settings, full=args.full, return_state=True)
@@ -247,7 +248,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             return 0
         _check_warehouse_free(settings)
         _check_key(settings)
-        with _prefect(settings):
+        with _prefect(settings, meanwhile=shortcuts.importing(*shortcuts.FIT_IMPORTS)):
             from flows.fit import fit
 
             result = fit(settings=settings, force=args.force)
