@@ -113,14 +113,12 @@ def write_outbox(
     """Each centre with lines gets its .xlsx and .csv (replaced whole) when its lines or
     ``sources`` (what its ids are read from) changed; ``local_ids`` gives a centre's id
     map, read only then. Returns centre -> its .xlsx (written tonight or before)."""
-    centres = sorted(set(queries["centre_id"]) | set(information["centre_id"]))
+    by_centre = _lines_by_centre(queries, information)
     written = {}
-    with progress.step("Outbound query files", total=len(centres)) as step:
-        for centre in centres:
-            centre_queries = queries.filter(centre_id=centre)
-            lines = keyed_lines(centre_queries, information.filter(centre_id=centre))
+    with progress.step("Outbound query files", total=len(by_centre)) as step:
+        for centre, (lines, ordered) in by_centre.items():
             folder = outbox / centre
-            digest = lines_digest(lines, sources(centre))
+            digest = _digest(ordered, sources(centre))
             if not _current(folder, centre, digest):
                 _write_centre(folder, centre, with_local_ids(lines, local_ids(centre)), digest)
             written[centre] = folder / f"{centre}_queries.xlsx"
@@ -128,11 +126,31 @@ def write_outbox(
     return written
 
 
-def lines_digest(lines: pl.DataFrame, sources: str) -> str:
-    """A hash of a centre's keyed lines (in any order: the information lines come from
-    joins that do not keep one), what its ids come from, and the layout."""
+def _lines_by_centre(
+    queries: pl.DataFrame, information: pl.DataFrame
+) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
+    """Per centre (sorted), its keyed lines as they are written, and the same lines sorted
+    on every column (what its digest is made of): one pass over the cohort's lines, not
+    two filters and a sort per centre (500 centres, 865,000 lines: 4-5 s a night)."""
+    everything = pl.concat(  # keyed_lines keeps its rows' order: each gets its centre back
+        [
+            keyed_lines(queries, information.clear()).with_columns(queries["centre_id"]),
+            keyed_lines(queries.clear(), information).with_columns(information["centre_id"]),
+        ]
+    )
+    columns = [c for c in everything.columns if c != "centre_id"]
+    ordered = everything.sort(["centre_id", *columns], nulls_last=True)
+    as_written = everything.partition_by("centre_id", as_dict=True, include_key=False)
+    as_sorted = ordered.partition_by("centre_id", as_dict=True, include_key=False)
+    return {key[0]: (as_written[key], as_sorted[key]) for key in sorted(as_written)}
+
+
+def _digest(ordered: pl.DataFrame, sources: str) -> str:
+    """A hash of a centre's keyed lines sorted on every column (in any order they come:
+    the information lines come from joins that do not keep one), what its ids come from,
+    and the layout."""
     digest = hashlib.sha256(f"{LAYOUT}\n{sources}\n".encode())
-    digest.update(lines.sort(lines.columns, nulls_last=True).write_csv().encode())
+    digest.update(ordered.write_csv().encode())
     return digest.hexdigest()
 
 
