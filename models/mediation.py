@@ -25,6 +25,7 @@ is the paper's design reproduced, not a causal order. Patients without a month-1
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,22 +118,28 @@ def effects_of(paths: np.ndarray) -> np.ndarray:
 
 def bootstrap_paths(z: np.ndarray, *, seed: int, n_rep: int) -> tuple[np.ndarray, int]:
     """(a, b, c') of ``n_rep`` patient resamples, and how many were rank-deficient (a
-    small cohort's resample without one sex): those are solved by least squares."""
+    small cohort's resample without one sex): those are solved by least squares.
+
+    A deficient Gram matrix is rarely exactly singular in floating point: scipy then only
+    warns that it is ill-conditioned (reciprocal condition below machine precision) and
+    returns numbers that mean nothing. That warning counts as deficient here."""
     rng = np.random.default_rng(seed)
     n, k = z.shape
     rows, cols = np.triu_indices(k)
     products = z[:, rows] * z[:, cols]  # per patient, the Gram matrix's entries
     out, deficient = np.empty((n_rep, 3)), 0
-    for r in range(n_rep):
-        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        gram = np.zeros((k, k))
-        gram[rows, cols] = counts @ products
-        gram = gram + np.triu(gram, 1).T
-        try:
-            out[r] = paths_from_gram(gram)
-        except (linalg.LinAlgError, ValueError):
-            deficient += 1
-            out[r] = _least_squares_paths(z, counts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", linalg.LinAlgWarning)
+        for r in range(n_rep):
+            counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+            gram = np.zeros((k, k))
+            gram[rows, cols] = counts @ products
+            gram = gram + np.triu(gram, 1).T
+            try:
+                out[r] = paths_from_gram(gram)
+            except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
+                deficient += 1
+                out[r] = _least_squares_paths(z, counts)
     return out, deficient
 
 
