@@ -183,15 +183,32 @@ def _write_centre(folder: Path, centre: str, lines: pl.DataFrame, digest: str = 
     return folder / f"{centre}_queries.xlsx"
 
 
+MAX_WIDTH = 60  # characters: a long problem text wraps in Excel rather than widen the sheet
+
+
 def _write_xlsx(path: Path, table: pl.DataFrame) -> None:
-    """A sheet per kind; text never turned into a formula or a link."""
+    """A sheet per kind: a bold header row, frozen, with a filter; each column as wide as
+    its longest text (up to ``MAX_WIDTH``); text never turned into a formula or a link.
+
+    Row by row with xlsxwriter: polars' ``write_excel`` (an Excel table, every cell
+    measured to autofit) took 0.15 s a centre, four minutes of a first night with 500.
+    """
     options = {"strings_to_formulas": False, "strings_to_urls": False}
     with xlsxwriter.Workbook(str(path), options) as workbook:
+        bold = workbook.add_format({"bold": True})
         for kind, title in SHEETS.items():
             rows = table.filter(sheet=kind).drop("sheet")
             if kind == "information":
                 rows = rows.drop("query", "status", "opened")
-            rows.write_excel(workbook, worksheet=title, autofit=True)
+            sheet = workbook.add_worksheet(title)
+            longest = rows.select(pl.all().cast(pl.String).str.len_chars().max()).row(0)
+            for column, (name, length) in enumerate(zip(rows.columns, longest, strict=True)):
+                sheet.set_column(column, column, min(max(len(name), length or 0) + 2, MAX_WIDTH))
+            sheet.write_row(0, 0, rows.columns, bold)
+            for number, row in enumerate(rows.iter_rows(), start=1):
+                sheet.write_row(number, 0, row)
+            sheet.freeze_panes(1, 0)
+            sheet.autofilter(0, 0, max(rows.height, 1), len(rows.columns) - 1)
 
 
 def write_outbound_files(
