@@ -46,8 +46,9 @@ OPERATIONAL = {
     "dq_results": "one row per (quality run, check, centre): Kahn category, table, column, "
     "rows checked and violating, thresholds (percent and count), status passed / failed / "
     "not_applicable / error; re-scorable against new thresholds",
-    "dq_queries": "one row per actionable query to send back to a centre: check, patient "
-    "pseudonym, month, field, problem, value",
+    "dq_queries": "one row per (quality run, query) of the last 7 quality runs: check, "
+    "centre, patient pseudonym, month, field, problem, value (each query's whole life is in "
+    "dq_query_log)",
     "pulls": "one row per `cohortflow pull`: when, OS user, table, query (JSON), snapshot, "
     "format, rows, output path and the output's SHA-256",
 }

@@ -67,6 +67,9 @@ def expand(counts: pl.DataFrame, centres: list[str], ran: Iterable[str]) -> pl.D
     ).drop("_found", "error", "description")
 
 
+KEEP_QUERY_RUNS = 7  # quality runs whose full query list dq_queries keeps (a week of nights)
+
+
 def store_run(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -75,7 +78,13 @@ def store_run(
     queries: pl.DataFrame,
     docs: Path | None,
 ) -> int:
-    """Write a run's results and queries in one transaction (a rerun replaces them)."""
+    """Write a run's results and queries in one transaction (a rerun replaces them).
+
+    ``dq_queries`` keeps the queries of the last ``KEEP_QUERY_RUNS`` runs only: each run
+    stores every centre's (the next run carries them for the centres it does not check
+    again), 865,000 rows a night at a million patients, 300 million a year otherwise.
+    Every query's whole life (opened, seen, closed, escalated) stays in ``dq_query_log``.
+    """
     seq = _run_seq(con, run_id)
     rows = results.with_columns(run_id=pl.lit(run_id), run_seq=pl.lit(seq, pl.Int64))
     asked = queries.with_columns(run_id=pl.lit(run_id))
@@ -103,6 +112,11 @@ def store_run(
         )
         con.execute("INSERT INTO dq_results BY NAME SELECT * FROM dq_new_results")
         con.execute("INSERT INTO dq_queries BY NAME SELECT * FROM dq_new_queries")
+        con.execute(
+            "DELETE FROM dq_queries WHERE run_id IN "
+            "(SELECT run_id FROM dq_runs WHERE run_seq <= ?)",
+            [seq - KEEP_QUERY_RUNS],
+        )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -355,3 +355,26 @@ def test_storing_a_run_again_replaces_it(runs):
     assert runs.con.execute("SELECT count(*) FROM dq_results").fetchall() == before
     n_queries = runs.con.execute("SELECT count(*) FROM dq_queries WHERE run_id = 'dq-2'").fetchall()
     assert n_queries == [(queries.height,)]
+
+
+def test_queries_of_the_last_runs_only_are_kept_per_run(runs):
+    """dq_queries holds the query lists of the last KEEP_QUERY_RUNS runs (each run stores
+    every centre's: unbounded otherwise); results and the query log keep every run."""
+    from transforms.quality.store import KEEP_QUERY_RUNS
+
+    con = duckdb.connect()  # a copy: the module's runs stay as they are for the others
+    for table in ("dq_runs", "dq_results", "dq_queries", "views_built"):
+        frame = runs.con.sql(f"SELECT * FROM {table}").pl()  # noqa: F841 - read by DuckDB
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
+    queries = con.sql("SELECT * EXCLUDE (run_id) FROM dq_queries WHERE run_id = 'dq-2'").pl()
+    ctx = qc.CheckContext(dt.datetime(2026, 1, 1))
+    names = [f"dq-{n}" for n in range(3, 3 + KEEP_QUERY_RUNS + 2)]  # runs 3 .. 10
+    for name in names:
+        store_run(con, name, ctx, runs.second.results, queries, None)
+    kept = con.execute("SELECT DISTINCT run_id FROM dq_queries ORDER BY ALL").fetchall()
+    assert [r[0] for r in kept] == sorted(names[-KEEP_QUERY_RUNS:])
+    per_run = con.execute("SELECT count(*) FROM dq_queries WHERE run_id = 'dq-10'").fetchall()
+    assert per_run == [(queries.height,)] and queries.height > 0
+    results = con.execute("SELECT count(DISTINCT run_id) FROM dq_results").fetchall()
+    assert results == [(2 + len(names),)]
+    con.close()
