@@ -39,6 +39,7 @@ NAME = "mediation"
 DOSE_UNIT_MG = 100.0
 MEDIATOR_FORMULA = "hads_d_baseline ~ dose + age + sex"
 OUTCOME_FORMULA = "nprs_change ~ dose + hads_d_baseline + age + sex"
+OUTCOME_TERMS = 5  # its intercept and four slopes
 MODEL_COLUMNS = ("nprs_change", "total_dose_mg", "hads_d_baseline", "age", "sex")
 COLUMNS = ("patient_key", *MODEL_COLUMNS, "nprs_baseline", "nprs_one_year")  # what it reads
 EFFECTS = ("indirect_acme", "direct_ade", "total", "proportion_mediated")
@@ -239,6 +240,11 @@ def fit_mediation(patients: pl.DataFrame, *, seed: int, n_rep: int = 1000) -> Me
     data = mediation_data(patients)
     frame = data.to_pandas()
     z = design(data)
+    if data.height <= OUTCOME_TERMS:
+        raise ValueError(
+            f"{data.height} complete cases for the outcome model's {OUTCOME_TERMS} "
+            "coefficients: no residual degree of freedom, not estimable"
+        )
     if np.linalg.matrix_rank(z[:, :5]) < 5:
         raise ValueError(
             f"dose, HADS-D, age and sex are collinear (rank-deficient) on the {data.height} "

@@ -178,6 +178,9 @@ def test_fit_refuses_a_rank_deficient_design_and_records_the_sample():
     patients = _patients(80, seed=3).with_columns(sex=pl.lit("F"))
     with pytest.raises(ValueError, match="rank-deficient"):
         fit_mediation(patients, seed=1, n_rep=5)
+    five = _patients(80, seed=3).filter(pl.col("nprs_one_year").is_not_null()).head(5)
+    with pytest.raises(ValueError, match="5 complete cases .* not estimable"):
+        fit_mediation(five, seed=1, n_rep=5)  # as many cases as coefficients: no SE
     fitted = fit({"analysis_patients": _patients(80, seed=3)}, Options(1, 10, 1))
     assert set(fitted.tables) == {"mediation_effects", "mediation_paths", "mediation_sample"}
     record = fitted.specification["mediation"]
