@@ -59,6 +59,55 @@ def test_server_that_fails_once_is_started_again_on_another_port(starts):
     assert not server._healthy(f"{started[1]}/health")  # stopped with the command
 
 
+def test_the_command_imports_while_its_server_starts(starts):
+    """``meanwhile`` runs once, during the first start, with Prefect already pointed at the
+    server being started; after a failed first start the command gets the second."""
+    settings, behaviours, started = starts
+    behaviours += ["exits", "healthy"]
+    seen: list[str] = []
+
+    def meanwhile():
+        seen.append(os.environ["PREFECT_API_URL"])
+
+    with server.prefect_api(settings, timeout=20, scheduler=False, meanwhile=meanwhile) as api:
+        assert seen == [started[0]] and api == started[1] == os.environ["PREFECT_API_URL"]
+    assert "PREFECT_API_URL" not in os.environ
+
+
+def test_a_failure_while_the_server_starts_stops_it(starts):
+    """An import error (or Ctrl-C) during the start leaves no server and no address."""
+    settings, behaviours, started = starts
+    behaviours += ["healthy"]
+
+    def meanwhile():
+        raise ImportError("a broken install")
+
+    with pytest.raises(ImportError, match="broken install"):
+        with server.prefect_api(settings, timeout=20, scheduler=False, meanwhile=meanwhile):
+            pass
+    assert len(started) == 1 and "PREFECT_API_URL" not in os.environ
+    assert not server._healthy(f"{started[0]}/health")
+
+
+def test_prefect_imported_meanwhile_follows_a_second_start():
+    """Prefect reads its settings once, at import: pointed at another port after a failed
+    start, it must use that one (Prefect's own refresh of its global settings)."""
+    code = (
+        "import os; os.environ['PREFECT_API_URL'] = 'http://127.0.0.1:1111/api'\n"
+        "import prefect.context, flows.server as s\n"
+        "from prefect.settings import get_current_settings as current\n"
+        "assert current().api.url == 'http://127.0.0.1:1111/api'\n"
+        "s._point_prefect_at('http://127.0.0.1:2222/api')\n"
+        "print(current().api.url)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "http://127.0.0.1:2222/api"
+
+
 def test_server_that_fails_twice_is_one_line_with_the_log(starts):
     """It gives up after the second failure in one line naming the server's log."""
     settings, behaviours, _ = starts
