@@ -238,13 +238,13 @@ class MediationResult:
 def fit_mediation(patients: pl.DataFrame, *, seed: int, n_rep: int = 1000) -> MediationResult:
     """Product-of-coefficients mediation with a patient bootstrap (seeded)."""
     data = mediation_data(patients)
-    frame = data.to_pandas()
-    z = design(data)
-    if data.height <= OUTCOME_TERMS:
+    if data.height <= OUTCOME_TERMS:  # before the design: no mean of an empty column
         raise ValueError(
             f"{data.height} complete cases for the outcome model's {OUTCOME_TERMS} "
             "coefficients: no residual degree of freedom, not estimable"
         )
+    frame = data.to_pandas()
+    z = design(data)
     if np.linalg.matrix_rank(z[:, :5]) < 5:
         raise ValueError(
             f"dose, HADS-D, age and sex are collinear (rank-deficient) on the {data.height} "
