@@ -42,13 +42,23 @@ OPERATIONAL = {
     "table_digests": "per form table, its row count and the XOR of its rows' md5 (values "
     "only), kept up to date by each batch: the snapshot id is their hash",
     "dq_runs": "one row per data-quality run: when, snapshot, cadence, whether GX ran, "
-    "number of results and breaches, report and Data Docs paths",
+    "number of results and breaches, report and Data Docs paths; lifecycle_complete: its "
+    "query log and information lines were written (a later run that re-checks only some "
+    "centres keeps the others' from it)",
     "dq_results": "one row per (quality run, check, centre): Kahn category, table, column, "
     "rows checked and violating, thresholds (percent and count), status passed / failed / "
     "not_applicable / error; re-scorable against new thresholds",
     "dq_queries": "one row per (quality run, query) of the last 7 quality runs: check, "
     "centre, patient pseudonym, month, field, problem, value (each query's whole life is in "
     "dq_query_log)",
+    "dq_query_log": "one row per query the quality runs ever opened: centre, kind (to fix, "
+    "waiting), source (check or quarantine rule), form, patient pseudonym, month, field, "
+    "file and row, problem in plain words, value, what is allowed; opened (run, time), last "
+    "seen run, nights open, closed (run, time), escalated",
+    "dq_information": "one row per missing item a centre is told about without a query (a "
+    "completeness check that passes in that centre), as the last quality run that checked "
+    "the centre found it: source check, form, patient pseudonym, month, field, file and "
+    "row, problem, value, what is allowed, and that run",
     "pulls": "one row per `cohortflow pull`: when, OS user, table, query (JSON), snapshot, "
     "format, rows, output path and the output's SHA-256",
 }

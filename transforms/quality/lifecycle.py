@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -86,16 +87,51 @@ def per_distinct(frame: pl.DataFrame, columns: list[str], words, name: str) -> p
     return frame.join(worded, on=columns, how="left", nulls_equal=True, maintain_order="left")
 
 
+@dataclass(frozen=True)
+class Reach:
+    """Where a quality run looked for problems: every problem of ``centres`` (None: of
+    every centre), and in every centre the units of the checks ``everywhere``.
+
+    A run that re-checks only the centres whose data changed does not look at the others'
+    rows: their open queries persist a night more as they are (nothing they come from
+    changed), none is closed, and their information lines are kept (``dq_information``).
+    """
+
+    centres: tuple[str, ...] | None = None
+    everywhere: tuple[str, ...] = ()
+
+    def covers(self, source: str = "source") -> pl.Expr:
+        """Rows within reach, by ``centre_id`` and the check id in column ``source``."""
+        if self.centres is None:
+            return pl.lit(True)
+        return pl.col("centre_id").is_in(self.centres) | pl.col(source).is_in(self.everywhere)
+
+    def params(self) -> dict[str, object]:
+        """For SQL: ``$centres`` (null: every centre) and ``$everywhere``."""
+        centres = None if self.centres is None else list(self.centres)
+        return {"centres": centres, "everywhere": list(self.everywhere)}
+
+
+EVERY_CENTRE = Reach()
+WITHIN_REACH = (  # SQL on dq_query_log or dq_information, with Reach.params()
+    "($centres IS NULL OR list_contains($centres, centre_id) OR list_contains($everywhere, source))"
+)
+
+
 def observed_problems(
-    con: duckdb.DuckDBPyConnection, queries: pl.DataFrame, results: pl.DataFrame
+    con: duckdb.DuckDBPyConnection,
+    queries: pl.DataFrame,
+    results: pl.DataFrame,
+    reach: Reach = EVERY_CENTRE,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(queries observed now, information lines): the check units and current quarantine."""
-    units = _check_units(con, queries, results)
+    """(queries observed now, information lines) within ``reach``: the check units and
+    current quarantine."""
+    units = _check_units(con, queries.filter(reach.covers("check_id")), results)
     breached = pl.col("check_status") == "failed"
     always = pl.col("category").is_in(ACTIONABLE_ALWAYS)
     actionable = units.filter(always | breached).drop("category", "check_status")
     information = units.filter(~(always | breached)).drop("category", "check_status")
-    quarantined = _current_quarantine(con)
+    quarantined = _current_quarantine(con, reach.centres)
     observed = pl.concat(
         [
             part.select(list(OBSERVED_SCHEMA)).cast(OBSERVED_SCHEMA)
@@ -165,7 +201,8 @@ WITH f AS (
     FROM ingested_files),
 q AS (
     SELECT q.*, f.exported, f.ingested_at FROM quarantine q JOIN f USING (file_hash, form)
-    WHERE q.resolved_run_id IS NULL),
+    WHERE q.resolved_run_id IS NULL
+      AND ($centres IS NULL OR list_contains($centres, q.centre_id))),
 seen AS ({seen}),
 current AS (
     SELECT q.* FROM q WHERE q.patient_key IS NULL OR NOT EXISTS (
@@ -180,14 +217,15 @@ FROM current
 """
 
 
-def _current_quarantine(con) -> pl.DataFrame:
-    """Quarantined rows not yet superseded by a later export re-sending their patient;
-    one per problem (the latest file's), worded."""
+def _current_quarantine(con, centres: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """Quarantined rows (of ``centres``; None: all) not yet superseded by a later export
+    re-sending their patient; one per problem (the latest file's), worded."""
     seen = " UNION ALL ".join(
         f"SELECT '{name}' AS form, patient_key, _file_hash AS file_hash FROM {f.table}_history"
         for name, f in FORMS.items()
     )
-    rows = con.sql(QUARANTINE_NOW.format(seen=seen)).pl()
+    wanted = None if centres is None else list(centres)
+    rows = con.sql(QUARANTINE_NOW.format(seen=seen), params={"centres": wanted}).pl()
     identity = ["centre_id", "form", "patient_key", "column_name", "rule"]
     latest = rows.with_columns(
         _recency=pl.struct("exported", "ingested_at").rank("dense", descending=True).over(identity)
@@ -236,17 +274,27 @@ def update_log(
     run_id: str,
     now: dt.datetime,
     *,
+    reach: Reach = EVERY_CENTRE,
+    information: pl.DataFrame | None = None,
     escalate_after: int = ESCALATE_AFTER_NIGHTS,
 ) -> None:
-    """Open new queries, keep those still observed (a night more), close the others; a
-    query open ``escalate_after`` nights is escalated. A rerun of ``run_id`` counts once."""
+    """Open new queries, keep those still observed (a night more), close the others within
+    ``reach`` and keep those beyond it (a night more); a query open ``escalate_after``
+    nights is escalated. ``information``: the lines found within ``reach``, replacing
+    those kept there; the run is then marked ``lifecycle_complete``. One transaction; a
+    rerun of ``run_id`` counts once."""
     con.register("dq_observed", observed)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_PERSIST, [run_id, escalate_after, run_id])
+        if reach.centres is not None:  # not looked at tonight: as they were, a night older
+            persist = {"run": run_id, "after": escalate_after, **reach.params()}
+            con.execute(_PERSIST_BEYOND_REACH, persist)
         con.execute(_REOPEN, [run_id, now, run_id])  # the problem is back: a new query
         con.execute(_OPEN, [run_id, now, run_id])
-        con.execute(_CLOSE, [run_id, now])
+        con.execute(_CLOSE, {"run": run_id, "now": now, **reach.params()})
+        if information is not None:
+            _keep_information(con, information, run_id, reach)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -262,6 +310,11 @@ UPDATE dq_query_log l SET last_seen_run = ?, problem = o.problem, value = o.valu
 FROM dq_observed o
 WHERE l.query_id = o.query_id AND l.closed_run IS NULL AND l.last_seen_run <> ?
 """
+_PERSIST_BEYOND_REACH = f"""
+UPDATE dq_query_log SET last_seen_run = $run,
+    nights_open = nights_open + 1, escalated = nights_open + 1 >= $after
+WHERE closed_run IS NULL AND last_seen_run <> $run AND NOT {WITHIN_REACH}
+"""
 _REOPEN = """
 UPDATE dq_query_log l SET opened_run = ?, opened_at = ?, last_seen_run = ?,
     nights_open = 1, closed_run = NULL, closed_at = NULL, escalated = false,
@@ -276,10 +329,45 @@ SELECT o.query_id, o.centre_id, o.kind, o.source, o.form, o.patient_key, o.month
 FROM dq_observed o
 WHERE NOT EXISTS (SELECT 1 FROM dq_query_log l WHERE l.query_id = o.query_id)
 """
-_CLOSE = """
-UPDATE dq_query_log SET closed_run = ?, closed_at = ?
+_CLOSE = f"""
+UPDATE dq_query_log SET closed_run = $run, closed_at = $now
 WHERE closed_run IS NULL AND query_id NOT IN (SELECT query_id FROM dq_observed)
+  AND {WITHIN_REACH}
 """
+INFORMATION_COLUMNS = (
+    "centre_id", "source", "form", "patient_key", "month", "field", "file_name",
+    "source_row", "problem", "value", "allowed",
+)  # fmt: skip
+
+
+def _keep_information(
+    con: duckdb.DuckDBPyConnection, information: pl.DataFrame, run_id: str, reach: Reach
+) -> None:
+    """Tonight's information lines replace those within ``reach``; the run is complete."""
+    con.execute(f"DELETE FROM dq_information WHERE {WITHIN_REACH}", reach.params())
+    lines = information.select(INFORMATION_COLUMNS).with_columns(run_id=pl.lit(run_id))
+    con.register("dq_new_information", lines)
+    try:
+        con.execute("INSERT INTO dq_information BY NAME SELECT * FROM dq_new_information")
+    finally:
+        con.unregister("dq_new_information")
+    con.execute("UPDATE dq_runs SET lifecycle_complete = true WHERE run_id = ?", [run_id])
+
+
+def kept_information(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every centre's information lines, as the last run that looked at each found them."""
+    return con.sql(
+        f"SELECT {', '.join(INFORMATION_COLUMNS)} FROM dq_information "
+        "ORDER BY centre_id, form, patient_key, month, field, source, file_name, source_row"
+    ).pl()
+
+
+def lifecycle_complete(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Whether ``run_id`` wrote its query log and information lines (a run that died
+    before, or one of an older version, did not: the next run then looks everywhere)."""
+    rows = con.execute("SELECT lifecycle_complete FROM dq_runs WHERE run_id = ?", [run_id])
+    found = rows.fetchall()
+    return bool(found and found[0][0])
 
 
 def open_queries(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:

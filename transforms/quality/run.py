@@ -38,7 +38,11 @@ from transforms.quality.actions import (
 )
 from transforms.quality.checks import CheckContext, Outcome
 from transforms.quality.lifecycle import (
+    EVERY_CENTRE,
+    Reach,
+    kept_information,
     lifecycle_by_centre,
+    lifecycle_complete,
     observed_problems,
     open_queries,
     update_log,
@@ -141,9 +145,10 @@ def run_quality(
     docs = docs if docs is not None and docs.exists() else None  # GX ran (some centre to check)
     results = score(expand(outcome.counts, _centres(con, ctx), outcome.ran), thresholds)
     run_seq = store_run(con, run_id, ctx, results, outcome.queries, docs)
-    observed, information = observed_problems(con, outcome.queries, results)
-    update_log(con, observed, run_id, ctx.now)
-    open_now = open_queries(con, run_id)
+    reach = lifecycle_reach(con, scope, results)
+    observed, information = observed_problems(con, outcome.queries, results, reach)
+    update_log(con, observed, run_id, ctx.now, reach=reach, information=information)
+    open_now, information = open_queries(con, run_id), kept_information(con)
     staged = write_queries(open_now, _staging(out_dir) / "queries")
     queries = {centre: out_dir / "queries" / path.name for centre, path in staged.items()}
     card, breaches, changes = scorecard(results), breaches_of(results), status_changes(con, run_id)
@@ -338,6 +343,27 @@ def _rekeyed(con, since: dt.datetime) -> bool:
     except duckdb.Error:
         return False
     return bool(rows.fetchall()[0][0])
+
+
+def lifecycle_reach(con, scope: Scope, results: pl.DataFrame) -> Reach:
+    """Where the queries are looked for again: the centres re-checked, those whose result
+    status changed since the last run (new thresholds turn missing items into queries or
+    back) and, everywhere, the checks run on every centre. Every centre when the checks
+    were, or when the last run did not complete its query log (it died, or predates
+    ``dq_information``): what it would have kept is not there."""
+    if scope.centres is None or scope.previous is None:
+        return EVERY_CENTRE
+    if not lifecycle_complete(con, scope.previous):
+        return EVERY_CENTRE
+    before = con.sql(
+        "SELECT check_id, centre_id, status FROM dq_results WHERE run_id = ?",
+        params=[scope.previous],
+    ).pl()
+    now = results.select("check_id", "centre_id", "status")
+    compared = now.join(before, on=["check_id", "centre_id"], how="full", coalesce=True)
+    changed = compared.filter(pl.col("status").ne_missing(pl.col("status_right")))
+    centres = {*scope.centres, *changed["centre_id"]}
+    return Reach(tuple(sorted(centres)), EVERY_RUN)
 
 
 def with_carried(con, outcome: Outcome, scope: Scope) -> Outcome:

@@ -147,6 +147,12 @@ CREATE TABLE IF NOT EXISTS dq_query_log (
     last_seen_run VARCHAR NOT NULL, nights_open INTEGER NOT NULL, closed_run VARCHAR,
     closed_at TIMESTAMP, escalated BOOLEAN NOT NULL DEFAULT false
 );
+CREATE TABLE IF NOT EXISTS dq_information (
+    centre_id VARCHAR NOT NULL, source VARCHAR NOT NULL, form VARCHAR, patient_key VARCHAR,
+    month BIGINT, field VARCHAR, file_name VARCHAR, source_row BIGINT,
+    problem VARCHAR NOT NULL, value VARCHAR, allowed VARCHAR, run_id VARCHAR NOT NULL
+);
+ALTER TABLE dq_runs ADD COLUMN IF NOT EXISTS lifecycle_complete BOOLEAN;
 """
 
 # Per centre, the moments (n, mean, sum of squared deviations) of each score the

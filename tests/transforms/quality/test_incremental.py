@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
+import duckdb
 import polars as pl
 
+from schemas import expectations as ex
+from tests.conftest import TEST_KEY
 from tests.nights import corrected_export, night
 from transforms import warehouse
 from transforms.quality import ensure_quality_tables, run_quality
 from transforms.quality.checks import CheckContext
-from transforms.quality.run import checks_scope
+from transforms.quality.lifecycle import ESCALATE_AFTER_NIGHTS, EVERY_CENTRE, kept_information
+from transforms.quality.outbox import write_outbound_files
+from transforms.quality.run import Scope, checks_scope, lifecycle_reach
+from transforms.quality.score import score
+from transforms.staging.mapping import load_all_mappings
 
 KEY_COLUMNS = ["check_id", "centre_id", "n_checked", "n_violating", "observed", "status"]
 
@@ -67,3 +75,90 @@ def test_quality_scope_is_every_centre_when_nothing_was_checked_before_or_asked(
     nothing_changed = checks_scope(con, ctx, with_gx=True)
     assert nothing_changed.centres == () and nothing_changed.previous == "run-1"
     con.close()
+
+
+def _log(con) -> pl.DataFrame:
+    return con.sql("SELECT * FROM dq_query_log ORDER BY query_id").pl()
+
+
+def _flipping_threshold(results: pl.DataFrame, keep: set[str]) -> tuple[str, ex.Threshold]:
+    """A completeness threshold under which some centres' status changes, not all, and
+    none of ``keep``'s."""
+    for check_id in ("comp_monthly_calls", "comp_retention_month12", "comp_hads_baseline"):
+        rows = results.filter(check_id=check_id)
+        for k in sorted(set(rows["n_violating"].drop_nulls().to_list())):
+            limit = ex.Threshold(pct=None, count=k)
+            after = score(rows, {check_id: limit})
+            flipped = set(after.filter(pl.col("status") != rows["status"])["centre_id"])
+            if flipped and not flipped & keep and len(flipped) < rows.height - len(keep):
+                return check_id, limit
+    raise AssertionError("no threshold flips some centres only")
+
+
+def test_queries_beyond_the_rechecked_centres_are_kept_as_a_full_run_finds_them(workspace):
+    """After C01's re-export under a new threshold, a run that looks again only at C01,
+    at the centres whose status the threshold changed and at the every-run checks leaves
+    the query log, the information lines and every centre's outbound files exactly as a
+    run that looks everywhere: C01's corrected query closed, the other centres' queries a
+    night older, one of C02's reaching escalation tonight, a centre never heard from
+    still late."""
+    con, snapshot = night(workspace, "run-1")
+    warehouse.refresh_views(con, snapshot)
+    first = _quality(con, workspace, "run-1", dt.datetime.now(dt.UTC), expected_centres=["C99"])
+    check_id, limit = _flipping_threshold(first.results, keep={"C01", "C02"})
+    escalating = con.execute(
+        "SELECT min(query_id) FROM dq_query_log WHERE centre_id = 'C02' AND closed_run IS NULL"
+    ).fetchall()[0][0]
+    con.execute(  # opened six nights ago: the seventh escalates it
+        "UPDATE dq_query_log SET nights_open = ? WHERE query_id = ?",
+        [ESCALATE_AFTER_NIGHTS - 1, escalating],
+    )
+    corrected_export(workspace)
+    con.close()
+    con, snapshot = night(workspace, "run-2")
+    warehouse.refresh_views(con, snapshot)
+    con.close()
+    shutil.copy(workspace / "warehouse.duckdb", workspace / "full.duckdb")
+
+    now = dt.datetime.now(dt.UTC)
+    kwargs = {"expected_centres": ["C99"], "thresholds": {check_id: limit}}
+    with duckdb.connect(str(workspace / "warehouse.duckdb")) as con:
+        scope = checks_scope(con, CheckContext(now.replace(tzinfo=None)), with_gx=True)
+        looked = _quality(con, workspace, "run-2", now, **kwargs)
+        reach = lifecycle_reach(con, scope, looked.results)
+        scoped = _log(con), kept_information(con)
+        con.execute("UPDATE dq_runs SET lifecycle_complete = NULL WHERE run_id = 'run-2'")
+        died = Scope(("C01",), "run-2", "a run that died before its query log")
+        assert lifecycle_reach(con, died, looked.results) == EVERY_CENTRE
+    with duckdb.connect(str(workspace / "full.duckdb")) as con:
+        everywhere = run_quality(
+            con, run_id="run-2", workspace_reports=workspace / "full-reports", now=now,
+            full=True, **kwargs,
+        )  # fmt: skip
+        full = _log(con), kept_information(con)
+
+    assert scope.centres == ("C01",)
+    assert "C01" in reach.centres and "C02" not in reach.centres
+    assert len(reach.centres) < len(first.scorecard["centre_id"].unique()) - 2
+    assert scoped[0].equals(full[0]) and scoped[1].equals(full[1])
+    assert looked.open_queries.equals(everywhere.open_queries)
+    log = scoped[0].filter(pl.col("closed_run").is_null())
+    assert log.filter(query_id=escalating)["escalated"].to_list() == [True]
+    assert log.filter(pl.col("centre_id") == "C02")["nights_open"].min() == 2
+    assert log.filter(centre_id="C99", source="time_last_export").height == 1
+    assert scoped[0].filter(closed_run="run-2").height > 0  # C01's fixes
+    assert scoped[1].height > 0 and set(scoped[1]["centre_id"]) > set(reach.centres)
+    mappings = load_all_mappings(workspace / "centres")
+    for name, result in (("outbox", looked), ("outbox-full", everywhere)):
+        write_outbound_files(
+            workspace / name, result.open_queries, result.information,
+            inbox=workspace / "inbox", mappings=mappings, secret=TEST_KEY,
+        )  # fmt: skip
+    written = sorted(
+        p.relative_to(workspace / "outbox") for p in (workspace / "outbox").rglob("*.csv")
+    )
+    assert len(written) >= 6
+    for path in written:
+        assert (workspace / "outbox" / path).read_bytes() == (
+            workspace / "outbox-full" / path
+        ).read_bytes()
