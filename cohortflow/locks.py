@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
+
 from cohortflow.errors import WarehouseBusy
 
 WRITER_LOCK = ".cohortflow-writer.lock"
@@ -75,6 +77,20 @@ def writer_lock(workspace: Path, command: str) -> Iterator[None]:
             f"{held.holder or 'another cohortflow command'} (one writer at a time); "
             "wait for it to finish and run again"
         ) from None
+
+
+def open_duckdb(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file, or ``WarehouseBusy`` when another process holds it: DuckDB's
+    own lock, one read-write process per file (an analyst's DuckDB session too)."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(
+                f"{path} is in use by another cohortflow process (one writer at a time); "
+                "wait for it to finish and run again"
+            ) from exc
+        raise
 
 
 def writer_running(workspace: Path) -> str | None:

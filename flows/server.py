@@ -56,6 +56,10 @@ SERVE_API = "serve.api"  # in the Prefect home: the server a running serve adver
 _PR_SET_PDEATHSIG = 1
 
 
+class ServerNotStarted(CohortflowError):
+    """The server exited or did not answer in time: started once more, on another port."""
+
+
 class ServeStopped(BaseException):
     """SIGTERM before Prefect's runner took over its handling: stop as Ctrl-C would.
 
@@ -213,13 +217,13 @@ def _start_owned_server(
         process = start_server(settings, api, log, scheduler=scheduler)
         try:
             if attempt == 1:
-                meanwhile()
+                meanwhile()  # its failure (a check, an import, Ctrl-C) is the command's
             wait_until_healthy(process, api, log, timeout)
             return process, api
-        except BaseException as failed:  # an import error or Ctrl-C too: no server left
+        except BaseException as failed:  # no server left behind, whatever failed
             stop_server(process)
             os.environ.pop("PREFECT_API_URL", None)
-            if not isinstance(failed, CohortflowError):
+            if not isinstance(failed, ServerNotStarted):
                 raise
             if attempt == 2:
                 raise CohortflowError(f"{failed} (tried twice)") from None
@@ -288,13 +292,13 @@ def wait_until_healthy(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise CohortflowError(
+            raise ServerNotStarted(
                 f"the local Prefect server exited with code {process.returncode}; see {log}"
             )
         if _healthy(f"{api}/health"):
             return
         time.sleep(0.05)  # it answers within about 3 s: poll often, a request is cheap
-    raise CohortflowError(
+    raise ServerNotStarted(
         f"the local Prefect server did not answer on {api} within {timeout:.0f} s; see {log}"
     )
 

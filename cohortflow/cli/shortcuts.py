@@ -83,7 +83,7 @@ def refit_due(con: duckdb.DuckDBPyConnection, artifacts: Path, snapshot: str) ->
 
 def nothing_to_run(settings: Settings, *, fit_models: bool) -> str | None:
     """Why tonight's night has nothing to do, or None when it has (or cannot tell)."""
-    from transforms.pending import night_inputs, unchanged_since  # pandera: ~2 s
+    from transforms.pending import night_inputs, unchanged_since
 
     if not settings.warehouse.exists():
         return None

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import flows.server as server
-from cohortflow.errors import CohortflowError
+from cohortflow.errors import CohortflowError, ConfigError
 from cohortflow.settings import Settings
 
 HEALTHY = """
@@ -74,17 +74,23 @@ def test_the_command_imports_while_its_server_starts(starts):
     assert "PREFECT_API_URL" not in os.environ
 
 
-def test_a_failure_while_the_server_starts_stops_it(starts):
-    """An import error (or Ctrl-C) during the start leaves no server and no address."""
+@pytest.mark.parametrize(
+    "failure",
+    [ImportError("a broken install"), ConfigError("no valid mapping file: C01.yaml")],
+    ids=["import", "check"],
+)
+def test_a_failure_while_the_server_starts_stops_it(starts, failure):
+    """An import error, a failed check (or Ctrl-C) during the start leaves no server and
+    no address, and is the command's error: no second start, nothing run after it."""
     settings, behaviours, started = starts
-    behaviours += ["healthy"]
+    behaviours += ["healthy", "healthy"]
 
     def meanwhile():
-        raise ImportError("a broken install")
+        raise failure
 
-    with pytest.raises(ImportError, match="broken install"):
+    with pytest.raises(type(failure), match=str(failure)):
         with server.prefect_api(settings, timeout=20, scheduler=False, meanwhile=meanwhile):
-            pass
+            raise AssertionError("the command went on after its check failed")
     assert len(started) == 1 and "PREFECT_API_URL" not in os.environ
     assert not server._healthy(f"{started[0]}/health")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from cohortflow.errors import WarehouseBusy
+from cohortflow.locks import open_duckdb
 from cohortflow.settings import memory_size
 from schemas.forms import FORMS
 from transforms.warehouse import ddl, digest
@@ -22,15 +22,7 @@ def connect(
     bound as a parameter, never spliced into SQL text.
     """
     memory_size(memory_limit)  # before the file is opened: a bad size is a ConfigError
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseBusy(
-                f"{path} is in use by another cohortflow process (one writer at a time); "
-                "wait for it to finish and run again"
-            ) from exc
-        raise
+    con = open_duckdb(path, read_only=read_only)
     # DuckDB keeps the blocks it scanned cached up to its limit (80 % of RAM by default):
     # a night over a million patients would hold several GB for nothing
     con.execute("SET memory_limit = ?", [memory_limit])
