@@ -152,9 +152,9 @@ def _prefect(
     ``PREFECT_API_URL``. Before any import of Prefect. ``meanwhile``: the command's
     imports, done while the server starts."""
     configure_prefect(settings, quiet=quiet)
-    from flows.server import prefect_api
+    from flows.server import prefect_api, without_heartbeats
 
-    with prefect_api(settings, scheduler=False, meanwhile=meanwhile):
+    with prefect_api(settings, scheduler=False, meanwhile=meanwhile), without_heartbeats():
         yield
 
 

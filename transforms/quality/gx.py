@@ -112,9 +112,10 @@ def run_gx_checks(con: duckdb.DuckDBPyConnection, docs_dir: Path, run_name: str)
             # offset of -82:12 and crashes. "run-..." is no date; the run time is explicit.
             run_id=RunIdentifier(run_name=f"run-{run_name}", run_time=dt.datetime.now(dt.UTC)),
         )
+        rows = pl.from_pandas(frame)  # once per table, not once per expectation
         for validation in result.run_results.values():
-            outcomes += [_split(frame, r) for r in validation.results]
-        del frame, result
+            outcomes += [_split(rows, r) for r in validation.results]
+        del frame, rows, result
         _release_batches(context)
     context.build_data_docs(site_names=[SITE])
     return _combine(outcomes)
@@ -128,8 +129,9 @@ def _release_batches(context) -> None:
     manager.reset_batch_cache()
 
 
-def _split(frame: pd.DataFrame, result) -> Outcome:
-    """One expectation's result, per centre, with a query per unexpected row."""
+def _split(frame: pl.DataFrame, result) -> Outcome:
+    """One expectation's result, per centre, with a query per unexpected row (GX's
+    unexpected indexes are row numbers: the pandas frame it validated has a RangeIndex)."""
     config = result.expectation_config
     check_id = config.meta["check_id"]
     column = config.kwargs.get("column") or ", ".join(config.kwargs.get("column_list", []))
@@ -139,7 +141,7 @@ def _split(frame: pd.DataFrame, result) -> Outcome:
         return make_outcome(check_id, pl.DataFrame(failed).with_columns(observed=pl.lit(message)))
     checked = _checked_per_centre(frame, config)
     index = result.result.get("unexpected_index_list") or []
-    bad = pl.from_pandas(frame.loc[list(index)].reset_index(drop=True))
+    bad = frame[list(index)] if index else frame.clear()
     violating = bad.group_by("centre_id").agg(n_violating=pl.len())
     counts = checked.join(violating, on="centre_id", how="left").with_columns(
         pl.col("n_violating").fill_null(0)
@@ -155,13 +157,12 @@ def _exception(info: dict) -> str | None:
     return str(nested[0].get("exception_message"))[:200] if nested else None
 
 
-def _checked_per_centre(frame: pd.DataFrame, config) -> pl.DataFrame:
+def _checked_per_centre(frame: pl.DataFrame, config) -> pl.DataFrame:
     """What GX counted per centre: non-null values, or rows for row-wise expectations."""
     column = config.kwargs.get("column")
-    data = pl.from_pandas(frame[["centre_id"] + ([column] if column else [])])
     if config.type in _COUNT_ROWS or not column:
-        return data.group_by("centre_id").agg(n_checked=pl.len())
-    return data.group_by("centre_id").agg(n_checked=pl.col(column).count())
+        return frame.group_by("centre_id").agg(n_checked=pl.len())
+    return frame.group_by("centre_id").agg(n_checked=pl.col(column).count())
 
 
 def _queries(bad: pl.DataFrame, config, column: str) -> pl.DataFrame:
