@@ -59,6 +59,10 @@ OPERATIONAL = {
     "completeness check that passes in that centre), as the last quality run that checked "
     "the centre found it: source check, form, patient pseudonym, month, field, file and "
     "row, problem, value, what is allowed, and that run",
+    "dq_gx_digests": "per (table, centre) that Great Expectations last validated: its "
+    "rows and a sum of their hashes over the columns GX reads, the suite's fingerprint and "
+    "the run; a quality run validates a centre's table again only when one of them changed "
+    "(the others' results are carried from the run before)",
     "pulls": "one row per `cohortflow pull`: when, OS user, table, query (JSON), snapshot, "
     "format, rows, output path and the output's SHA-256",
 }

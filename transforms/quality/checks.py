@@ -50,6 +50,7 @@ class Outcome:
     counts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COUNTS_SCHEMA))
     queries: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUERY_SCHEMA))
     ran: tuple[str, ...] = ()  # the checks computed (a check may have no count row at all)
+    gx_digests: pl.DataFrame | None = None  # what the GX results computed were computed on
 
 
 @dataclass(frozen=True)

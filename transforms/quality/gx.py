@@ -15,6 +15,7 @@ for not-null and compound-key expectations).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from pathlib import Path
 
@@ -30,6 +31,9 @@ SITE = "cohortflow"
 _COUNT_ROWS = {"expect_column_values_to_not_be_null", "expect_compound_columns_to_be_unique"}
 
 
+GX_TABLES = tuple(dict.fromkeys(c.table for c in ex.gx_checks()))
+
+
 def read_table(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
     """The columns of a warehouse table that its GX checks read, as pandas (via Arrow).
 
@@ -37,13 +41,43 @@ def read_table(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
     month): a million patients' analysis_patient_months, whose only GX check is its key,
     is 3 columns of 7 million rows, not 12.
     """
+    columns = ", ".join(_checked_columns(con, table))
+    return con.sql(f"SELECT {columns} FROM {table}").to_arrow_table().to_pandas()
+
+
+def _checked_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     present = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     wanted = {"centre_id", "patient_key", "month"}
     for check in ex.gx_checks(table):
         for _, kwargs in check.expectations:
             wanted |= {kwargs["column"]} if "column" in kwargs else set(kwargs["column_list"])
-    columns = [c for c in present if c in wanted]
-    return con.sql(f"SELECT {', '.join(columns)} FROM {table}").to_arrow_table().to_pandas()
+    return [c for c in present if c in wanted]
+
+
+def table_digests(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] = GX_TABLES):
+    """Per (table, centre): its rows and the sum of their hashes over the columns GX reads,
+    and the table's suite: all a centre's GX results on that table depend on (each
+    expectation counts a centre's own rows; a patient key belongs to one centre). A sum,
+    not a XOR, so that a row sent twice changes it. Read through ``only_centres`` if set.
+    """
+    parts = []
+    for table in tables:  # names from the catalogue, not from input
+        columns = ", ".join(_checked_columns(con, table))
+        parts.append(
+            f"SELECT '{table}' AS table_name, centre_id, count(*) AS n_rows, "
+            f"CAST(sum(hash({columns})) AS VARCHAR) AS content FROM {table} GROUP BY centre_id"
+        )
+    rows = con.sql(" UNION ALL ".join(parts)).pl()
+    suites = pl.DataFrame(
+        {"table_name": list(tables), "suite": [suite_fingerprint(t) for t in tables]}
+    )
+    return rows.join(suites, on="table_name", how="left")
+
+
+def suite_fingerprint(table: str) -> str:
+    """What the table's expectations are: a changed value set or bound re-validates it."""
+    checks = [(c.check_id, c.expectations) for c in ex.gx_checks(table)]
+    return hashlib.sha256(repr(checks).encode()).hexdigest()[:16]
 
 
 def ephemeral_context(docs_dir: Path):
@@ -73,11 +107,11 @@ def ephemeral_context(docs_dir: Path):
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
-def _checkpoints(context, tables: list[str]) -> dict:
+def _checkpoints(context, tables: tuple[str, ...]) -> dict:
     """One Checkpoint per table, each validating its whole frame against its suite."""
     import great_expectations as gx
 
-    suites = ex.build_suites(context)
+    suites = ex.build_suites(context, tables)
     source = context.data_sources.add_pandas("warehouse")
     checkpoints = {}
     for table in tables:
@@ -95,11 +129,16 @@ def _checkpoints(context, tables: list[str]) -> dict:
     return checkpoints
 
 
-def run_gx_checks(con: duckdb.DuckDBPyConnection, docs_dir: Path, run_name: str) -> Outcome:
-    """Every GX check of the catalogue, per centre; builds the Data Docs in ``docs_dir``."""
+def run_gx_checks(
+    con: duckdb.DuckDBPyConnection,
+    docs_dir: Path,
+    run_name: str,
+    tables: tuple[str, ...] = GX_TABLES,
+) -> Outcome:
+    """The GX checks of ``tables`` (every table of the catalogue unless told), per centre;
+    builds the Data Docs of those validations in ``docs_dir``."""
     from great_expectations.core.run_identifier import RunIdentifier
 
-    tables = list(dict.fromkeys(c.table for c in ex.gx_checks()))
     context = ephemeral_context(docs_dir)
     checkpoints = _checkpoints(context, tables)
     outcomes = []

@@ -144,7 +144,7 @@ def run_quality(
     outcome = with_carried(con, run_checks(con, ctx, docs, run_id), scope)
     docs = docs if docs is not None and docs.exists() else None  # GX ran (some centre to check)
     results = score(expand(outcome.counts, _centres(con, ctx), outcome.ran), thresholds)
-    run_seq = store_run(con, run_id, ctx, results, outcome.queries, docs)
+    run_seq = store_run(con, run_id, ctx, results, outcome.queries, docs, outcome.gx_digests)
     reach = lifecycle_reach(con, scope, results)
     observed, information = observed_problems(con, outcome.queries, results, reach)
     update_log(con, observed, run_id, ctx.now, reach=reach, information=information)
@@ -240,26 +240,65 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
 
 def run_checks(con, ctx: CheckContext, docs: Path | None, run_name: str) -> Outcome:
     """The DuckDB/polars checks, then (with ``docs``) the GX suites; with ``ctx.scope``,
-    on those centres' rows only (GX not at all when no centre is to be checked)."""
+    on those centres' rows only, and GX only on the tables whose rows or suite changed
+    there (``gx_tables_to_validate``; the other results are carried: ``with_carried``)."""
     sql_checks = [c.check_id for c in ex.CHECKS if not c.expectations]
-    gx_docs = docs if ctx.scope is None or len(ctx.scope) > 0 else None
     restricted = qc.only_centres(con, ctx.scope) if ctx.scope is not None else nullcontext()
     outcomes = []
-    total = len(sql_checks) + (gx_docs is not None)
+    total = len(sql_checks) + (docs is not None)
     with progress.step("Data-quality checks", total=total) as step, restricted:
         for check_id in sql_checks:
             outcomes.append(SQL_CHECKS[check_id](con, ctx))
             step.advance()
-        if gx_docs is not None:
-            from transforms.quality.gx import run_gx_checks  # GX import: ~5 s
-
-            outcomes.append(run_gx_checks(con, gx_docs, run_name))
+        if docs is not None:
+            outcomes.append(_gx_checks(con, ctx, docs, run_name))
             step.advance()
     return Outcome(
         counts=pl.concat([o.counts for o in outcomes]),
         queries=pl.concat([o.queries for o in outcomes]),
         ran=tuple(c for o in outcomes for c in o.ran),
+        gx_digests=outcomes[-1].gx_digests,
     )
+
+
+def _gx_checks(con, ctx: CheckContext, docs: Path, run_name: str) -> Outcome:
+    """The GX suites of the tables to validate (all on a full run), and the digests of
+    what they validated; nothing when no table changed (GX is then not even imported)."""
+    from transforms.quality.gx import GX_TABLES, table_digests  # DuckDB only
+
+    digests = table_digests(con)  # of the centres in scope: only_centres holds
+    tables = GX_TABLES if ctx.scope is None else gx_tables_to_validate(con, digests, ctx.scope)
+    if not tables:
+        return Outcome(gx_digests=digests.clear())
+    from transforms.quality.gx import run_gx_checks  # GX's import: about 1.5 s
+
+    outcome = run_gx_checks(con, docs, run_name, tables)
+    failed = outcome.counts.filter(centre_id=qc.EVERY_CENTRE)["check_id"]  # kept: none
+    broken = {c.table for c in ex.CHECKS if c.check_id in set(failed)}
+    validated = digests.filter(
+        pl.col("table_name").is_in(tables) & ~pl.col("table_name").is_in(broken)
+    )
+    return replace(outcome, gx_digests=validated)
+
+
+def gx_tables_to_validate(con, digests: pl.DataFrame, centres: tuple[str, ...]) -> tuple[str, ...]:
+    """The GX tables whose rows (the columns GX reads) or suite changed in any of
+    ``centres`` since their results were computed (``dq_gx_digests``); a centre or table
+    never validated counts as changed."""
+    kept = con.sql(
+        "SELECT table_name, centre_id, n_rows, content, suite FROM dq_gx_digests "
+        "WHERE list_contains($centres, centre_id)",
+        params={"centres": list(centres)},
+    ).pl()
+    now = digests.select(kept.columns)
+    differ = now.join(kept, on=["table_name", "centre_id"], how="full", coalesce=True)
+    changed = differ.filter(
+        pl.col("n_rows").ne_missing(pl.col("n_rows_right"))
+        | pl.col("content").ne_missing(pl.col("content_right"))
+        | pl.col("suite").ne_missing(pl.col("suite_right"))
+    )
+    found = set(changed["table_name"])
+    return tuple(t for t in dict.fromkeys(c.table for c in ex.gx_checks()) if t in found)
 
 
 def _centres(con, ctx: CheckContext) -> list[str]:
@@ -368,11 +407,21 @@ def lifecycle_reach(con, scope: Scope, results: pl.DataFrame) -> Reach:
 
 def with_carried(con, outcome: Outcome, scope: Scope) -> Outcome:
     """The checks run on some centres, completed by the last run's results (counts and
-    queries) of the centres not checked again; the every-run checks are never carried."""
+    queries) of the centres not checked again, and of the checks not run again in the
+    centres checked (GX on a table that did not change there); the every-run checks are
+    never carried."""
     if scope.centres is None or scope.previous is None:
         return outcome
-    where = "run_id = ? AND NOT list_contains(?, centre_id) AND NOT list_contains(?, check_id)"
-    params = [scope.previous, list(scope.centres), list(EVERY_RUN)]
+    where = (
+        "run_id = $previous AND NOT list_contains($every_run, check_id) "
+        "AND NOT (list_contains($centres, centre_id) AND list_contains($ran, check_id))"
+    )
+    params = {
+        "previous": scope.previous,
+        "every_run": list(EVERY_RUN),
+        "centres": list(scope.centres),
+        "ran": list(outcome.ran),
+    }
     counts = con.sql(
         f"SELECT {', '.join(qc.COUNTS_SCHEMA)} FROM dq_results WHERE {where}", params=params
     ).pl()
@@ -384,4 +433,5 @@ def with_carried(con, outcome: Outcome, scope: Scope) -> Outcome:
         counts=pl.concat([outcome.counts, counts.cast(qc.COUNTS_SCHEMA)]),
         queries=pl.concat([outcome.queries, queries.cast(qc.QUERY_SCHEMA)]),
         ran=ran,
+        gx_digests=outcome.gx_digests,
     )

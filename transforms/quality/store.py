@@ -77,8 +77,10 @@ def store_run(
     results: pl.DataFrame,
     queries: pl.DataFrame,
     docs: Path | None,
+    gx_digests: pl.DataFrame | None = None,
 ) -> int:
-    """Write a run's results and queries in one transaction (a rerun replaces them).
+    """Write a run's results and queries in one transaction (a rerun replaces them), and
+    the digests of the tables GX validated (of the centres it validated them in).
 
     ``dq_queries`` keeps the queries of the last ``KEEP_QUERY_RUNS`` runs only: each run
     stores every centre's (the next run carries them for the centres it does not check
@@ -117,6 +119,8 @@ def store_run(
             "(SELECT run_id FROM dq_runs WHERE run_seq <= ?)",
             [seq - KEEP_QUERY_RUNS],
         )
+        if gx_digests is not None:
+            _replace_digests(con, gx_digests, run_id, ctx.scope)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -125,6 +129,25 @@ def store_run(
         con.unregister("dq_new_results")
         con.unregister("dq_new_queries")
     return seq
+
+
+def _replace_digests(
+    con, digests: pl.DataFrame, run_id: str, centres: tuple[str, ...] | None
+) -> None:
+    """The validated tables' digests replace those kept for the centres checked (every
+    centre on a full run): a centre with no row left in a table keeps none."""
+    tables = digests["table_name"].unique().to_list()
+    wanted = None if centres is None else list(centres)
+    con.execute(
+        "DELETE FROM dq_gx_digests WHERE list_contains($tables, table_name) "
+        "AND ($centres IS NULL OR list_contains($centres, centre_id))",
+        {"tables": tables, "centres": wanted},
+    )
+    con.register("dq_new_digests", digests.with_columns(run_id=pl.lit(run_id)))
+    try:
+        con.execute("INSERT INTO dq_gx_digests BY NAME SELECT * FROM dq_new_digests")
+    finally:
+        con.unregister("dq_new_digests")
 
 
 def _run_seq(con, run_id: str) -> int:

@@ -153,6 +153,10 @@ CREATE TABLE IF NOT EXISTS dq_information (
     problem VARCHAR NOT NULL, value VARCHAR, allowed VARCHAR, run_id VARCHAR NOT NULL
 );
 ALTER TABLE dq_runs ADD COLUMN IF NOT EXISTS lifecycle_complete BOOLEAN;
+CREATE TABLE IF NOT EXISTS dq_gx_digests (
+    table_name VARCHAR NOT NULL, centre_id VARCHAR NOT NULL, n_rows BIGINT NOT NULL,
+    content VARCHAR, suite VARCHAR NOT NULL, run_id VARCHAR NOT NULL
+);
 """
 
 # Per centre, the moments (n, mean, sum of squared deviations) of each score the

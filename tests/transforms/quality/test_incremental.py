@@ -13,10 +13,11 @@ from tests.conftest import TEST_KEY
 from tests.nights import corrected_export, night
 from transforms import warehouse
 from transforms.quality import ensure_quality_tables, run_quality
-from transforms.quality.checks import CheckContext
+from transforms.quality.checks import CheckContext, only_centres
+from transforms.quality.gx import table_digests
 from transforms.quality.lifecycle import ESCALATE_AFTER_NIGHTS, EVERY_CENTRE, kept_information
 from transforms.quality.outbox import write_outbound_files
-from transforms.quality.run import Scope, checks_scope, lifecycle_reach
+from transforms.quality.run import Scope, checks_scope, gx_tables_to_validate, lifecycle_reach
 from transforms.quality.score import score
 from transforms.staging.mapping import load_all_mappings
 
@@ -162,3 +163,33 @@ def test_queries_beyond_the_rechecked_centres_are_kept_as_a_full_run_finds_them(
         assert (workspace / "outbox" / path).read_bytes() == (
             workspace / "outbox-full" / path
         ).read_bytes()
+
+
+def test_gx_validates_again_only_the_tables_that_changed_in_the_centres_checked(workspace):
+    """After C01 re-sends its follow-ups, GX validates C01's follow-up table again, not its
+    questionnaires nor its patients (their rows and suites are as they were), and the
+    run's Data Docs show just those; a changed suite, or a centre never validated, counts
+    as changed."""
+    con, snapshot = night(workspace, "run-1")
+    warehouse.refresh_views(con, snapshot)
+    _quality(con, workspace, "run-1", dt.datetime.now(dt.UTC))
+    corrected_export(workspace)
+    con.close()
+    con, snapshot = night(workspace, "run-2")
+    warehouse.refresh_views(con, snapshot)
+
+    with only_centres(con, ("C01",)):
+        digests = table_digests(con)
+    tables = gx_tables_to_validate(con, digests, ("C01",))
+    assert "follow_ups" in tables
+    assert not {"patients", "hads", "sf12", "ketamine_administrations"} & set(tables)
+    result = _quality(con, workspace, "run-2", dt.datetime.now(dt.UTC))
+    suites = {p.parts[-4] for p in (result.data_docs / "validations").rglob("*.html")}
+    assert suites == {f"cohortflow_{table}" for table in tables}
+
+    con.execute("UPDATE dq_gx_digests SET suite = 'an older suite' WHERE table_name = 'hads'")
+    assert gx_tables_to_validate(con, digests, ("C01",)) == ("hads",)
+    con.execute("DELETE FROM dq_gx_digests WHERE centre_id = 'C01'")
+    never = gx_tables_to_validate(con, digests, ("C01",))
+    assert set(never) == set(digests["table_name"])  # every table C01 has rows in
+    con.close()
