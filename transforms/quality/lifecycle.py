@@ -112,7 +112,7 @@ class Reach:
         return {"centres": centres, "everywhere": list(self.everywhere)}
 
 
-EVERY_CENTRE = Reach()
+EVERYWHERE = Reach()
 WITHIN_REACH = (  # SQL on dq_query_log or dq_information, with Reach.params()
     "($centres IS NULL OR list_contains($centres, centre_id) OR list_contains($everywhere, source))"
 )
@@ -122,7 +122,7 @@ def observed_problems(
     con: duckdb.DuckDBPyConnection,
     queries: pl.DataFrame,
     results: pl.DataFrame,
-    reach: Reach = EVERY_CENTRE,
+    reach: Reach = EVERYWHERE,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(queries observed now, information lines) within ``reach``: the check units and
     current quarantine."""
@@ -274,7 +274,7 @@ def update_log(
     run_id: str,
     now: dt.datetime,
     *,
-    reach: Reach = EVERY_CENTRE,
+    reach: Reach = EVERYWHERE,
     information: pl.DataFrame | None = None,
     escalate_after: int = ESCALATE_AFTER_NIGHTS,
 ) -> None:

@@ -38,7 +38,7 @@ from transforms.quality.actions import (
 )
 from transforms.quality.checks import CheckContext, Outcome
 from transforms.quality.lifecycle import (
-    EVERY_CENTRE,
+    EVERYWHERE,
     Reach,
     kept_information,
     lifecycle_by_centre,
@@ -391,9 +391,9 @@ def lifecycle_reach(con, scope: Scope, results: pl.DataFrame) -> Reach:
     were, or when the last run did not complete its query log (it died, or predates
     ``dq_information``): what it would have kept is not there."""
     if scope.centres is None or scope.previous is None:
-        return EVERY_CENTRE
+        return EVERYWHERE
     if not lifecycle_complete(con, scope.previous):
-        return EVERY_CENTRE
+        return EVERYWHERE
     before = con.sql(
         "SELECT check_id, centre_id, status FROM dq_results WHERE run_id = ?",
         params=[scope.previous],

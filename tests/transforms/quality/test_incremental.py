@@ -15,7 +15,7 @@ from transforms import warehouse
 from transforms.quality import ensure_quality_tables, run_quality
 from transforms.quality.checks import CheckContext, only_centres
 from transforms.quality.gx import table_digests
-from transforms.quality.lifecycle import ESCALATE_AFTER_NIGHTS, EVERY_CENTRE, kept_information
+from transforms.quality.lifecycle import ESCALATE_AFTER_NIGHTS, EVERYWHERE, kept_information
 from transforms.quality.outbox import write_outbound_files
 from transforms.quality.run import Scope, checks_scope, gx_tables_to_validate, lifecycle_reach
 from transforms.quality.score import score
@@ -130,7 +130,7 @@ def test_queries_beyond_the_rechecked_centres_are_kept_as_a_full_run_finds_them(
         scoped = _log(con), kept_information(con)
         con.execute("UPDATE dq_runs SET lifecycle_complete = NULL WHERE run_id = 'run-2'")
         died = Scope(("C01",), "run-2", "a run that died before its query log")
-        assert lifecycle_reach(con, died, looked.results) == EVERY_CENTRE
+        assert lifecycle_reach(con, died, looked.results) == EVERYWHERE
     with duckdb.connect(str(workspace / "full.duckdb")) as con:
         everywhere = run_quality(
             con, run_id="run-2", workspace_reports=workspace / "full-reports", now=now,
