@@ -8,7 +8,13 @@ import warnings
 import polars as pl
 import pytest
 
-from models.report.table_one import CATEGORICAL, SKEWED, table_one, table_one_rows
+from models.report.table_one import (
+    CATEGORICAL,
+    NO_VALUES,
+    SKEWED,
+    table_one,
+    table_one_rows,
+)
 
 
 def _tableone_cells(patients: pl.DataFrame, columns: list[str]) -> tuple[list[str], list[tuple]]:
@@ -32,8 +38,13 @@ def _tableone_cells(patients: pl.DataFrame, columns: list[str]) -> tuple[list[st
             overall=True,
         ).tableone
     heads = [str(c[1]) for c in table.columns]
-    rows = [(v, str(level), *map(str, values)) for (v, level), values in table.iterrows()]
+    rows = [(v, str(level), *map(_worded, values)) for (v, level), values in table.iterrows()]
     return heads, rows
+
+
+def _worded(cell: object) -> str:
+    """tableone's cell as Table 1 words it: a measure with no value says so."""
+    return NO_VALUES if str(cell) in ("nan (nan)", "nan [nan,nan]") else str(cell)
 
 
 def _ours(patients: pl.DataFrame, columns: list[str]) -> tuple[list[str], list[tuple]]:
@@ -68,8 +79,12 @@ AWKWARD = pl.DataFrame(
         AWKWARD.filter(pl.col("depressed").is_not_null()),  # every patient in a group
         AWKWARD.with_columns(depressed=pl.lit(False)),  # one group only
         AWKWARD.with_columns(depressed=pl.Series([True] + [False] * 7)),  # a group of one
+        AWKWARD.with_columns(  # a measure nobody of a group has
+            age=pl.when(pl.col("depressed")).then(None).otherwise("age"),
+            total_dose_mg=pl.when(pl.col("depressed")).then(None).otherwise("total_dose_mg"),
+        ),
     ],
-    ids=["nulls and ties", "no unscored", "one group", "group of one"],
+    ids=["nulls and ties", "no unscored", "one group", "group of one", "a group without values"],
 )
 def test_table_one_equals_tableone_on_awkward_cases(patients):
     columns = ["age", "total_dose_mg", "n_administrations", "sex", "pain_diagnosis"]
@@ -90,6 +105,17 @@ def test_table_one_values_by_hand():
     # sex: 2 of the 8 missing, shown as a level, percentages of each column's patients
     assert by_name[("sex, n (%)", "None")] == ("", "2 (25.0)", "2 (40.0)", "0 (0.0)")
     assert by_name[("sex, n (%)", "F")] == ("", "4 (50.0)", "2 (40.0)", "1 (50.0)")
+
+
+def test_table_one_says_no_values_for_a_measure_a_group_lacks():
+    """A column where every patient lacks a measure reads "no values", not "nan (nan)"."""
+    lacking = AWKWARD.with_columns(age=pl.when(pl.col("depressed")).then(None).otherwise("age"))
+    groups, rows = table_one_rows(lacking, ["age"], {"age": "age"})
+    (age,) = [r for r in rows if r.variable == "age, mean (SD)"]
+    assert groups[2] == "HADS-D >= 8" and age.cells[2] == NO_VALUES
+    assert age.missing == "3" and age.cells[1] != NO_VALUES
+    page = table_one(lacking)
+    assert NO_VALUES in page and "nan (nan)" not in page
 
 
 def test_table_one_html_carries_the_published_figure():
