@@ -54,7 +54,8 @@ def _sequence_rank(draft: FormDraft, usable: list[ColumnProfile]) -> None:
     then = f" then {time.name!r}" if time is not None else ""
     draft.notes["derived.sequence"] = (
         f"TODO-check: no administration number: each patient's administrations are "
-        f"numbered by date{then}, same-day ties in file order"
+        f"numbered by date{then}, same-day ties in file order; a row repeated whole is one "
+        "administration (its copy counted as an exact duplicate)"
     )
     if time is None and "%H" in draft.date_formats.get("administration_date", ""):
         draft.notes["derived.sequence"] += (

@@ -117,14 +117,24 @@ def _row_unit(frame: pl.DataFrame, name: str, unit: UnitColumn):
 
 
 def _rank(frame: pl.DataFrame, name: str, rule: RankDerived) -> pl.DataFrame:
-    """1, 2, ... by date, then time, then file order, within the patient; no date, no rank."""
+    """1, 2, ... by date, then time, then file order, within the patient; no date, no rank.
+
+    Rows identical in every value (time included) are one administration sent twice: they
+    share its rank, so that validation sets the copy aside as an exact duplicate (counted
+    in the night's report) instead of loading its dose a second time.
+    """
     order = [pl.col(rule.date)]
     if rule.time:
         order.append(_time_of_day(pl.col(aux(rule.time))))
-    dated = frame.filter(pl.col(rule.date).is_not_null() & pl.col("patient_id").is_not_null())
-    ranked = dated.sort(["patient_id", *order, "_source_row"], nulls_last=True).select(
-        "_record", (pl.int_range(pl.len()).over("patient_id") + 1).cast(pl.Int64).alias(name)
+    identity = [c for c in frame.columns if c not in ("_record", "_source_row", name)]
+    dated = frame.filter(
+        pl.col(rule.date).is_not_null() & pl.col("patient_id").is_not_null()
+    ).with_columns(_first=pl.col("_record").min().over(identity))  # nulls group together
+    firsts = dated.filter(pl.col("_record") == pl.col("_first"))
+    ranks = firsts.sort(["patient_id", *order, "_source_row"], nulls_last=True).select(
+        "_first", (pl.int_range(pl.len()).over("patient_id") + 1).cast(pl.Int64).alias(name)
     )
+    ranked = dated.select("_record", "_first").join(ranks, on="_first").drop("_first")
     return frame.drop(name).join(ranked, on="_record", how="left").select(frame.columns)
 
 

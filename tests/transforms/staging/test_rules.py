@@ -96,6 +96,34 @@ def test_rank_uses_file_order_for_ties_and_needs_full_exports():
         FormMapping.model_validate(mapping.model_dump(by_alias=True) | {"export": "incremental"})
 
 
+def test_rank_of_an_administration_sent_twice_loads_its_dose_once():
+    """Two rows identical in every value (time included) share their rank: the copy is an
+    exact duplicate, counted, not a second dose; same-day rows that differ by time or dose
+    are two administrations, ranked by time then file order."""
+    text = (
+        "id\tday\ttime\tdose\n"
+        "A\t2016-07-01\t09:00\t50\n"
+        "A\t2016-07-01\t09:00\t50\n"  # the same row again: an export glitch
+        "A\t2016-07-01\t18:00\t50\n"  # same dose, evening: another administration
+        "A\t2016-06-01\t\t40\n"
+        "A\t2016-06-01\t\t40\n"  # again, no time either
+        "B\t2016-07-01\t09:00\t50\n"  # another patient, the same values
+    )
+    mapping = FormMapping(
+        file_pattern="*.tsv",
+        format=TSV,
+        columns={"patient_id": "id", "administration_date": "day", "dose_mg": "dose"},
+        derived={"sequence": {"from": "rank", "date": "administration_date", "time": "time"}},
+    )
+    staged = _stage(text, mapping, "ketamine")
+    ranks = staged.frame.sort("_source_row").select("patient_id", "sequence").rows()
+    assert ranks == [("A", 2), ("A", 2), ("A", 3), ("A", 1), ("A", 1), ("B", 1)]
+    validated = validate_staged(staged, FORMS["ketamine"])
+    assert validated.rows_duplicate == 2 and validated.quarantine.is_empty()
+    doses = validated.valid.filter(patient_id="A").sort("sequence")["dose_mg"].to_list()
+    assert doses == [40.0, 50.0, 50.0]  # 140 mg, not 230
+
+
 def test_age_from_a_birth_date_that_is_never_kept():
     """The birth date is read only for the age: whole years at inclusion, the day before a
     birthday one year less; an unreadable one is quarantined without its value."""
