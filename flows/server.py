@@ -33,7 +33,6 @@ released by the kernel when the process ends, however it ends: no stale lock to 
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -46,6 +45,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cohortflow.children import die_with_parent
 from cohortflow.errors import CohortflowError
 from cohortflow.locks import LockHeld, exclusive, process_alive
 from cohortflow.settings import Settings
@@ -53,7 +53,6 @@ from cohortflow.settings import Settings
 STARTUP_TIMEOUT = 90.0  # a cold start (migrations on a new database) takes 10-20 s
 STOP_TIMEOUT = 10.0
 SERVE_API = "serve.api"  # in the Prefect home: the server a running serve advertises
-_PR_SET_PDEATHSIG = 1
 
 
 class ServerNotStarted(CohortflowError):
@@ -291,14 +290,8 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             # preexec_fn runs between fork and exec: safe here, it only calls prctl
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
-
-
-def _die_with_parent() -> None:
-    """In the server's child: receive SIGTERM when ``serve`` dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def wait_until_healthy(
