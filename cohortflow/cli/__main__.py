@@ -4,5 +4,4 @@ import sys
 
 from cohortflow.cli.commands import main
 
-if __name__ == "__main__":  # not when a spawned worker process imports it
-    sys.exit(main())
+sys.exit(main())
