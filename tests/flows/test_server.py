@@ -199,3 +199,14 @@ def test_serve_advertises_its_server_while_it_serves_only(tmp_path):
         }
         raise RuntimeError("the runner stopped")
     assert not path.exists()
+
+
+def test_one_off_commands_run_their_flows_without_heartbeats():
+    """Inside ``without_heartbeats`` Prefect sends none (its thread made every night's end
+    wait up to 1 s); outside, Prefect's own setting is back."""
+    from prefect.settings import get_current_settings
+
+    outside = get_current_settings().flows.heartbeat_frequency
+    with server.without_heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert get_current_settings().flows.heartbeat_frequency == outside
