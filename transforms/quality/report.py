@@ -13,10 +13,14 @@ import base64
 import html
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from schemas import expectations as ex
+
+if TYPE_CHECKING:
+    from transforms.quality.run import Scope
 
 PASS_GOOD, PASS_FAIR = 95.0, 80.0  # scorecard colours: green at or above, amber, then red
 STYLE = """
@@ -56,8 +60,10 @@ def render_report(
     actions: pl.DataFrame | None = None,
     breach_list: pl.DataFrame | None = None,
     retention: pl.DataFrame | None = None,
+    scope: Scope | None = None,
 ) -> str:
-    """The run's HTML report as it will read at ``path`` (its links are relative to it).
+    """The run's HTML report as it will read at ``path`` (its links are relative to it);
+    ``scope``: the centres checked again tonight, said under the title.
 
     GX's own Data Docs are not linked: offline they are unstyled, and their whole-table
     validations read "Succeeded" where the per-centre checks of the same expectations
@@ -68,6 +74,7 @@ def render_report(
         f"<h1>Data quality, run {html.escape(run_id)}</h1>",
         f"<p>{results['check_id'].n_unique()} checks x {results['centre_id'].n_unique()} "
         f"centres; {failed.height} breaches (cohort included).</p>",
+        _scope_note(scope),
         "<h2>Centres needing action, worst first</h2>",
         _actions_table(actions),
         "<h2>Breaches: observed vs threshold</h2>",
@@ -94,6 +101,30 @@ def render_report(
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Data quality {run_id}'
         f"</title><style>{STYLE}{HEATMAP_STYLE}</style></head><body>{''.join(sections)}</body></html>"
+    )
+
+
+SCOPE_NAMES = 20  # centres named in the note on those checked again; the others counted
+
+
+def _scope_note(scope: Scope | None) -> str:
+    """Which results are tonight's: every centre's, or those of the centres checked again
+    (the others' are the previous run's, their data unchanged since)."""
+    if scope is None:
+        return ""
+    if scope.centres is None:
+        return f"<p>Every centre checked tonight ({html.escape(scope.why)}).</p>"
+    shown = ", ".join(scope.centres[:SCOPE_NAMES]) or "none"
+    more = len(scope.centres) - SCOPE_NAMES
+    names = f"{shown} and {more} more" if more > 0 else shown
+    previous = html.escape(scope.previous or "")
+    return (
+        f"<p>Checked again tonight: {html.escape(names)} ({html.escape(scope.why)}: the "
+        "centres whose rows changed, with a patient in the first year, or not checked "
+        f"before). The other centres' results and queries are those of run {previous}: "
+        "their data did not change since. Every centre is checked again at least weekly, "
+        "or now with <code>cohortflow quality --full</code>; the checks comparing centres "
+        "and the export dates are computed for every centre every run.</p>"
     )
 
 

@@ -170,6 +170,7 @@ def run_quality(
             actions=actions,
             breach_list=breach_list,
             retention=qc.retention(con, ctx.today),
+            scope=scope,
         )
     _move_into_place(out_dir, page)
     con.execute("UPDATE dq_runs SET report_path = ? WHERE run_id = ?", [str(report), run_id])

@@ -51,8 +51,14 @@ def test_quality_rechecks_only_the_changed_centre_and_equals_a_full_run(workspac
     naive = now.replace(tzinfo=None)
     scope = checks_scope(con, CheckContext(naive), with_gx=True)
     assert scope.centres == ("C01",) and scope.previous == "run-1"
-    incremental = _quality(con, workspace, "run-2", now).results
-    full = _quality(con, workspace, "run-3", now, full=True).results
+    looked = _quality(con, workspace, "run-2", now)
+    everywhere = _quality(con, workspace, "run-3", now, full=True)
+    incremental, full = looked.results, everywhere.results
+    said = looked.report.read_text(encoding="utf-8")
+    assert "Checked again tonight: C01 (1 of 6 centres" in said
+    assert "those of run run-1: their data did not change since" in said
+    said = everywhere.report.read_text(encoding="utf-8")
+    assert "Every centre checked tonight (asked for every centre)" in said
     con_results = incremental.select(KEY_COLUMNS).sort("check_id", "centre_id")
     assert con_results.equals(full.select(KEY_COLUMNS).sort("check_id", "centre_id"))
     assert incremental.height == full.height > 6 * 40
